@@ -1,0 +1,113 @@
+"""The aiohttp application: `create_app(settings)` wires stores, middlewares and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+
+from gateway import db
+from gateway.auth import PRINCIPAL, TokenCache, token_refresher
+from gateway.errors import ApiError, from_exception, problem_response
+from gateway.keys import METRICS, PG, REDIS, SETTINGS, TOKENS
+from gateway.logs import get_logger
+from gateway.metrics import Metrics
+from gateway.routes import health
+from gateway.settings import Settings
+
+log = get_logger("http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
+MAX_BODY = 64 * 1024
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, call id, the canonical log line, route metrics and problem+json errors."""
+    started = time.perf_counter()
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    call_id = request.query.get("call_id")
+    if call_id:
+        structlog.contextvars.bind_contextvars(call_id=call_id[:64])
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    metrics = request.app[METRICS]
+    try:
+        if not request.path.startswith(PUBLIC_PREFIXES):
+            request[PRINCIPAL] = request.app[TOKENS].principal(
+                request.headers.get("Authorization"), request.app[SETTINGS].clock()
+            )
+        response = await handler(request)
+    except ApiError as exc:
+        response = from_exception(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+            exc.status, "invalid_request"
+        )
+        response = problem_response(exc.status, code, exc.reason or exc.text or "")
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the one place unexpected errors become a 500 problem, logged and counted
+        log.exception("unexpected_error", route=route)
+        metrics.unexpected.labels(route).inc()
+        response = problem_response(500, "internal_error", "unexpected error; it was logged")
+    elapsed = time.perf_counter() - started
+    response.headers["X-Request-Id"] = request_id
+    metrics.requests.labels(route, str(response.status)).inc()
+    metrics.latency.labels(route).observe(elapsed)
+    log.info(
+        "request",
+        method=request.method,
+        path=request.path,
+        route=route,
+        status=response.status,
+        ms=round(elapsed * 1000, 3),
+    )
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The application for resolved settings (both store URLs set)."""
+    if settings.database_url is None or settings.redis_url is None:
+        raise ValueError("create_app needs resolved store URLs; start embedded stores first")
+    app = web.Application(middlewares=[context_middleware], client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_pg_ctx)
+    app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(token_refresher)
+    health.setup(app)
+    return app
+
+
+async def _pg_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.database_url is not None
+    pool = await db.create_pool(settings.database_url, min_size=2, max_size=40)
+    app[PG] = pool
+    app[TOKENS] = TokenCache(pool)
+    yield
+    await pool.close()
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None
+    client: Redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=0.5,
+        max_connections=256,
+        health_check_interval=0,
+    )
+    app[REDIS] = client
+    yield
+    await client.aclose()

@@ -1,0 +1,17 @@
+"""Typed application keys: every shared resource of the aiohttp app, in one place."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from gateway.auth import TokenCache
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+PG: web.AppKey[asyncpg.Pool] = web.AppKey("pg")
+REDIS: web.AppKey[Redis] = web.AppKey("redis")
+TOKENS = web.AppKey("tokens", TokenCache)
+METRICS = web.AppKey("metrics", Metrics)

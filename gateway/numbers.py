@@ -1,0 +1,66 @@
+"""Chinese phone numbers: validated with the `phonenumbers` numbering plan, normalised
+to the national format (11 digits for mobile, 0 + area code + number for fixed lines)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+WITHHELD = frozenset({"", "anonymous", "unknown", "private", "restricted", "unavailable", "withheld"})
+
+_KINDS = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "fixed",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed",
+}
+
+
+class InvalidNumber(ValueError):
+    """The text is not a valid Chinese phone number; `reason` says why."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        super().__init__(reason)
+        self.raw = raw
+        self.reason = reason
+
+
+def is_withheld(ani: str | None) -> bool:
+    """A withheld caller ID (anonymous, unknown, empty) — an ordinary unknown caller (Q4)."""
+    return ani is None or ani.strip().lower() in WITHHELD
+
+
+@lru_cache(maxsize=131_072)
+def _normalise(raw: str) -> str | InvalidNumber:
+    text = raw.strip()
+    for sep in (" ", "-", "(", ")", "."):
+        text = text.replace(sep, "")
+    if not text:
+        return InvalidNumber(raw, "empty number")
+    body = text[1:] if text.startswith("+") else text
+    if not body.isdigit():
+        return InvalidNumber(raw, "a phone number has only digits (and an optional leading +)")
+    if len(body) > 16:
+        return InvalidNumber(raw, "too many digits for a phone number")
+    try:
+        parsed = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException as exc:
+        return InvalidNumber(raw, f"not a phone number ({exc.args[0] if exc.args else exc})")
+    if parsed.country_code != 86:
+        return InvalidNumber(raw, "not a Chinese (+86) number")
+    if not phonenumbers.is_valid_number(parsed):
+        return InvalidNumber(raw, "not a valid number in China's numbering plan (wrong length or prefix)")
+    kind = _KINDS.get(phonenumbers.number_type(parsed))
+    if kind is None:
+        return InvalidNumber(raw, "not a mobile or fixed-line subscriber number")
+    national = str(parsed.national_number)
+    return national if kind == "mobile" else "0" + national
+
+
+def normalise(raw: str) -> str:
+    """`+86 186-1234-5678` / `008618612345678` → `18612345678`; raises InvalidNumber."""
+    result = _normalise(raw)
+    if isinstance(result, InvalidNumber):
+        raise InvalidNumber(raw, result.reason)
+    return result

@@ -1,0 +1,139 @@
+"""Shared fixtures: real PostgreSQL and Redis started once per session, a fresh
+database per test (CREATE DATABASE … TEMPLATE), Redis flushed per test, and every
+log line of the run captured to a file that is scanned for raw phone numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from gateway import migrations
+from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DIR = ROOT / "var" / "test"
+LOG_FILE = TEST_DIR / "logs" / "test-run.jsonl"
+TEMPLATE = "callgate_template"
+FIXED_NOW = datetime.fromisoformat("2026-11-26T10:00:00+08:00")
+_RAW_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+_db_counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Send every log line of the run to one file (scanned at the end)."""
+    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    handle = LOG_FILE.open("w", encoding="utf-8")
+    config.stash[_log_handle] = handle
+    configure_logging("debug", handle, cache=False)
+
+
+_log_handle = pytest.StashKey[object]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any captured log line holds a raw phone number."""
+    handle = session.config.stash.get(_log_handle, None)
+    if handle is not None:
+        handle.flush()  # type: ignore[attr-defined]  # a text file opened above
+    if not LOG_FILE.exists():
+        return
+    leaks = [
+        line.strip()[:200]
+        for line in LOG_FILE.read_text(encoding="utf-8", errors="replace").splitlines()
+        if _RAW_NUMBER.search(line)
+    ]
+    if leaks:
+        print(f"\nRAW PHONE NUMBERS IN LOGS ({len(leaks)} lines), first: {leaks[0]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    """One real PostgreSQL for the session, with a migrated template database."""
+    server = EmbeddedPostgres(TEST_DIR / "postgres", durable=False)
+    server.start()
+
+    async def make_template() -> None:
+        conn = await asyncpg.connect(server.dsn("postgres"))
+        try:
+            for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'test_%'"):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        finally:
+            await conn.close()
+        tconn = await asyncpg.connect(server.dsn(TEMPLATE))
+        try:
+            await migrations.migrate(tconn)
+        finally:
+            await tconn.close()
+
+    asyncio.run(make_template())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    """One real Redis for the session."""
+    server = EmbeddedRedis(TEST_DIR / "redis", durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def database_url(pg_server: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"test_{next(_db_counter)}"
+    admin = await asyncpg.connect(pg_server.dsn("postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
+    finally:
+        await admin.close()
+    yield pg_server.dsn(name)
+    admin = await asyncpg.connect(pg_server.dsn("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_url(redis_server: EmbeddedRedis) -> AsyncIterator[str]:
+    """The session Redis, emptied for this test."""
+    client = Redis.from_url(redis_server.url())
+    await client.flushall()
+    await client.aclose()
+    yield redis_server.url()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    """Settings pointing at this test's stores, with the clock pinned."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        now=FIXED_NOW,
+    )
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to this test's database."""
+    from gateway import db
+
+    connection = await db.connect(database_url)
+    yield connection
+    await connection.close()

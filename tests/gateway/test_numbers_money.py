@@ -1,0 +1,73 @@
+"""Phone numbers through the numbering-plan library; money in exact fen."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.money import InvalidAmount, format_yuan, parse_yuan
+from gateway.numbers import InvalidNumber, is_withheld, normalise
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("18612345678", "18612345678", id="plain mobile"),
+        pytest.param("+8618612345678", "18612345678", id="+86 prefix"),
+        pytest.param("008618612345678", "18612345678", id="0086 prefix"),
+        pytest.param("+86 186-1234-5678", "18612345678", id="separators"),
+        pytest.param("037162345678", "037162345678", id="fixed line with area code"),
+        pytest.param("010-62345678", "01062345678", id="Beijing fixed line"),
+    ],
+)
+def test_valid_numbers_normalise_to_national_format(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("1861234567", id="ten digits"),
+        pytest.param("186123456789", id="twelve digit mobile"),
+        pytest.param("186abc45678", id="letters"),
+        pytest.param("+16502530000", id="not Chinese"),
+        pytest.param("14012345678", id="unassigned prefix"),
+        pytest.param("10010", id="service short code"),
+    ],
+)
+def test_invalid_numbers_are_rejected_with_a_reason(raw: str) -> None:
+    with pytest.raises(InvalidNumber) as info:
+        normalise(raw)
+    assert info.value.reason
+
+
+@pytest.mark.parametrize("ani", ["", "anonymous", "Unknown", " private ", None])
+def test_withheld_caller_ids(ani: str | None) -> None:
+    # rule Q4: a withheld caller ID is an ordinary unknown caller
+    assert is_withheld(ani)
+
+
+def test_a_number_is_not_withheld() -> None:
+    assert not is_withheld("18612345678")
+
+
+@pytest.mark.parametrize(
+    ("value", "fen"),
+    [("12.34", 1234), ("12.3", 1230), ("12", 1200), (12, 1200), (12.5, 1250), (0.1, 10), ("0", 0)],
+)
+def test_amounts_parse_to_exact_fen(value: object, fen: int) -> None:
+    assert parse_yuan(value) == fen
+
+
+@pytest.mark.parametrize("value", ["-1", "1.234", "abc", "", True, None, 1.005, "1e3", [], "01"])
+def test_bad_amounts_are_rejected(value: object) -> None:
+    with pytest.raises(InvalidAmount):
+        parse_yuan(value)
+
+
+def test_zero_can_be_refused() -> None:
+    with pytest.raises(InvalidAmount, match="greater than zero"):
+        parse_yuan("0.00", allow_zero=False)
+
+
+def test_format_yuan() -> None:
+    assert [format_yuan(x) for x in (0, 5, 1234, -250)] == ["0.00", "0.05", "12.34", "-2.50"]
