@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from gateway import db, migrations
+from gateway.commands import CommandError
 from gateway.embedded import EmbeddedStoreError
 from gateway.logs import configure_logging, load_log_key, set_log_key
 from gateway.settings import Settings, SettingsError
@@ -30,6 +32,13 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(f"{text!r}: write a duration like 90m, 12h or 30d")
     value, unit = int(match.group(1)), match.group(2)
     return {"m": timedelta(minutes=value), "h": timedelta(hours=value), "d": timedelta(days=value)}[unit]
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _positive(text: str) -> int:
@@ -77,6 +86,38 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("kind", choices=["branches", "subscribers", "bills", "payments"])
     imp.add_argument("file", type=Path)
 
+    ev = sub.add_parser(
+        "evaluate",
+        help="the monthly tier evaluation",
+        description="Evaluate every subscriber in month M over bills up to M-1 (T1-T5): writes the tier "
+        "history and the SMS outbox and refreshes the cache. A killed run resumes where it stopped; "
+        "a finished month is not evaluated twice.",
+    )
+    ev.add_argument("--month", required=True, help="evaluation month YYYY-MM")
+    ev.add_argument("--policy", help="policy name (default CALLGATE_POLICY)")
+    ev.add_argument(
+        "--run-date", type=_date,
+        help="the run's day (default: today in the current month, else the 6th, after billing closes)",
+    )  # fmt: skip
+    ev.add_argument(
+        "--batch", type=_positive, default=20_000, help="subscribers per transaction (default 20000)"
+    )
+    ev.add_argument(
+        "--workers", type=_positive, default=min(os.cpu_count() or 1, 4),
+        help="worker processes, one key range each (default: CPU count, at most 4)",
+    )  # fmt: skip
+
+    ex = sub.add_parser("explain", help="why a subscriber has the tier they have")
+    ex.add_argument("msisdn")
+    ex.add_argument("--lang", choices=["zh", "en"], default="zh", help="language (default zh)")
+
+    ca = sub.add_parser("cache", help="the Redis cache")
+    csub = ca.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    csub.add_parser("rebuild", help="rewrite every subscriber's record from PostgreSQL")
+
+    no = sub.add_parser("notify", help="deliver pending SMS notifications to CALLGATE_SMS_URL")
+    no.add_argument("--limit", type=_positive, help="send at most this many")
+
     tokens = sub.add_parser("tokens", help="manage bearer tokens")
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     create = tsub.add_parser("create", help="create a token; prints it alone on the last line")
@@ -90,16 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _with_db(stores: Stores, action: Callable[[Any], Awaitable[int]]) -> int:
+Action = Callable[[Any, Settings], Awaitable[int]]
+
+
+async def _with_db(stores: Stores, action: Action) -> int:
     assert stores.settings.database_url is not None
     conn = await db.connect(stores.settings.database_url)
     try:
-        return await action(conn)
+        return await action(conn, stores.settings)
     finally:
         await conn.close()
 
 
-async def cmd_migrate(conn: Any) -> int:
+async def cmd_migrate(conn: Any, _settings: Settings) -> int:
     """Apply pending migrations."""
     done = await migrations.migrate(conn)
     print(f"applied {len(done)} migration(s){': ' + ', '.join(done) if done else ''}; schema is current")
@@ -107,15 +151,19 @@ async def cmd_migrate(conn: Any) -> int:
 
 
 def _run_db_command(
-    settings: Settings, action: Callable[[Any], Awaitable[int]], *, migrate: bool = True
+    settings: Settings,
+    action: Action,
+    *,
+    migrate: bool = True,
+    need_redis: bool = False,
 ) -> int:
-    stores = start_stores(settings, need_redis=False)
+    stores = start_stores(settings, need_redis=need_redis)
     try:
 
-        async def run(conn: Any) -> int:
+        async def run(conn: Any, resolved: Settings) -> int:
             if migrate:
                 await migrations.migrate(conn)
-            return await action(conn)
+            return await action(conn, resolved)
 
         return asyncio.run(_with_db(stores, run))
     finally:
@@ -135,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     set_log_key(load_log_key(settings.log_key, settings.data_dir))
     try:
         return _dispatch(args, settings)
-    except (CliError, EmbeddedStoreError, migrations.MigrationError) as exc:
+    except (CliError, CommandError, EmbeddedStoreError, migrations.MigrationError) as exc:
         print(f"callgate: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -159,21 +207,35 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo-data":
         return _run_db_command(
             settings,
-            lambda c: commands.demo_data(c, settings, args.subscribers, args.seed, args.reset),
+            lambda c, st: commands.demo_data(c, st, args.subscribers, args.seed, args.reset),
         )
     if args.command == "import":
-        return _run_db_command(settings, lambda c: commands.import_csv(c, settings, args.kind, args.file))
+        return _run_db_command(settings, lambda c, st: commands.import_csv(c, st, args.kind, args.file))
+    if args.command == "evaluate":
+        return _run_db_command(
+            settings,
+            lambda c, st: commands.evaluate_month(
+                c, st, args.month, args.policy, args.run_date, args.batch, args.workers
+            ),
+            need_redis=True,
+        )
+    if args.command == "explain":
+        return _run_db_command(settings, lambda c, st: commands.explain(c, st, args.msisdn, args.lang))
+    if args.command == "cache":
+        return _run_db_command(settings, lambda c, st: commands.cache_rebuild(c, st), need_redis=True)
+    if args.command == "notify":
+        return _run_db_command(settings, lambda c, st: commands.notify_send(c, st, args.limit))
     if args.command == "tokens":
         if args.tokens_command == "create":
             return _run_db_command(
                 settings,
-                lambda c: commands.tokens_create(
-                    c, settings, args.role, args.branch, args.name, args.expires_in
+                lambda c, st: commands.tokens_create(
+                    c, st, args.role, args.branch, args.name, args.expires_in
                 ),
             )
         if args.tokens_command == "revoke":
-            return _run_db_command(settings, lambda c: commands.tokens_revoke(c, args.id))
-        return _run_db_command(settings, commands.tokens_list)
+            return _run_db_command(settings, lambda c, st: commands.tokens_revoke(c, args.id))
+        return _run_db_command(settings, lambda c, st: commands.tokens_list(c))
     raise CliError(f"unknown command {args.command}")
 
 

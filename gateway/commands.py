@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import asyncpg
+from redis.asyncio import Redis
 
-from entitlements.months import shanghai_today
-from gateway import demo, importer
+from entitlements.errors import PolicyError
+from entitlements.model import bottom_level
+from entitlements.months import Month, shanghai_today
+from entitlements.policy import Policy, load_policy
+from entitlements.tiers import tier_in_force
+from gateway import cache, demo, evaluation, importer, notify
+from gateway.logs import mask
+from gateway.numbers import InvalidNumber, normalise
+from gateway.queries import snapshot, tiers
 from gateway.settings import Settings
 from gateway.tokens import create_token
 
@@ -113,3 +121,135 @@ async def tokens_list(conn: asyncpg.Connection) -> int:
             f"{'demo ' if r['demo'] else ''}{r['name']}"
         )
     return 0
+
+
+def load_configured_policy(settings: Settings, name: str | None = None) -> Policy:
+    """The policy named (or the deployment's), with the provincial override applied."""
+    try:
+        return load_policy(name or settings.policy, settings.policy_override)
+    except (PolicyError, KeyError, FileNotFoundError) as exc:
+        raise CommandError(f"policy {name or settings.policy!r}: {exc}") from exc
+
+
+class CommandError(Exception):
+    """A command cannot proceed; the message says why."""
+
+
+async def _redis(settings: Settings) -> Redis:
+    assert settings.redis_url is not None
+    return Redis.from_url(settings.redis_url, socket_timeout=10.0)
+
+
+async def evaluate_month(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    month_text: str,
+    policy_name: str | None,
+    run_date: date | None,
+    batch: int,
+    workers: int,
+) -> int:
+    """`callgate evaluate --month YYYY-MM`."""
+    try:
+        month = Month.parse(month_text)
+    except ValueError as exc:
+        raise CommandError(f"--month {month_text!r}: write it as YYYY-MM") from exc
+    policy = load_configured_policy(settings, policy_name)
+    assert settings.database_url is not None
+    try:
+        summary = await evaluation.run(
+            conn,
+            policy,
+            month,
+            shanghai_today(settings.clock()),
+            dsn=settings.database_url,
+            redis_url=settings.redis_url,
+            override=settings.policy_override,
+            run_date=run_date,
+            batch=batch,
+            workers=workers,
+        )
+    except evaluation.EvaluationRefused as exc:
+        raise CommandError(str(exc)) from exc
+    print("\n".join(summary.lines()))
+    return 1 if summary.cache_failed else 0
+
+
+async def explain(conn: asyncpg.Connection, settings: Settings, raw: str, lang: str) -> int:
+    """`callgate explain MSISDN`: the tier in force and why, plus a pending change."""
+    try:
+        msisdn = normalise(raw)
+    except InvalidNumber as exc:
+        raise CommandError(f"{raw!r} is not a valid number: {exc.reason}") from exc
+    policy = load_configured_policy(settings)
+    today = shanghai_today(settings.clock())
+    snap = await snapshot.load_one(conn, msisdn, today)
+    if snap is None:
+        raise CommandError(f"{mask(msisdn)} is not a subscriber")
+    rows = await tiers.explanations(conn, msisdn, policy.name)
+    lines = explain_lines(snap, rows, policy, today, lang)
+    print("\n".join(lines))
+    return 0
+
+
+def explain_lines(
+    snap: snapshot.Snapshot, rows: list[tiers.StoredEvaluation], policy: Policy, today: date, lang: str
+) -> list[str]:
+    """The text of `callgate explain` (also used by the agent view)."""
+    legacy = policy.transition.legacy_scheme if policy.transition else None
+    serving = tier_in_force(snap.serving(policy.name, legacy), today)
+    zh = lang == "zh"
+    if serving is None:
+        tier_text = policy.level_name(policy.scheme, bottom_level(policy.scheme), lang)
+    else:
+        tier_text = policy.level_name(serving.scheme, serving.level, lang)
+        if serving.valid_until:
+            tier_text += (
+                f"（有效期至{serving.valid_until}）" if zh else f" (valid until {serving.valid_until})"
+            )
+    lines = [f"{mask(snap.subscriber.msisdn)}: " + ("当前级别 " if zh else "current level ") + tier_text]
+    if serving is not None and serving.source == "import":
+        lines.append(
+            "原VIP会员卡（导入），到期后按新分级评定（T1.11）"
+            if zh
+            else "legacy VIP card (imported), honoured until it expires (T1.11)"
+        )
+    in_force = next((r for r in rows if r.effective_from <= today), None)
+    pending = next((r for r in rows if r.effective_from > today), None)
+    if in_force is not None:
+        lines.append(in_force.explanation.render(lang, policy))
+    if pending is not None:
+        lines.append("\n下一期评定：" if zh else "\nPending from the latest evaluation:")
+        lines.append(pending.explanation.render(lang, policy))
+    if in_force is None and pending is None:
+        lines.append("尚无评定记录" if zh else "not evaluated yet")
+    return lines
+
+
+async def cache_rebuild(conn: asyncpg.Connection, settings: Settings) -> int:
+    """`callgate cache rebuild`."""
+    policy = load_configured_policy(settings)
+    redis = await _redis(settings)
+    try:
+        summary = await cache.rebuild(conn, redis, policy, shanghai_today(settings.clock()))
+    finally:
+        await redis.aclose()
+    print(
+        f"cache rebuilt: {summary.written:,} records written, {summary.deleted:,} removed "
+        f"in {summary.seconds:.1f} s"
+    )
+    return 0
+
+
+async def notify_send(conn: asyncpg.Connection, settings: Settings, limit: int | None) -> int:
+    """`callgate notify`."""
+    if settings.sms_gateway_url is None:
+        waiting = await notify.pending_count(conn)
+        print(f"{waiting:,} SMS notifications pending; set CALLGATE_SMS_URL to deliver them (nothing sent)")
+        return 0
+    summary = await notify.deliver(conn, settings.sms_gateway_url, limit=limit)
+    print(
+        f"sent {summary.sent:,}, will retry {summary.retried:,}, failed for good {summary.failed:,}; "
+        f"{summary.pending:,} still pending"
+    )
+    return 0 if summary.retried == 0 and summary.failed == 0 else 1

@@ -167,11 +167,15 @@ class EmbeddedPostgres:
         return " ".join(opts)
 
     def running(self) -> bool:
-        """True when the cluster's postmaster is alive."""
-        if not (self.pgdata / "PG_VERSION").exists():
+        """True when the cluster's postmaster is alive (checked by pid, as any user)."""
+        pid = self.pid()
+        if pid is None:
             return False
-        result = self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "status"])
-        return result.returncode == 0
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return b"postgres" in cmdline and str(self.pgdata).encode() in cmdline
 
     def start(self) -> str:
         """Initialise (first time) and start the cluster; return the DSN of `callgate`."""

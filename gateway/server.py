@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import date
 
+import asyncpg
 from aiohttp import web
 
-from entitlements.months import shanghai_today
-from gateway import db, demo, migrations
+from entitlements.months import Month, shanghai_today
+from entitlements.policy import load_policy
+from gateway import db, demo, evaluation, migrations
 from gateway.app import create_app
 from gateway.logs import get_logger
 from gateway.settings import Settings
@@ -21,8 +24,26 @@ class StartupRefused(RuntimeError):
     """The service must not start in this state."""
 
 
-async def prepare(settings: Settings, demo_subscribers: int | None, *, production: bool) -> bool:
-    """Migrate; load the demo province on an empty embedded database. True if demo data was loaded."""
+async def sample_callers(conn: asyncpg.Connection, policy: str, today: date) -> list[tuple[str, str]]:
+    """One caller per level in force today (for the demo banner)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (t.level) t.level, t.msisdn
+           FROM tier_assignments t JOIN subscribers s USING (msisdn)
+           WHERE t.policy = $1 AND t.effective_from <= $2 AND (t.valid_until IS NULL OR t.valid_until >= $2)
+             AND s.status <> 'cancelled'
+           ORDER BY t.level, t.msisdn""",
+        policy,
+        today,
+    )
+    return [(r["level"], r["msisdn"]) for r in rows]
+
+
+async def prepare(
+    settings: Settings, demo_subscribers: int | None, *, production: bool
+) -> list[tuple[str, str]] | None:
+    """Migrate; on an empty embedded database load and evaluate the demo province.
+
+    Returns sample callers per level in demo mode, None in production."""
     assert settings.database_url is not None
     conn = await db.connect(settings.database_url)
     try:
@@ -38,17 +59,23 @@ async def prepare(settings: Settings, demo_subscribers: int | None, *, productio
                     f"production mode (store URLs set) refuses to start while {demo_tokens} demo "
                     "token(s) are live: revoke them with `callgate tokens revoke ID`"
                 )
-            return False
-        if demo_subscribers is None:
-            return False
-        if await conn.fetchval("SELECT count(*) FROM subscribers"):
-            return False
+            return None
+        today = shanghai_today(settings.clock())
+        if demo_subscribers is None or await conn.fetchval("SELECT count(*) FROM subscribers"):
+            return await sample_callers(conn, settings.policy, today)
         print(
             f"first run: loading a demo province of {demo_subscribers:,} subscribers …",
             file=sys.stderr,
         )
-        await demo.load(conn, demo_subscribers, 2015, shanghai_today(settings.clock()))
-        return True
+        await demo.load(conn, demo_subscribers, 2015, today)
+        # Last month's run gives the tiers in force today; this month's the ones from the 1st.
+        policy = load_policy(settings.policy, settings.policy_override)
+        for month in (Month.of(today) - 1, Month.of(today)):
+            await evaluation.run(
+                conn, policy, month, today, dsn=settings.database_url, redis_url=settings.redis_url,
+                override=settings.policy_override, workers=1,
+            )  # fmt: skip
+        return await sample_callers(conn, settings.policy, today)
     finally:
         await conn.close()
 
@@ -59,11 +86,11 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
     try:
         resolved = stores.settings
         try:
-            loaded = asyncio.run(prepare(resolved, demo_subscribers, production=settings.production))
+            samples = asyncio.run(prepare(resolved, demo_subscribers, production=settings.production))
         except StartupRefused as exc:
             print(f"callgate: {exc}", file=sys.stderr)
             return 1
-        _banner(resolved, loaded, production=settings.production)
+        _banner(resolved, samples)
         web.run_app(
             create_app(resolved),
             host=resolved.host,
@@ -78,13 +105,14 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
         stores.stop()
 
 
-def _banner(settings: Settings, loaded: bool, *, production: bool) -> None:
+def _banner(settings: Settings, samples: list[tuple[str, str]] | None) -> None:
+    """What a new user needs: the URL, the demo tokens and a caller of each level (stdout, not logs)."""
     url = f"http://{settings.host}:{settings.port}"
     lines = [f"callgate serving on {url}  (agent page {url}/agent/, Ctrl-C to stop)"]
-    if not production:
+    if samples is not None:
         lines.append(f"embedded stores under {settings.data_dir.resolve()}")
         lines.append("demo tokens:")
         lines.extend(f"  {role:<6} {branch or '':<9} {token}" for token, role, branch in demo.DEMO_TOKENS)
-        if loaded:
-            lines.append("demo province loaded")
-    print("\n".join(lines), file=sys.stderr, flush=True)
+        if samples:
+            lines.append("demo callers: " + ", ".join(f"{level} {msisdn}" for level, msisdn in samples))
+    print("\n".join(lines), flush=True)

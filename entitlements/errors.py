@@ -1,0 +1,61 @@
+"""Domain errors of the entitlements engine, each with a stable ``code``.
+
+The gateway maps ``code`` to an RFC 9457 problem (one mapping point); the engine never
+decides HTTP status codes itself.
+"""
+
+from __future__ import annotations
+
+
+class EntitlementsError(Exception):
+    """Base of every error the engine raises on purpose; ``code`` is stable."""
+
+    code: str = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        """The human-readable detail."""
+        return str(self.args[0]) if self.args else ""
+
+
+class PolicyError(EntitlementsError):
+    """A policy file (or provincial override) is invalid; names the file and the key."""
+
+    code = "invalid_policy"
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.key = key
+        self.problem = problem
+
+
+class EvaluationError(EntitlementsError):
+    """The inputs of an evaluation are inconsistent (wrong scheme, month, policy dates)."""
+
+    code = "invalid_request"
+
+
+class WorkOrderError(EntitlementsError):
+    """An illegal work-order event (``invalid_transition``, ``invalid_request``, ``forbidden``)."""
+
+    code = "invalid_transition"
+
+    def __init__(
+        self, message: str, *, code: str = "invalid_transition", status: str = "", event: str = ""
+    ) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.event = event
+
+
+class InvalidAmount(EntitlementsError, ValueError):
+    """An amount that is not a positive whole number of fen where one is required."""
+
+    code = "invalid_request"

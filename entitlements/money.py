@@ -1,0 +1,55 @@
+"""Integer fen from yuan text or policy numbers, and back — never through float."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from entitlements.errors import InvalidAmount
+
+_YUAN = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]{1,2})?$")
+
+
+def yuan_to_fen(value: int | str | Decimal) -> int:
+    """``"300.00"`` / ``300`` / ``Decimal("0.5")`` → fen; more than 2 decimals is an error."""
+    if isinstance(value, bool):
+        raise InvalidAmount(f"not an amount in yuan: {value!r}")
+    if isinstance(value, int):
+        return value * 100
+    text = str(value).strip() if isinstance(value, str) else format(value, "f")
+    if isinstance(value, Decimal) and "." in text:
+        # Decimal("300.00") formats as "300.00"; trailing zeros beyond cents are exact too.
+        whole, _, frac = text.partition(".")
+        frac = frac.rstrip("0")
+        text = whole if not frac else f"{whole}.{frac}"
+    if not _YUAN.match(text):
+        raise InvalidAmount(f"not an amount in yuan with at most 2 decimals: {value!r}")
+    negative = text.startswith("-")
+    whole, _, cents = text.lstrip("-").partition(".")
+    fen = int(whole) * 100 + int(cents.ljust(2, "0") or "0")
+    return -fen if negative else fen
+
+
+def format_fen(fen: int) -> str:
+    """1230 → ``"12.30"`` (yuan with two decimals)."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def format_ratio_fen(total_fen: int, months: int) -> str:
+    """An average in yuan, truncated to the cent, so it never shows a bound it misses."""
+    if months <= 0:
+        return "0.00"
+    # Floor division truncates toward −∞; for the display of an exact comparison
+    # (avg ≥ bound ⇔ total ≥ bound × months) a truncated figure never crosses a bound
+    # the exact average does not.
+    return format_fen(total_fen // months)
+
+
+def half_up_div(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half away from zero (四舍五入), in integers."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    q = (2 * abs(numerator) + denominator) // (2 * denominator)
+    return -q if numerator < 0 else q

@@ -1,0 +1,45 @@
+"""Stored evaluations (tier_assignments rows with their explanations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from entitlements.explain import Explanation
+from gateway.queries.snapshot import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvaluation:
+    """One evaluation row, newest first in lists."""
+
+    evaluated_month: date
+    level: str
+    change: str
+    effective_from: date
+    valid_until: date | None
+    explanation: Explanation
+
+
+async def explanations(conn: Conn, msisdn: str, policy: str, limit: int = 3) -> list[StoredEvaluation]:
+    """The latest evaluations of a subscriber under a policy, newest first."""
+    rows = await conn.fetch(
+        """SELECT evaluated_month, level, change, effective_from, valid_until, explanation
+           FROM tier_assignments
+           WHERE msisdn = $1 AND policy = $2 AND source = 'evaluation'
+           ORDER BY evaluated_month DESC LIMIT $3""",
+        msisdn,
+        policy,
+        limit,
+    )
+    return [
+        StoredEvaluation(
+            r["evaluated_month"],
+            r["level"],
+            r["change"],
+            r["effective_from"],
+            r["valid_until"],
+            Explanation.from_dict(r["explanation"]),
+        )
+        for r in rows
+    ]

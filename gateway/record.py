@@ -1,0 +1,172 @@
+"""The compact per-subscriber cache record: everything the IVR lookup and the
+reactivation check need, packed into ~24 bytes so a million subscribers fit in
+Redis at well under 150 bytes each (key and Redis overhead included).
+
+A record carries its own effective dates — the tier in force when it was written,
+the next one and the day it takes over, and `refresh_after`, the last day the record
+is known to be right — so a month boundary or an expiry needs no cache write.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from entitlements.model import LEVELS, Assignment, Tier
+from entitlements.months import Month
+from entitlements.tiers import tier_in_force
+
+VERSION = 1
+EPOCH = date(2000, 1, 1)
+NO_DAY = 0xFFFF  # "no date" in the 16-bit day fields
+
+# Stable codes: (scheme, level) → byte. Append only; changing an entry needs VERSION + 1.
+_LEVEL_CODES: list[tuple[str, str]] = [("", "")] + [
+    (scheme, level)
+    for scheme in ("star", "vip_card", "membership", "credit_star")
+    for level in LEVELS[scheme]
+]
+LEVEL_CODE = {pair: i for i, pair in enumerate(_LEVEL_CODES)}
+POLICY_CODES: tuple[str, ...] = (
+    "",
+    "unicom-2015",
+    "unicom-vip",
+    "unicom-henan-2011",
+    "unicom-cumulative",
+    "cmcc-credit",
+)
+POLICY_CODE = {name: i for i, name in enumerate(POLICY_CODES)}
+STATUS = ("active", "suspended", "cancelled")
+MODES = ("prepaid", "postpaid")
+SERVICES = ("mobile", "fixed", "broadband")
+
+# version, policy, cur level, cur until, next level, next from, next until, flags,
+# arrears months, last grant month, grants that month, manager id, refresh_after
+_FORMAT = struct.Struct("<BBBHBHHBBHBIH")
+
+
+def key(msisdn: str) -> str:
+    """The subscriber's cache key; the hash tag keeps its keys in one cluster slot."""
+    return f"s:{{{msisdn}}}"
+
+
+def _day(value: date | None) -> int:
+    return NO_DAY if value is None else (value - EPOCH).days
+
+
+def _date(value: int) -> date | None:
+    return None if value == NO_DAY else EPOCH + timedelta(days=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What the hot path knows about one subscriber."""
+
+    policy: str
+    current: Tier | None
+    next_tier: Tier | None
+    next_from: date | None
+    status: str
+    payment_mode: str
+    service_type: str
+    arrears_months: int
+    last_grant_month: Month | None
+    grants_in_last_month: int
+    unpaid_grant: bool
+    manager_id: int | None
+    refresh_after: date
+
+    def tier_on(self, day: date) -> Tier | None:
+        """The tier serving on `day` (None past validity: the caller gets the bottom level)."""
+        tier = self.current
+        if self.next_from is not None and day >= self.next_from:
+            tier = self.next_tier
+        if tier is None or (tier.valid_until is not None and day > tier.valid_until):
+            return None
+        return tier
+
+    def grants_in(self, month: Month) -> int:
+        """Reactivations granted in `month` (R3)."""
+        return self.grants_in_last_month if self.last_grant_month == month else 0
+
+    def fresh_on(self, day: date) -> bool:
+        """Whether the record may still be trusted on `day`."""
+        return day <= self.refresh_after
+
+    def encode(self) -> bytes:
+        """The packed bytes stored in Redis."""
+        cur, nxt = self.current, self.next_tier
+        flags = (
+            STATUS.index(self.status)
+            | MODES.index(self.payment_mode) << 2
+            | SERVICES.index(self.service_type) << 3
+            | int(self.unpaid_grant) << 5
+        )
+        return _FORMAT.pack(
+            VERSION,
+            POLICY_CODE[self.policy],
+            LEVEL_CODE[(cur.scheme, cur.level)] if cur else 0,
+            _day(cur.valid_until) if cur else NO_DAY,
+            LEVEL_CODE[(nxt.scheme, nxt.level)] if nxt else 0,
+            _day(self.next_from),
+            _day(nxt.valid_until) if nxt else NO_DAY,
+            flags,
+            min(self.arrears_months, 255),
+            int(self.last_grant_month) - int(Month.of(EPOCH))
+            if self.last_grant_month is not None
+            else NO_DAY,
+            min(self.grants_in_last_month, 255),
+            self.manager_id or 0,
+            _day(self.refresh_after),
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Record | None:
+        """The record, or None for bytes of another format version (treated as a miss)."""
+        if len(raw) != _FORMAT.size or raw[0] != VERSION:
+            return None
+        (_, policy, cur, cur_until, nxt, nxt_from, nxt_until, flags, arrears, grant_month, grants,
+         manager, refresh) = _FORMAT.unpack(raw)  # fmt: skip
+        cur_pair, nxt_pair = _LEVEL_CODES[cur], _LEVEL_CODES[nxt]
+        return cls(
+            policy=POLICY_CODES[policy],
+            current=Tier(cur_pair[0], cur_pair[1], _date(cur_until)) if cur else None,
+            next_tier=Tier(nxt_pair[0], nxt_pair[1], _date(nxt_until)) if nxt else None,
+            next_from=_date(nxt_from),
+            status=STATUS[flags & 3],
+            payment_mode=MODES[flags >> 2 & 1],
+            service_type=SERVICES[flags >> 3 & 3],
+            arrears_months=arrears,
+            last_grant_month=Month(int(Month.of(EPOCH)) + grant_month) if grant_month != NO_DAY else None,
+            grants_in_last_month=grants,
+            unpaid_grant=bool(flags >> 5 & 1),
+            manager_id=manager or None,
+            refresh_after=_date(refresh) or EPOCH,
+        )
+
+
+def timeline(
+    assignments: list[Assignment], today: date
+) -> tuple[Tier | None, Tier | None, date | None, date]:
+    """(current, next, next_from, refresh_after) from the stored assignments.
+
+    The tier in force changes only on an assignment's first or last day; the record
+    holds the tier now and the next change, and is right until the day before the
+    change after that (at most ~13 months ahead).
+    """
+    boundaries = sorted(
+        {a.effective_from for a in assignments if a.effective_from > today}
+        | {a.valid_until + timedelta(days=1) for a in assignments if a.valid_until and a.valid_until >= today}
+    )
+    now = tier_in_force(assignments, today)
+    current = now.as_tier() if now else None
+    horizon = today + timedelta(days=400)
+    for index, boundary in enumerate(boundaries):
+        later = tier_in_force(assignments, boundary)
+        later_tier = later.as_tier() if later else None
+        if later_tier != current:
+            after = boundaries[index + 1 :]
+            refresh_after = min(after[0] - timedelta(days=1), horizon) if after else horizon
+            return current, later_tier, boundary, refresh_after
+    return current, None, None, horizon
