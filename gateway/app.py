@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from gateway import db
 from gateway.auth import PRINCIPAL, TokenCache, token_refresher
 from gateway.errors import ApiError, from_exception, problem_response
-from gateway.keys import METRICS, PG, REDIS, SETTINGS, TOKENS
+from entitlements.policy import load_policy
+from gateway.keys import METRICS, PG, POLICY, REDIS, SETTINGS, TOKENS
 from gateway.logs import get_logger
 from gateway.metrics import Metrics
 from gateway.routes import health
@@ -80,11 +81,14 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs resolved store URLs; start embedded stores first")
     app = web.Application(middlewares=[context_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
+    app[POLICY] = load_policy(settings.policy, settings.policy_override)
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_pg_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(token_refresher)
     health.setup(app)
+    # --- route modules: one setup(app) per module (lookup, reactivations, credit, …) ---
+    # --- end of route modules ---
     return app
 
 

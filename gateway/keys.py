@@ -6,11 +6,13 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from entitlements.policy import Policy
 from gateway.auth import TokenCache
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
+POLICY = web.AppKey("policy", Policy)
 PG: web.AppKey[asyncpg.Pool] = web.AppKey("pg")
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 TOKENS = web.AppKey("tokens", TokenCache)

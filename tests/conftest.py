@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -21,7 +22,8 @@ from gateway.logs import configure_logging
 from gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DIR = ROOT / "var" / "test"
+# Separate directories let several test sessions run side by side (each its own stores).
+TEST_DIR = Path(os.environ.get("CALLGATE_TEST_DIR") or ROOT / "var" / "test").resolve()
 LOG_FILE = TEST_DIR / "logs" / "test-run.jsonl"
 TEMPLATE = "callgate_template"
 FIXED_NOW = datetime.fromisoformat("2026-11-26T10:00:00+08:00")
