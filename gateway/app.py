@@ -11,10 +11,10 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
+from entitlements.policy import load_policy
 from gateway import db
 from gateway.auth import PRINCIPAL, TokenCache, token_refresher
 from gateway.errors import ApiError, from_exception, problem_response
-from entitlements.policy import load_policy
 from gateway.keys import METRICS, PG, POLICY, REDIS, SETTINGS, TOKENS
 from gateway.logs import get_logger
 from gateway.metrics import Metrics
