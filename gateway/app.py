@@ -17,8 +17,11 @@ from gateway.auth import PRINCIPAL, TokenCache, token_refresher
 from gateway.errors import ApiError, from_exception, problem_response
 from gateway.keys import METRICS, PG, POLICY, REDIS, SETTINGS, TOKENS
 from gateway.logs import get_logger
+from gateway.lookup import lookup_ctx
 from gateway.metrics import Metrics
+from gateway.queries import snapshot
 from gateway.routes import health
+from gateway.routes import lookup as lookup_routes
 from gateway.settings import Settings
 
 log = get_logger("http")
@@ -62,8 +65,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = problem_response(500, "internal_error", "unexpected error; it was logged")
     elapsed = time.perf_counter() - started
     response.headers["X-Request-Id"] = request_id
-    metrics.requests.labels(route, str(response.status)).inc()
-    metrics.latency.labels(route).observe(elapsed)
+    metrics.observe_request(route, response.status, elapsed)
     log.info(
         "request",
         method=request.method,
@@ -88,6 +90,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(token_refresher)
     health.setup(app)
     # --- route modules: one setup(app) per module (lookup, reactivations, credit, …) ---
+    app.cleanup_ctx.append(lookup_ctx)
+    lookup_routes.setup(app)
     # --- end of route modules ---
     return app
 
@@ -95,7 +99,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _pg_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.database_url is not None
-    pool = await db.create_pool(settings.database_url, min_size=2, max_size=40)
+    pool = await db.create_pool(settings.database_url, min_size=8, max_size=40, warm=[snapshot.warm_single()])
     app[PG] = pool
     app[TOKENS] = TokenCache(pool)
     yield

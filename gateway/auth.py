@@ -69,12 +69,12 @@ class TokenCache:
         return found
 
 
-PRINCIPAL = "principal"
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 def require(request: web.Request, *roles: str) -> Principal:
     """The request's principal when its role is one of `roles` (admin always passes), else 403."""
-    principal: Principal = request[PRINCIPAL]
+    principal = request[PRINCIPAL]
     if principal.role != "admin" and principal.role not in roles:
         raise ApiError(
             403,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -23,13 +24,30 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20, **kwargs: Any) -> asyncpg.Pool:
-    """A pool whose connections decode jsonb to Python objects."""
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 20,
+    warm: Sequence[tuple[str, tuple[Any, ...]]] = (),
+    **kwargs: Any,
+) -> asyncpg.Pool:
+    """A pool whose connections decode jsonb to Python objects.
+
+    `warm` statements run once on every new connection, so the hot path never pays for
+    planning a statement or opening a connection on a caller's time.
+    """
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        for sql, args in warm:
+            await conn.fetch(sql, *args)
+
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=init,
         server_settings={"timezone": "Asia/Shanghai", "application_name": "callgate"},
         **kwargs,
     )

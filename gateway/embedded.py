@@ -308,7 +308,9 @@ class EmbeddedRedis:
             "4000",
         ]
         if self.durable:
-            args += ["--save", "300 1", "--save", "60 10000", "--dbfilename", "cache.rdb"]
+            # RDB snapshots plus an append-only file: credit counters survive a crash (≤ 1 s lost).
+            args += ["--save", "300", "1", "--save", "60", "10000", "--dbfilename", "cache.rdb"]
+            args += ["--appendonly", "yes", "--appendfsync", "everysec"]
         else:
             args += ["--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(args, start_new_session=True, stdin=subprocess.DEVNULL)

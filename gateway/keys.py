@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from entitlements.policy import Policy
 from gateway.auth import TokenCache
+from gateway.lookup import LookupService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 
@@ -17,3 +18,4 @@ PG: web.AppKey[asyncpg.Pool] = web.AppKey("pg")
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 TOKENS = web.AppKey("tokens", TokenCache)
 METRICS = web.AppKey("metrics", Metrics)
+LOOKUP = web.AppKey("lookup", LookupService)

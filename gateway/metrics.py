@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream; *_created series are noise here
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -13,6 +17,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "callgate_http_requests",
             "HTTP requests by route and status",
@@ -37,6 +42,7 @@ class Metrics:
             "1 while the circuit breaker to a store is open",
             ["store"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.store_errors = Counter(
             "callgate_store_errors",
@@ -62,3 +68,43 @@ class Metrics:
             ["route"],
             registry=r,
         )
+        # --- issue 6: reactivation, credit, payments, work orders (appended) ---
+        self.credit_journal = Counter(
+            "callgate_credit_journal_entries",
+            "Credit journal entries copied into PostgreSQL by the reconciler, by result",
+            ["result"],
+            registry=r,
+        )
+        self.credit_fallback = Counter(
+            "callgate_credit_fallbacks",
+            "Credit authorisations answered without Redis (postgresql) or without any store (none)",
+            ["store"],
+            registry=r,
+        )
+        self.credit_overspend = Counter(
+            "callgate_credit_overspend_refused",
+            "Redis approvals PostgreSQL turned down (Redis state behind a PostgreSQL debit)",
+            registry=r,
+        )
+        self.sweeper_runs = Counter(
+            "callgate_sweeper_runs", "Work-order sweeper passes", ["result"], registry=r
+        )
+        self.work_order_events = Counter(
+            "callgate_work_order_events", "Work-order events recorded, by kind", ["kind"], registry=r
+        )
+        self.payments = Counter(
+            "callgate_payments", "Payments recorded through the API, by effect", ["effect"], registry=r
+        )
+        self.status_changes = Counter(
+            "callgate_status_changes", "Subscriber status changes through the API", ["status"], registry=r
+        )
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """Count one request (labelled children cached: labels() costs more than inc())."""
+        key = (route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)

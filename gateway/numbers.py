@@ -3,6 +3,7 @@ to the national format (11 digits for mobile, 0 + area code + number for fixed l
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import phonenumbers
@@ -58,8 +59,25 @@ def _normalise(raw: str) -> str | InvalidNumber:
     return national if kind == "mobile" else "0" + national
 
 
+_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+
+
+@lru_cache(maxsize=65_536)
+def _block_verdict(block: str, example: str) -> str | InvalidNumber:
+    # China allocates mobile numbers in 7-digit blocks (号段), and the numbering plan's
+    # mobile patterns decide on at most the first five digits: the library's verdict on
+    # one number of a block is its verdict on every number of that block.
+    result = _normalise(example)
+    return block if isinstance(result, str) else result
+
+
 def normalise(raw: str) -> str:
     """`+86 186-1234-5678` / `008618612345678` → `18612345678`; raises InvalidNumber."""
+    if len(raw) == 11 and _PLAIN_MOBILE.fullmatch(raw):  # the common case on the hot path
+        verdict = _block_verdict(raw[:7], raw)
+        if isinstance(verdict, str):
+            return raw
+        raise InvalidNumber(raw, verdict.reason)
     result = _normalise(raw)
     if isinstance(result, InvalidNumber):
         raise InvalidNumber(raw, result.reason)

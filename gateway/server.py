@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 from datetime import date
+from pathlib import Path
 
 import asyncpg
+import uvloop
 from aiohttp import web
 
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import load_policy
 from gateway import db, demo, evaluation, migrations
 from gateway.app import create_app
-from gateway.logs import get_logger
+from gateway.logs import configure_logging, get_logger, load_log_key, set_log_key
 from gateway.settings import Settings
 from gateway.stores import start_stores
 
@@ -90,25 +100,76 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
         except StartupRefused as exc:
             print(f"callgate: {exc}", file=sys.stderr)
             return 1
-        _banner(resolved, samples)
-        web.run_app(
-            create_app(resolved),
-            host=resolved.host,
-            port=resolved.port,
-            print=None,
-            access_log=None,
-            handle_signals=True,
-            shutdown_timeout=5.0,
-        )
+        _banner(resolved, samples, workers)
+        if workers == 1:
+            _run(resolved, reuse_port=False)
+        else:
+            _run_workers(resolved, workers)
         return 0
     finally:
         stores.stop()
 
 
-def _banner(settings: Settings, samples: list[tuple[str, str]] | None) -> None:
+def _run(settings: Settings, *, reuse_port: bool) -> None:
+    """One event loop (uvloop) serving until SIGINT/SIGTERM."""
+    uvloop.install()
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+        shutdown_timeout=5.0,
+    )
+
+
+def _worker(settings: Settings) -> None:
+    """A worker process: same app, the port shared with SO_REUSEPORT."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux: die with the supervisor
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)
+    configure_logging(settings.log_level)
+    set_log_key(load_log_key(settings.log_key, settings.data_dir))
+    _run(settings, reuse_port=True)
+
+
+def _run_workers(settings: Settings, count: int) -> None:
+    """Supervise `count` workers: restart one that dies, stop all on SIGINT/SIGTERM."""
+    metrics_dir = Path(tempfile.mkdtemp(prefix="callgate-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # the workers' metrics are summed
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    workers = [
+        context.Process(target=_worker, args=(settings,), name=f"callgate-worker-{i}") for i in range(count)
+    ]
+    for process in workers:
+        process.start()
+    try:
+        while not stopping.wait(0.5):
+            for i, process in enumerate(workers):
+                if not process.is_alive():
+                    log.warning("worker_restarted", worker=i, exitcode=process.exitcode)
+                    workers[i] = context.Process(target=_worker, args=(settings,), name=process.name)
+                    workers[i].start()
+    finally:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process in workers:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _banner(settings: Settings, samples: list[tuple[str, str]] | None, workers: int) -> None:
     """What a new user needs: the URL, the demo tokens and a caller of each level (stdout, not logs)."""
     url = f"http://{settings.host}:{settings.port}"
-    lines = [f"callgate serving on {url}  (agent page {url}/agent/, Ctrl-C to stop)"]
+    plural = f", {workers} workers" if workers > 1 else ""
+    lines = [f"callgate serving on {url}{plural}  (agent page {url}/agent/, Ctrl-C to stop)"]
     if samples is not None:
         lines.append(f"embedded stores under {settings.data_dir.resolve()}")
         lines.append("demo tokens:")

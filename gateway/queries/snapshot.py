@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -123,13 +123,16 @@ async def _fetch(conn: Conn, base: str, where: str, order: str, *args: Any) -> l
     return await conn.fetch(f"{base} WHERE {where} {order}", *args)
 
 
+Row = asyncpg.Record | Mapping[str, Any]  # a record, or a dict shaped like one
+
+
 def _assemble(
-    subs: Sequence[asyncpg.Record],
-    bills: Sequence[asyncpg.Record],
-    payments: Sequence[asyncpg.Record],
-    assignments: Sequence[asyncpg.Record],
-    grants: Sequence[asyncpg.Record],
-    open_orders: Sequence[asyncpg.Record],
+    subs: Sequence[Row],
+    bills: Sequence[Row],
+    payments: Sequence[Row],
+    assignments: Sequence[Row],
+    grants: Sequence[Row],
+    open_orders: Sequence[Row],
 ) -> list[Snapshot]:
     bills_by = {r["msisdn"]: r for r in bills}
     pay_by: dict[str, dict[int, int]] = defaultdict(dict)
@@ -297,3 +300,84 @@ async def iterate(
             return
         yield chunk
         after = chunk[-1].subscriber.msisdn
+
+
+_ONE = f"""
+SELECT s.msisdn, s.service_type, s.network, s.payment_mode, coalesce(s.plan_code, '') AS plan_code,
+       coalesce(s.brand, '') AS brand, s.status, s.joined_on, s.flags, s.lucky_class, s.contract_plan,
+       s.suspensions, s.birthday, s.city_code, s.county_code, s.manager_id,
+       b.months, b.billed, b.paid, p.pay_months, p.pay_amounts,
+       a.evaluated, a.schemes, a.levels, a.policies, a.froms, a.untils, a.sinces, a.sources,
+       g.grant_month, g.n,
+       EXISTS (SELECT 1 FROM work_orders w WHERE w.msisdn = s.msisdn AND w.status = ANY($3::text[]))
+           AS unpaid_grant
+FROM subscribers s
+LEFT JOIN LATERAL (
+    SELECT array_agg({_MONTH_INT.format("month")} ORDER BY month) AS months,
+           array_agg(billed_fen ORDER BY month) AS billed, array_agg(paid_fen ORDER BY month) AS paid
+    FROM bills WHERE msisdn = s.msisdn) b ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(month) AS pay_months, array_agg(amount) AS pay_amounts
+    FROM (SELECT {_MONTH_INT.format("(paid_at AT TIME ZONE 'Asia/Shanghai')")} AS month,
+                 sum(amount_fen)::bigint AS amount
+          FROM payments WHERE msisdn = s.msisdn GROUP BY 1) x) p ON true
+LEFT JOIN LATERAL (
+    SELECT array_agg(evaluated_month ORDER BY evaluated_month) AS evaluated,
+           array_agg(scheme ORDER BY evaluated_month) AS schemes,
+           array_agg(level ORDER BY evaluated_month) AS levels,
+           array_agg(policy ORDER BY evaluated_month) AS policies,
+           array_agg(effective_from ORDER BY evaluated_month) AS froms,
+           array_agg(valid_until ORDER BY evaluated_month) AS untils,
+           array_agg(since ORDER BY evaluated_month) AS sinces,
+           array_agg(source ORDER BY evaluated_month) AS sources
+    FROM tier_assignments WHERE msisdn = s.msisdn AND evaluated_month >= $2) a ON true
+LEFT JOIN LATERAL (
+    SELECT {_MONTH_INT.format("grant_month")} AS grant_month, count(*) AS n
+    FROM reactivations WHERE msisdn = s.msisdn
+    GROUP BY grant_month ORDER BY grant_month DESC LIMIT 1) g ON true
+WHERE s.msisdn = $1
+"""  # noqa: S608 - constant SQL fragments
+
+
+async def load_single(conn: Conn, msisdn: str, today: date | None = None) -> Snapshot | None:
+    """The snapshot of one number in ONE round trip (the lookup's miss path)."""
+    row = await conn.fetchrow(_ONE, msisdn, _cutoff(today), list(OPEN_ORDER_STATUSES))
+    if row is None:
+        return None
+    bills = [{"msisdn": msisdn, "months": row["months"], "billed": row["billed"], "paid": row["paid"]}]
+    payments = [
+        {"msisdn": msisdn, "month": m, "amount": a}
+        for m, a in zip(row["pay_months"] or (), row["pay_amounts"] or (), strict=True)
+    ]
+    assignments = [
+        {
+            "msisdn": msisdn,
+            "evaluated_month": e,
+            "scheme": sc,
+            "level": lv,
+            "policy": po,
+            "effective_from": fr,
+            "valid_until": un,
+            "since": si,
+            "source": so,
+        }
+        for e, sc, lv, po, fr, un, si, so in zip(
+            row["evaluated"] or (),
+            row["schemes"] or (),
+            row["levels"] or (),
+            row["policies"] or (),
+            row["froms"] or (),
+            row["untils"] or (),
+            row["sinces"] or (),
+            row["sources"] or (),
+            strict=True,
+        )
+    ]
+    grants = [{"msisdn": msisdn, "grant_month": row["grant_month"], "n": row["n"]}] if row["n"] else []
+    orders = [{"msisdn": msisdn}] if row["unpaid_grant"] else []
+    return _assemble([row], bills if row["months"] else [], payments, assignments, grants, orders)[0]
+
+
+def warm_single() -> tuple[str, tuple[Any, ...]]:
+    """The lookup's statement with harmless arguments, to prepare it on new connections."""
+    return _ONE, ("", date.min, list(OPEN_ORDER_STATUSES))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.money import InvalidAmount, format_yuan, parse_yuan
-from gateway.numbers import InvalidNumber, is_withheld, normalise
+from gateway.numbers import InvalidNumber, _normalise, is_withheld, normalise
 
 
 @pytest.mark.parametrize(
@@ -71,3 +73,15 @@ def test_zero_can_be_refused() -> None:
 
 def test_format_yuan() -> None:
     assert [format_yuan(x) for x in (0, 5, 1234, -250)] == ["0.00", "0.05", "12.34", "-2.50"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(prefix=st.integers(130, 199), rest=st.integers(0, 10**8 - 1))
+def test_fast_path_agrees_with_the_numbering_plan_library(prefix: int, rest: int) -> None:
+    number = f"{prefix}{rest:08d}"
+    library = _normalise(number)  # the library's own verdict, no fast path
+    try:
+        ours: str | None = normalise(number)
+    except InvalidNumber:
+        ours = None
+    assert (ours is not None) == isinstance(library, str)

@@ -1,0 +1,190 @@
+"""Benchmark of the IVR lookup (SPEC §7): callgate side by side with a bare aiohttp
+handler doing one Redis GET, loaded in turn by the same `wrk` run over random numbers
+of the demo province, plus a fixed-rate run at 1,000 lookups/s reporting p99.
+
+    .venv/bin/python benchmarks/bench_lookup.py [--subscribers 100000] [--duration 10]
+
+Goals: callgate ≥ 80 % of the bare handler's throughput; p99 ≤ 5 ms at 1,000/s (cache
+hits). Needs `wrk` (Debian package `wrk`). Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+IVR_TOKEN = "cg_demo_ivr_0000000000000000000000000000"
+WRK_SCRIPT = """
+local numbers = {}
+for line in io.lines("%s") do numbers[#numbers + 1] = line end
+math.randomseed(7)
+request = function()
+  local n = numbers[math.random(#numbers)]
+  return wrk.format("GET", "/v1/ivr/lookup?ani=" .. n .. "&dnis=10010", {["Authorization"] = "Bearer %s"})
+end
+"""
+
+
+def wait_ready(url: str, seconds: float = 900) -> None:
+    """Poll until the URL answers 200."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} did not become ready")
+
+
+def wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, float]:
+    """Run wrk; return requests/s and latency percentiles in ms."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]  # wrk always prints it
+    for pct in ("50", "99"):
+        match = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        if match:
+            value, unit = float(match.group(1)), match.group(2)
+            result[f"p{pct}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non2xx"] = float(errors.group(1)) if errors else 0.0
+    return result
+
+
+async def fixed_rate(port: int, numbers: list[str], rate: int, duration: int) -> dict[str, float]:
+    """An open-loop generator: `rate` requests/s on keep-alive connections, latency per request."""
+    latencies: list[float] = []
+    failures = 0
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(64):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    rng = random.Random(3)
+
+    async def one(number: str) -> None:
+        nonlocal failures
+        reader, writer = await pool.get()
+        started = time.perf_counter()
+        writer.write(
+            f"GET /v1/ivr/lookup?ani={number}&dnis=10010 HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {IVR_TOKEN}\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]  # aiohttp sends it
+        await reader.readexactly(length)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if not head.startswith(b"HTTP/1.1 200"):
+            failures += 1
+        pool.put_nowait((reader, writer))
+
+    tasks = []
+    start = time.perf_counter()
+    total = rate * duration
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(rng.choice(numbers))))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "rate": total / elapsed,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
+        "max": latencies[-1],
+        "failures": float(failures),
+    }
+
+
+def main() -> None:
+    """Set up, measure both, print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="callgate serve --workers")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    env = {
+        **os.environ,
+        "CALLGATE_DATA_DIR": str(args.data_dir),
+        "CALLGATE_PORT": "18080",
+        "CALLGATE_LOG_LEVEL": "warning",
+    }
+    env.pop("CALLGATE_DATABASE_URL", None)
+    env.pop("CALLGATE_REDIS_URL", None)
+    callgate = [str(ROOT / ".venv" / "bin" / "callgate")]
+    print(f"starting callgate (demo province of {args.subscribers:,} on first run) …", flush=True)
+    server = subprocess.Popen(
+        [*callgate, "serve", "--demo-subscribers", str(args.subscribers), "--workers", str(args.workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    bare = None
+    try:
+        wait_ready("http://127.0.0.1:18080/readyz")
+        from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+
+        dsn = EmbeddedPostgres(args.data_dir / "postgres").dsn()
+        redis_url = EmbeddedRedis(args.data_dir / "redis").url()
+        numbers = subprocess.run(
+            ["psql", dsn, "-tAc", "SELECT msisdn FROM subscribers WHERE status <> 'cancelled' LIMIT 50000"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        subprocess.run([*callgate, "cache", "rebuild"], env=env, check=True, capture_output=True)
+        workdir = Path(tempfile.mkdtemp(prefix="bench-lookup-"))
+        (workdir / "numbers.txt").write_text("\n".join(numbers) + "\n")
+        script = workdir / "lookup.lua"
+        script.write_text(WRK_SCRIPT % (workdir / "numbers.txt", IVR_TOKEN))
+        bare = subprocess.Popen([PYTHON, str(ROOT / "benchmarks" / "bare_app.py"), redis_url, "18081"])
+        time.sleep(1.5)
+        wrk("http://127.0.0.1:18080", script, 2, args.connections)  # warm both
+        wrk("http://127.0.0.1:18081", script, 2, args.connections)
+        ours = wrk("http://127.0.0.1:18080", script, args.duration, args.connections)
+        base = wrk("http://127.0.0.1:18081", script, args.duration, args.connections)
+        paced = asyncio.run(fixed_rate(18080, numbers, args.rate, args.duration))
+    finally:
+        if bare is not None:
+            bare.send_signal(signal.SIGINT)
+            bare.wait(timeout=10)
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    print()
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.duration}s, "
+        f"random numbers of {len(numbers):,} subscribers (cache hits)"
+    )
+    print(f"{'':28}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for name, r in (("bare aiohttp + Redis GET", base), ("callgate serve", ours)):
+        print(f"{name:28}{r['rps']:>12,.0f}{r.get('p50', 0):>9.2f}{r.get('p99', 0):>9.2f}{r['non2xx']:>9.0f}")
+    ratio = ours["rps"] / base["rps"]
+    print(f"callgate / bare = {ratio:.0%}  (goal ≥ 80%)")
+    print(
+        f"fixed rate {paced['rate']:,.0f}/s for {args.duration}s: p50 {paced['p50']:.2f} ms, "
+        f"p99 {paced['p99']:.2f} ms (goal ≤ 5), max {paced['max']:.2f} ms, failures {paced['failures']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
