@@ -20,6 +20,7 @@ from gateway.logs import get_logger
 from gateway.lookup import lookup_ctx
 from gateway.metrics import Metrics
 from gateway.queries import snapshot
+from gateway.ratelimit import Limits, RateLimiter
 from gateway.routes import health
 from gateway.routes import lookup as lookup_routes
 from gateway.settings import Settings
@@ -27,6 +28,8 @@ from gateway.settings import Settings
 log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
+LOOKUP_PATH = "/v1/ivr/lookup"
+LIMITS = web.AppKey("limits", Limits)
 MAX_BODY = 64 * 1024
 
 
@@ -44,9 +47,23 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     metrics = request.app[METRICS]
     try:
         if not request.path.startswith(PUBLIC_PREFIXES):
-            request[PRINCIPAL] = request.app[TOKENS].principal(
+            principal = request.app[TOKENS].principal(
                 request.headers.get("Authorization"), request.app[SETTINGS].clock()
             )
+            limits = request.app[LIMITS]
+            if request.path == LOOKUP_PATH:
+                limiter = limits.lookup
+            elif principal.role in ("ivr", "admin"):
+                limiter = limits.machine
+            else:
+                limiter = limits.people
+            wait = limiter.allow(principal.token_id)
+            if wait:
+                raise ApiError(
+                    429, "rate_limited", f"this token is over {limiter.rate:g} requests/s; retry shortly",
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                )  # fmt: skip
+            request[PRINCIPAL] = principal
         response = await handler(request)
     except ApiError as exc:
         response = from_exception(exc)
@@ -85,6 +102,11 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[POLICY] = load_policy(settings.policy, settings.policy_override)
     app[METRICS] = Metrics()
+    app[LIMITS] = Limits(
+        lookup=RateLimiter(settings.machine_rate_limit, settings.machine_rate_limit * 2),
+        machine=RateLimiter(settings.machine_rate_limit, settings.machine_rate_limit * 2),
+        people=RateLimiter(settings.rate_limit, settings.rate_limit * 5),
+    )
     app.cleanup_ctx.append(_pg_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(token_refresher)
