@@ -21,8 +21,10 @@ from gateway.lookup import lookup_ctx
 from gateway.metrics import Metrics
 from gateway.queries import snapshot
 from gateway.ratelimit import Limits, RateLimiter
+from gateway.routes import calls as call_routes
 from gateway.routes import health
 from gateway.routes import lookup as lookup_routes
+from gateway.screenpop import screenpop_ctx
 from gateway.settings import Settings
 
 log = get_logger("http")
@@ -113,7 +115,27 @@ def create_app(settings: Settings) -> web.Application:
     health.setup(app)
     # --- route modules: one setup(app) per module (lookup, reactivations, credit, …) ---
     app.cleanup_ctx.append(lookup_ctx)
+    app.cleanup_ctx.append(screenpop_ctx)
     lookup_routes.setup(app)
+    call_routes.setup(app)
+    # issue 6: reactivation, credit, payments and status, work orders, agent view, audit
+    from gateway.credit import credit_ctx  # imported here: only this section is ours to edit
+    from gateway.routes import audit as audit_routes
+    from gateway.routes import credit as credit_routes
+    from gateway.routes import payments as payment_routes
+    from gateway.routes import reactivations as reactivation_routes
+    from gateway.routes import subscribers as subscriber_routes
+    from gateway.routes import workorders as workorder_routes
+    from gateway.sweeper import sweeper_ctx
+
+    app.cleanup_ctx.append(credit_ctx)  # credit service; journal reconciler at start-up and periodically
+    app.cleanup_ctx.append(sweeper_ctx)  # W4 overdue sweeper
+    reactivation_routes.setup(app)
+    credit_routes.setup(app)
+    payment_routes.setup(app)
+    subscriber_routes.setup(app)
+    workorder_routes.setup(app)
+    audit_routes.setup(app)
     # --- end of route modules ---
     return app
 

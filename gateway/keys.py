@@ -10,6 +10,7 @@ from entitlements.policy import Policy
 from gateway.auth import TokenCache
 from gateway.lookup import LookupService
 from gateway.metrics import Metrics
+from gateway.screenpop import ScreenPop
 from gateway.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,3 +20,4 @@ REDIS: web.AppKey[Redis] = web.AppKey("redis")
 TOKENS = web.AppKey("tokens", TokenCache)
 METRICS = web.AppKey("metrics", Metrics)
 LOOKUP = web.AppKey("lookup", LookupService)
+SCREENPOP = web.AppKey("screenpop", ScreenPop)

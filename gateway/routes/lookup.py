@@ -14,14 +14,15 @@ from gateway.keys import LOOKUP
 from gateway.lookup import Answer
 from gateway.numbers import InvalidNumber, is_withheld, normalise
 
-_CALL_ID = re.compile(r"^[A-Za-z0-9@._:+/=-]{1,128}$")
+# Any visible ASCII: SIP Call-IDs use word characters such as ! % ~ ( ) < > besides @ . : -
+_CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 def _call_id(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not _CALL_ID.match(value):
-        raise invalid_request("call_id must be 1–128 characters of letters, digits and @._:+/=-", "call_id")
+        raise invalid_request("call_id must be 1–128 visible ASCII characters (no spaces)", "call_id")
     return value
 
 

@@ -41,7 +41,14 @@ async def evaluated_province(conn: asyncpg.Connection, database_url: str) -> dic
     policy = load_policy("unicom-2015")
     # October's run gives the levels in force in November (T1.9)
     await evaluation.run(
-        conn, policy, Month.parse("2026-10"), TODAY, dsn=database_url, redis_url=None, workers=1, show_progress=False
+        conn,
+        policy,
+        Month.parse("2026-10"),
+        TODAY,
+        dsn=database_url,
+        redis_url=None,
+        workers=1,
+        show_progress=False,
     )
     tokens = {}
     for role in ("ivr", "agent", "admin"):

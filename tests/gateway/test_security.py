@@ -30,9 +30,12 @@ async def test_people_are_rate_limited_but_the_lookup_is_not(
     await province.branches(conn)
     _, agent = await create_token(conn, "agent")
     _, ivr = await create_token(conn, "ivr")
-    client = await aiohttp_client(create_app(dataclasses.replace(settings, rate_limit=2, machine_rate_limit=1000)))
+    client = await aiohttp_client(
+        create_app(dataclasses.replace(settings, rate_limit=2, machine_rate_limit=1000))
+    )
     statuses = [
-        (await client.get("/v1/calls/some-call", headers={"Authorization": f"Bearer {agent}"})).status for _ in range(15)
+        (await client.get("/v1/calls/some-call", headers={"Authorization": f"Bearer {agent}"})).status
+        for _ in range(15)
     ]
     assert statuses[:10] == [404] * 10  # burst of 5 × rate
     limited = await client.get("/v1/calls/some-call", headers={"Authorization": f"Bearer {agent}"})
@@ -40,13 +43,19 @@ async def test_people_are_rate_limited_but_the_lookup_is_not(
     body = await limited.json()
     assert body["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
     lookups = [
-        (await client.get("/v1/ivr/lookup", params={"ani": "anonymous"}, headers={"Authorization": f"Bearer {ivr}"})).status
+        (
+            await client.get(
+                "/v1/ivr/lookup", params={"ani": "anonymous"}, headers={"Authorization": f"Bearer {ivr}"}
+            )
+        ).status
         for _ in range(40)
     ]
     assert lookups == [200] * 40  # the IVR has its own, much higher budget
 
 
-async def test_openapi_documents_exactly_the_registered_routes(aiohttp_client: ClientFactory, settings: Settings) -> None:
+async def test_openapi_documents_exactly_the_registered_routes(
+    aiohttp_client: ClientFactory, settings: Settings
+) -> None:
     app = create_app(settings)
     registered = set()
     for route in app.router.routes():
@@ -64,7 +73,7 @@ async def test_openapi_documents_exactly_the_registered_routes(aiohttp_client: C
 
 def test_no_sql_is_built_from_strings_outside_reviewed_constants() -> None:
     # ruff's S608 flags SQL assembled with f-strings, % or .format; the only exceptions are
-    # constant fragments, each marked `# noqa: S608 - <why>`.
+    # constant fragments, each marked with a noqa for S608 followed by " - <why>".
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--select", "S608", "--no-cache", "gateway", "ivr", "entitlements"],
         cwd=ROOT, capture_output=True, text=True, check=False,
