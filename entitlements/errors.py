@@ -22,6 +22,10 @@ class EntitlementsError(Exception):
         """The human-readable detail."""
         return str(self.args[0]) if self.args else ""
 
+    def details(self) -> dict[str, str]:
+        """Extra machine-readable fields for the problem document (none by default)."""
+        return {}
+
 
 class PolicyError(EntitlementsError):
     """A policy file (or provincial override) is invalid; names the file and the key."""
@@ -53,6 +57,10 @@ class WorkOrderError(EntitlementsError):
         super().__init__(message, code=code)
         self.status = status
         self.event = event
+
+    def details(self) -> dict[str, str]:
+        """The order's status and the refused event."""
+        return {"order_status": self.status, "event": self.event}
 
 
 class InvalidAmount(EntitlementsError, ValueError):

@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
+from entitlements.errors import EntitlementsError
 from entitlements.policy import load_policy
 from gateway import db
 from gateway.auth import PRINCIPAL, TokenCache, token_refresher
@@ -31,6 +32,7 @@ log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
 LOOKUP_PATH = "/v1/ivr/lookup"
+DOMAIN_STATUS = {"invalid_request": 400, "forbidden": 403, "invalid_transition": 409, "invalid_policy": 500}
 LIMITS = web.AppKey("limits", Limits)
 MAX_BODY = 64 * 1024
 
@@ -69,6 +71,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except ApiError as exc:
         response = from_exception(exc)
+    except EntitlementsError as exc:  # the engine's refusals: their code decides the status
+        response = from_exception(
+            ApiError(DOMAIN_STATUS.get(exc.code, 409), exc.code, exc.message, **exc.details())
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -353,6 +353,8 @@ def validate_file(
         raise ImportRejected(path, [RowError(row_no + 1, f"malformed CSV: {exc}")], 1) from None
     if row_no == 0:
         raise ImportRejected(path, [RowError(1, f"empty file; the header is {','.join(expected)}")], 1)
+    if row_no == 1:
+        raise ImportRejected(path, [RowError(2, "no rows after the header: nothing to import")], 1)
     if kind == "branches":
         tree_errors = validator.check_branch_tree()
         bad += len(tree_errors)

@@ -32,7 +32,7 @@ async def explanations(conn: Conn, msisdn: str, policy: str, limit: int = 3) -> 
         policy,
         limit,
     )
-    return [
+    return [  # every evaluation row carries its explanation; a hand-made row without one is skipped
         StoredEvaluation(
             r["evaluated_month"],
             r["level"],
@@ -42,4 +42,5 @@ async def explanations(conn: Conn, msisdn: str, policy: str, limit: int = 3) -> 
             Explanation.from_dict(r["explanation"]),
         )
         for r in rows
+        if r["explanation"] is not None
     ]

@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import web
 
-from entitlements.errors import WorkOrderError
 from entitlements.months import shanghai_today
 from entitlements.workorders import EVENTS, STATUSES, apply_event, is_overdue
 from gateway import consistency
@@ -33,7 +32,6 @@ BRANCH_EVENTS: dict[str, frozenset[str]] = {
     "city": frozenset({"dispatch", "remind", "paid", "overdue", "resuspend"}),
     "county": frozenset({"remind", "paid"}),
 }
-_STATUS_OF_ERROR = {"invalid_transition": 409, "invalid_request": 400, "forbidden": 403}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +161,6 @@ async def get_work_order(request: web.Request) -> web.Response:
     )
 
 
-def _problem(exc: WorkOrderError) -> ApiError:
-    """The engine's refusal as a problem (its code decides the status)."""
-    return ApiError(
-        _STATUS_OF_ERROR.get(exc.code, 409), exc.code, exc.message, order_status=exc.status, event=exc.event
-    )
-
-
 async def post_work_order_event(request: web.Request) -> web.Response:
     """Apply one event (W2–W6); illegal transitions are 409 invalid_transition."""
     principal = require(request, "branch")
@@ -196,13 +187,15 @@ async def post_work_order_event(request: web.Request) -> web.Response:
                 raise _not_found(order_id)
             if scope.level != "all" and kind not in BRANCH_EVENTS[scope.level]:
                 raise ApiError(403, "forbidden", f"a {scope.level} branch may not record {kind!r} events")
-            try:
-                apply_event(
-                    order.status, kind, county_code=county_code, tracker=tracker, note=note,
-                    actor_role=principal.role,
-                )  # fmt: skip
-            except WorkOrderError as exc:
-                raise _problem(exc) from None
+            # an illegal event raises WorkOrderError: the middleware maps it to a 409 problem
+            apply_event(
+                order.status,
+                kind,
+                county_code=county_code,
+                tracker=tracker,
+                note=note,
+                actor_role=principal.role,
+            )
             if kind == "dispatch":
                 assert county_code is not None  # the engine requires it for dispatch
                 county = await workorders.branch(conn, county_code)

@@ -80,3 +80,18 @@ def test_bad_setting_exits_2_with_the_variable_named(tmp_path: Path) -> None:
     result = callgate(["migrate"], {"CALLGATE_PORT": "eighty", "CALLGATE_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "CALLGATE_PORT='eighty' is not an integer" in result.stderr
+
+
+async def test_production_refuses_to_start_with_demo_tokens(
+    conn: asyncpg.Connection, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    from gateway.demo import install_demo_tokens
+
+    await conn.execute(
+        "INSERT INTO branches VALUES ('HA', 'p', 'province', NULL), ('HA-ZZ', 'c', 'city', 'HA')"
+    )
+    await conn.execute("INSERT INTO branches VALUES ('HA-ZZ-ZM', 'x', 'county', 'HA-ZZ')")
+    await install_demo_tokens(conn)
+    result = callgate(["serve"], {**store_env(database_url, redis_url, tmp_path), "CALLGATE_PORT": "0"})
+    assert result.returncode == 1
+    assert "refuses to start while 5 demo token(s) are live" in result.stderr

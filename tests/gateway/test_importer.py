@@ -192,6 +192,7 @@ async def test_duplicate_numbers_are_reported_with_both_rows(
         ),
         pytest.param("msisdn,month,billed,paid\n", 1, "header must be exactly", id="wrong header"),
         pytest.param("", 1, "empty file", id="empty file"),
+        pytest.param("msisdn,month,billed_yuan,paid_yuan\n", 2, "no rows after the header", id="header only"),
         pytest.param(
             "msisdn,month,billed_yuan,paid_yuan\n18612345678,2026-10,1,0\n18612345678,2026-10,2,0\n",
             3,
