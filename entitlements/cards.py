@@ -47,16 +47,7 @@ def rate_card(rules: CardRules, sub: Subscriber, bills: BillHistory, month: int)
         "payment_mode": sub.payment_mode,
         "joined_on": iso(joined),
     }
-    why = excluded(
-        elig.service_types,
-        elig.networks,
-        elig.excluded_flags,
-        elig.excluded_payment_modes,
-        sub.service_type,
-        sub.network,
-        sub.flags,
-        sub.payment_mode,
-    )
+    why = excluded(elig, sub)
     if why is not None:
         if why.startswith("flag:"):
             inputs["flags"] = why[5:]

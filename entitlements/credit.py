@@ -31,16 +31,7 @@ def rate_credit(
         "joined_on": iso(sub.joined_on),
         "suspensions": sub.suspensions,
     }
-    why = excluded(
-        elig.service_types,
-        elig.networks,
-        elig.excluded_flags,
-        elig.excluded_payment_modes,
-        sub.service_type,
-        sub.network,
-        sub.flags,
-        sub.payment_mode,
-    )
+    why = excluded(elig, sub)
     if why is not None:
         return Scored(False, "no_star", [elig.rule], inputs, {}, None, [why])
     brand = sub.brand.strip().lower()

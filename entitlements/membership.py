@@ -21,16 +21,7 @@ def rate_membership(rules: MembershipRules, sub: Subscriber, bills: BillHistory,
         "service_type": sub.service_type,
         "joined_on": iso(sub.joined_on),
     }
-    why = excluded(
-        elig.service_types,
-        elig.networks,
-        elig.excluded_flags,
-        elig.excluded_payment_modes,
-        sub.service_type,
-        sub.network,
-        sub.flags,
-        sub.payment_mode,
-    )
+    why = excluded(elig, sub)
     if why is not None:
         return Scored(False, "ordinary", [elig.rule], inputs, {}, None, [why])
     cumulative = bills.cumulative_paid_fen

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from entitlements.model import Subscriber
+    from entitlements.policy import Eligibility
 
 #: A JSON-safe scalar of an explanation.
 Scalar = str | int | bool | None
@@ -31,25 +35,17 @@ def milli_text(milli: int) -> str:
     return f"{sign}{whole}.{frac:03d}".rstrip("0")
 
 
-def excluded(
-    rules_service: frozenset[str],
-    networks: frozenset[str] | None,
-    excluded_flags: frozenset[str],
-    excluded_modes: frozenset[str],
-    service_type: str,
-    network: str | None,
-    flags: frozenset[str],
-    payment_mode: str,
-) -> str | None:
+def excluded(elig: Eligibility, sub: Subscriber) -> str | None:
     """Why a subscriber is outside a scheme (a note code), or ``None`` if eligible."""
-    if service_type not in rules_service:
+    service_type = sub.service_type
+    if service_type not in elig.service_types:
         return f"service_type:{service_type}"
-    if networks is not None and service_type == "mobile" and network not in networks:
-        return f"network:{network}"
-    if payment_mode in excluded_modes:
-        return f"payment_mode:{payment_mode}"
-    if flags:
-        hit = flags & excluded_flags
+    if elig.networks is not None and service_type == "mobile" and sub.network not in elig.networks:
+        return f"network:{sub.network}"
+    if sub.payment_mode in elig.excluded_payment_modes:
+        return f"payment_mode:{sub.payment_mode}"
+    if sub.flags:
+        hit = sub.flags & elig.excluded_flags
         if hit:
             return "flag:" + ",".join(sorted(hit))
     return None

@@ -71,19 +71,7 @@ def rate_star(rules: StarRules, sub: Subscriber, bills: BillHistory, month: int)
         or sub.payment_mode in elig.excluded_payment_modes
         or (flags and not flags.isdisjoint(elig.excluded_flags))
     ):
-        why = (
-            excluded(
-                elig.service_types,
-                elig.networks,
-                elig.excluded_flags,
-                elig.excluded_payment_modes,
-                sub.service_type,
-                sub.network,
-                flags,
-                sub.payment_mode,
-            )
-            or "excluded"
-        )
+        why = excluded(elig, sub) or "excluded"
         if why.startswith("flag:"):
             inputs["flags"] = why[5:]
         return Scored(False, "unrated", [elig.rule], inputs, {}, None, [why])

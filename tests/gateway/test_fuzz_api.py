@@ -73,7 +73,7 @@ async def test_every_operation_survives_generated_requests(
                 # the screen-pop stream never ends by design; it is tested in test_screenpop.py
                 "--exclude-path", "/v1/agents/{agent_id}/events",
             ],
-            capture_output=True, text=True, timeout=600, check=False,
+            capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
         )  # fmt: skip
     finally:
         server.terminate()
