@@ -142,6 +142,12 @@ def create_app(settings: Settings) -> web.Application:
     subscriber_routes.setup(app)
     workorder_routes.setup(app)
     audit_routes.setup(app)
+    # issue 7: the agents' desktop widget (GET /agent/) and the small reads it needs
+    from gateway.routes import agent_page
+    from gateway.routes import directory as directory_routes
+
+    agent_page.setup(app)
+    directory_routes.setup(app)
     # --- end of route modules ---
     return app
 
