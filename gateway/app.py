@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,8 @@ log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
 LOOKUP_PATH = "/v1/ivr/lookup"
+_ID_PREFIX = f"{uuid.uuid4().hex[:8]}-"  # per process; request ids are this plus a counter
+_ids = itertools.count(1)
 DOMAIN_STATUS = {"invalid_request": 400, "forbidden": 403, "invalid_transition": 409, "invalid_policy": 500}
 LIMITS = web.AppKey("limits", Limits)
 MAX_BODY = 64 * 1024
@@ -41,12 +44,13 @@ MAX_BODY = 64 * 1024
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, call id, the canonical log line, route metrics and problem+json errors."""
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    request_id = request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_ids):x}"
     call_id = request.query.get("call_id")
+    structlog.contextvars.clear_contextvars()
     if call_id:
-        structlog.contextvars.bind_contextvars(call_id=call_id[:64])
+        structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id[:64])
+    else:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     metrics = request.app[METRICS]
     try:

@@ -29,6 +29,7 @@ class TokenCache:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.by_hash: dict[str, Principal] = {}
+        self.by_header: dict[str, Principal] = {}
         self.loaded = False
 
     async def refresh(self) -> None:
@@ -42,6 +43,7 @@ class TokenCache:
             r["token_hash"]: Principal(r["id"], r["role"], r["branch_code"], r["name"], r["expires_at"])
             for r in rows
         }
+        self.by_header = {}  # revocations take effect: every header is verified again
         self.loaded = True
 
     async def run(self) -> None:
@@ -60,7 +62,11 @@ class TokenCache:
                 401, "unauthorized", "send a bearer token: Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": 'Bearer realm="callgate"'},
             )  # fmt: skip
-        found = self.by_hash.get(hash_token(header[7:].strip()))
+        found = self.by_header.get(header)
+        if found is None:
+            found = self.by_hash.get(hash_token(header[7:].strip()))
+            if found is not None and len(self.by_header) < 10_000:
+                self.by_header[header] = found  # verified once; dropped at the next refresh
         if found is None or (found.expires_at is not None and found.expires_at <= now):
             raise ApiError(
                 401, "unauthorized", "the token is unknown, revoked or expired",

@@ -63,12 +63,19 @@ class Manager:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One lookup answer: the JSON body and the fields (for the key=value form)."""
+    """One lookup answer: the JSON body, and the fields it was made of (shared between
+    answers; the number is added when `fields` is asked for)."""
 
     body: bytes
-    fields: dict[str, Any]
+    msisdn: str | None
+    shared: dict[str, Any]
     source: str
     outcome: str
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The answer as a dict (for the key=value form and the fallback memory)."""
+        return {"msisdn": self.msisdn, **self.shared}
 
 
 class LookupService:
@@ -83,15 +90,21 @@ class LookupService:
         self.redis = redis
         self.metrics = metrics
         self.budget = settings.lookup_budget_ms / 1000
-        self.redis_share = self.budget * 0.4
+        # Redis gets most of the budget: under load a reply can wait in the event loop's
+        # queue; PostgreSQL keeps the rest, and a dead Redis is skipped by its breaker.
+        self.redis_share = self.budget * 0.7
         self.redis_breaker = CircuitBreaker("redis", redis.ping, metrics)
         self.pg_breaker = CircuitBreaker("postgresql", self._pg_probe, metrics)
         self.managers: dict[int, Manager] = {}
         self.recent: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self.fragments: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
+        # Cache hits skip decoding: the same record bytes give the same answer all day.
+        self.by_raw: dict[bytes, tuple[dict[str, Any], bytes]] = {}
+        self.by_raw_day = date.min
         self.calls: dict[str, bytes] = {}
         self._call_queue: list[tuple[str, bytes]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._counters: dict[tuple[str, str], Any] = {}
         route_default = default_route(policy)
         self.default_queue = {"name": route_default.queue, "priority": route_default.priority}
 
@@ -201,12 +214,31 @@ class LookupService:
 
     def _known(self, msisdn: str, record: Record, today: date, source: str) -> Answer:
         fields, fragment = self._fragment(record, today, source)
+        return self._with_number(msisdn, fields, fragment, source)
+
+    @staticmethod
+    def _with_number(msisdn: str, fields: dict[str, Any], fragment: bytes, source: str) -> Answer:
         body = b'{"msisdn":"' + msisdn.encode() + b'",' + fragment
-        return Answer(body, {"msisdn": msisdn, **fields}, source, "known")
+        return Answer(body, msisdn, fields, source, "known")
+
+    def _from_cache(self, msisdn: str, raw: bytes, today: date) -> Answer | None:
+        """A cache hit: the answer for these record bytes, decoded once per day."""
+        if today != self.by_raw_day:
+            self.by_raw.clear()
+            self.by_raw_day = today
+        found = self.by_raw.get(raw)
+        if found is None:
+            record = Record.decode(raw)
+            if record is None or not record.fresh_on(today):
+                return None
+            found = self._fragment(record, today, "cache")
+            if len(self.by_raw) >= FRAGMENTS_MAX:
+                self.by_raw.clear()
+            self.by_raw[raw] = found
+        return self._with_number(msisdn, found[0], found[1], "cache")
 
     def _unknown(self, msisdn: str | None, source: str) -> Answer:
         fields: dict[str, Any] = {
-            "msisdn": msisdn,
             "known": False,
             "tier": None,
             "queue": self.default_queue,
@@ -223,20 +255,20 @@ class LookupService:
             "degraded": False,
             "source": source,
         }
-        return Answer(orjson.dumps(fields), fields, source, "unknown")
+        return Answer(orjson.dumps({"msisdn": msisdn, **fields}), msisdn, fields, source, "unknown")
 
     def _fallback(self, msisdn: str, reason: str) -> Answer:
         """Q4: the recent answer for this number, else the default route; both degraded."""
         kept = self.recent.get(msisdn)
         if kept is not None and time.monotonic() - kept[0] < RECENT_SECONDS:
             fields = {**kept[1], "degraded": True, "source": "cache", "reason": reason}
-            return Answer(orjson.dumps(fields), fields, "cache", "recent")
-        fields = {**self._unknown(msisdn, "default").fields, "degraded": True, "reason": reason}
+            return Answer(orjson.dumps({"msisdn": msisdn, **fields}), msisdn, fields, "cache", "recent")
+        fields = {**self._unknown(msisdn, "default").shared, "degraded": True, "reason": reason}
         fields["reactivation"] = {**fields["reactivation"], "code": None}
-        return Answer(orjson.dumps(fields), fields, "default", "default")
+        return Answer(orjson.dumps({"msisdn": msisdn, **fields}), msisdn, fields, "default", "default")
 
     def _remember(self, msisdn: str, answer: Answer) -> None:
-        self.recent[msisdn] = (time.monotonic(), answer.fields)
+        self.recent[msisdn] = (time.monotonic(), answer.shared)
         self.recent.move_to_end(msisdn)
         if len(self.recent) > RECENT_MAX:
             self.recent.popitem(last=False)
@@ -283,9 +315,7 @@ class LookupService:
                 if raw == UNKNOWN_MARK:
                     answer = self._unknown(msisdn, "cache")
                 elif isinstance(raw, bytes):
-                    record = Record.decode(raw)
-                    if record is not None and record.fresh_on(today):
-                        answer = self._known(msisdn, record, today, "cache")
+                    answer = self._from_cache(msisdn, raw, today)
             except TimeoutError:
                 self.redis_breaker.failure("timeout")
             except (RedisError, OSError) as exc:
@@ -294,10 +324,15 @@ class LookupService:
             answer, reason = await self._from_database(msisdn, today, deadline)
         if answer is None:
             answer = self._fallback(msisdn, reason)
-        elif not answer.fields.get("degraded"):
+        elif answer.outcome == "known":
             self._remember(msisdn, answer)
         elapsed = time.perf_counter() - started
-        self.metrics.lookups.labels(answer.source, answer.outcome).inc()
+        counter = self._counters.get((answer.source, answer.outcome))
+        if counter is None:
+            counter = self._counters[(answer.source, answer.outcome)] = self.metrics.lookups.labels(
+                answer.source, answer.outcome
+            )
+        counter.inc()
         self.metrics.lookup_latency.observe(elapsed)
         return answer
 
@@ -368,9 +403,13 @@ class LookupService:
 
 async def lookup_ctx(app: Any) -> AsyncIterator[None]:
     """cleanup_ctx: the LookupService and its background work."""
-    from gateway.keys import LOOKUP, METRICS, PG, POLICY, REDIS, SETTINGS
+    from gateway.keys import LOOKUP, METRICS, PG, POLICY, SETTINGS
 
-    service = LookupService(app[SETTINGS], app[POLICY], app[PG], app[REDIS], app[METRICS])
+    settings = app[SETTINGS]
+    # The lookup's own client: every call is already bounded by asyncio.timeout, so no
+    # socket timeout (redis-py would wrap each read in a second timer).
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, max_connections=512)
+    service = LookupService(settings, app[POLICY], app[PG], redis, app[METRICS])
     with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
         await service.load_managers()
     app[LOOKUP] = service
@@ -380,3 +419,4 @@ async def lookup_ctx(app: Any) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await service.close()
+    await redis.aclose()

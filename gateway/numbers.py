@@ -59,25 +59,19 @@ def _normalise(raw: str) -> str | InvalidNumber:
     return national if kind == "mobile" else "0" + national
 
 
-_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
-
-
-@lru_cache(maxsize=65_536)
-def _block_verdict(block: str, example: str) -> str | InvalidNumber:
-    # China allocates mobile numbers in 7-digit blocks (号段), and the numbering plan's
-    # mobile patterns decide on at most the first five digits: the library's verdict on
-    # one number of a block is its verdict on every number of that block.
-    result = _normalise(example)
-    return block if isinstance(result, str) else result
+# The numbering plan's own patterns for China (from the library's metadata): an 11-digit
+# string matching the mobile pattern is exactly what the library classes as a valid
+# mobile number, checked in a microsecond instead of a full parse.
+_CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+assert _CN is not None and _CN.mobile is not None and _CN.general_desc is not None  # shipped metadata
+_MOBILE = re.compile(_CN.mobile.national_number_pattern or "(?!)")
+_GENERAL = re.compile(_CN.general_desc.national_number_pattern or "(?!)")
 
 
 def normalise(raw: str) -> str:
     """`+86 186-1234-5678` / `008618612345678` → `18612345678`; raises InvalidNumber."""
-    if len(raw) == 11 and _PLAIN_MOBILE.fullmatch(raw):  # the common case on the hot path
-        verdict = _block_verdict(raw[:7], raw)
-        if isinstance(verdict, str):
-            return raw
-        raise InvalidNumber(raw, verdict.reason)
+    if len(raw) == 11 and raw.isdigit() and _MOBILE.fullmatch(raw) and _GENERAL.fullmatch(raw):
+        return raw  # the common case on the hot path
     result = _normalise(raw)
     if isinstance(result, InvalidNumber):
         raise InvalidNumber(raw, result.reason)
