@@ -18,6 +18,7 @@ from gateway.embedded import EmbeddedStoreError
 from gateway.logs import configure_logging, load_log_key, set_log_key
 from gateway.settings import Settings, SettingsError
 from gateway.stores import Stores, start_stores
+from ivr import staffing as ivr_staffing
 
 DEMO_SUBSCRIBERS = 20_000
 
@@ -111,12 +112,72 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("msisdn")
     ex.add_argument("--lang", choices=["zh", "en"], default="zh", help="language (default zh)")
 
+    th = sub.add_parser("thresholds", help="star thresholds (T1.7)")
+    thsub = th.add_subparsers(dest="thresholds_command", required=True, metavar="ACTION")
+    pr = thsub.add_parser(
+        "propose",
+        help="propose thresholds from a month's value distribution",
+        description="Rank the month's rated subscribers by value (T1.6) and propose the lower bound of "
+        "each star level for the given shares; prints (or writes) a provincial override file.",
+    )
+    pr.add_argument("--month", required=True, help="an evaluated month YYYY-MM")
+    pr.add_argument(
+        "--shares", required=True,
+        help="share of users per level, top down, e.g. five_star=0.02,four_star=0.05,three_star=0.1,two_star=0.3",  # noqa: E501 - an example is clearer whole
+    )  # fmt: skip
+    pr.add_argument("--valid-from", help="first month of the new thresholds (default: the month after)")
+    pr.add_argument("--write", type=Path, help="write the override TOML here instead of printing it")
+
     ca = sub.add_parser("cache", help="the Redis cache")
     csub = ca.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
     csub.add_parser("rebuild", help="rewrite every subscriber's record from PostgreSQL")
 
     no = sub.add_parser("notify", help="deliver pending SMS notifications to CALLGATE_SMS_URL")
     no.add_argument("--limit", type=_positive, help="send at most this many")
+
+    st = sub.add_parser(
+        "staffing",
+        help="agents needed for a service level (Erlang C), optionally checked by simulation",
+        description="Print the agents needed for the target service level by Erlang C (Q6), and Erlang "
+        "C's service level, average speed of answer and occupancy for that staffing and for one agent "
+        "fewer. With --simulate, also the service level the hotline simulation reaches with each, counted "
+        "the Chinese way (Q5: answered within the target ÷ all requests for a person, abandons included). "
+        "Needs no database.",
+    )
+    st.add_argument(
+        "--calls-per-hour", type=ivr_staffing.positive_number, required=True, help="offered calls per hour"
+    )
+    st.add_argument(
+        "--aht", type=ivr_staffing.positive_number, required=True, metavar="SECONDS",
+        help="average handling time in seconds",
+    )  # fmt: skip
+    st.add_argument(
+        "--target", type=ivr_staffing.parse_target, default=ivr_staffing.DEFAULT_TARGET,
+        metavar="SHARE/SECONDS", help=f"service-level target (default {ivr_staffing.DEFAULT_TARGET}, Q5)",
+    )  # fmt: skip
+    st.add_argument("--simulate", action="store_true", help="also simulate both staffings")
+    st.add_argument(
+        "--hours", type=_positive, default=50, help="independent hours simulated per staffing (default 50)"
+    )
+    st.add_argument(
+        "--warmup", type=ivr_staffing.non_negative_number, default=15.0, metavar="MINUTES",
+        help="minutes simulated before each measured hour, to start with busy agents (default 15)",
+    )  # fmt: skip
+    st.add_argument("--seed", type=int, default=1, help="random seed (same seed, same result; default 1)")
+    st.add_argument(
+        "--handling", type=ivr_staffing.handling_distribution, default="exp", metavar="DIST",
+        help="handling-time distribution with mean --aht: exp (default), const, lognormal:AHT,CV, "
+        "uniform:LOW,HIGH",
+    )  # fmt: skip
+    st.add_argument(
+        "--patience", type=ivr_staffing.patience_distribution, default="never", metavar="DIST",
+        help="how long callers wait before hanging up: never (default, as Erlang C assumes), exp:MEAN, "
+        "const:S, lognormal:MEAN,CV, uniform:LOW,HIGH",
+    )  # fmt: skip
+    st.add_argument(
+        "--short-abandon", type=ivr_staffing.non_negative_number, default=0.0, metavar="SECONDS",
+        help="leave calls abandoned within this many seconds out of the service level (default 0: none)",
+    )  # fmt: skip
 
     tokens = sub.add_parser("tokens", help="manage bearer tokens")
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
@@ -221,10 +282,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.command == "explain":
         return _run_db_command(settings, lambda c, st: commands.explain(c, st, args.msisdn, args.lang))
+    if args.command == "thresholds":
+        return _run_db_command(
+            settings,
+            lambda c, st: commands.thresholds_propose(
+                c, st, args.month, args.shares, args.valid_from, args.write
+            ),
+        )
     if args.command == "cache":
         return _run_db_command(settings, lambda c, st: commands.cache_rebuild(c, st), need_redis=True)
     if args.command == "notify":
         return _run_db_command(settings, lambda c, st: commands.notify_send(c, st, args.limit))
+    if args.command == "staffing":
+        return ivr_staffing.run(args)
     if args.command == "tokens":
         if args.tokens_command == "create":
             return _run_db_command(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -13,6 +14,8 @@ from entitlements.errors import PolicyError
 from entitlements.model import bottom_level
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import Policy, load_policy
+from entitlements.scored import milli_text
+from entitlements.thresholds import propose_thresholds, threshold_override
 from entitlements.tiers import tier_in_force
 from gateway import cache, demo, evaluation, importer, notify
 from gateway.logs import mask
@@ -253,3 +256,48 @@ async def notify_send(conn: asyncpg.Connection, settings: Settings, limit: int |
         f"{summary.pending:,} still pending"
     )
     return 0 if summary.retried == 0 and summary.failed == 0 else 1
+
+
+async def thresholds_propose(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    month_text: str,
+    shares_text: str,
+    valid_from_text: str | None,
+    write: Path | None,
+) -> int:
+    """`callgate thresholds propose`: star thresholds from a month's value distribution (T1.7)."""
+    policy = load_configured_policy(settings)
+    try:
+        month = Month.parse(month_text)
+        valid_from = Month.parse(valid_from_text) if valid_from_text else month + 1
+        shares = dict(part.split("=", 1) for part in shares_text.split(","))
+    except ValueError as exc:
+        raise CommandError(f"--month/--valid-from YYYY-MM and --shares level=share,…: {exc}") from exc
+    rows = await conn.fetch(
+        """SELECT explanation->'figures'->>'value' AS value FROM tier_assignments
+           WHERE policy = $1 AND evaluated_month = $2 AND source = 'evaluation'
+             AND explanation->'figures' ? 'value'""",
+        policy.name,
+        month.first_day,
+    )
+    if not rows:
+        raise CommandError(f"no rated {policy.name} evaluation for {month}: run `callgate evaluate` first")
+    values = [int(Decimal(r["value"]) * 1000) for r in rows]
+    try:
+        proposal = propose_thresholds(values, shares)
+        text = threshold_override(policy, proposal, valid_from)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print(
+        f"{len(values):,} rated subscribers in {month}; proposed value thresholds (lower bounds, inclusive):"
+    )
+    for level, bound in proposal.items():
+        share = sum(1 for v in values if v >= bound) / len(values)
+        print(f"  {level:<11} ≥ {milli_text(bound):>8}   ({share:.1%} at or above)")
+    if write is not None:
+        write.write_text(text + "\n", encoding="utf-8")
+        print(f"override written to {write}; use it with CALLGATE_POLICY_OVERRIDE={write}")
+    else:
+        print("\n" + text)
+    return 0

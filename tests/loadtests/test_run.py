@@ -1,0 +1,56 @@
+"""`loadtests/run`, run as a user would run it, small and slow on purpose: it checks that the
+command starts its own service, drives it, stops it, writes every artifact and judges the
+run — not how fast anything is (the benchmark numbers come from running it for real)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+
+
+def test_combined_run_end_to_end(tmp_path: Path) -> None:
+    # rule Q5 and rule Q4: lookups under load, the ACD's connects, and the queues behind them
+    out = tmp_path / "artifacts"
+    args = [
+        str(ROOT / "loadtests" / "run"),
+        "--scenario", "combined", "--rate", "20", "--duration", "6s", "--warmup", "1s",
+        "--subscribers", "400", "--data-dir", str(tmp_path / "data"), "--out", str(out),
+        "--agent-users", "0", "--branch-users", "0", "--sim-minutes", "10",
+        "--p99-ms", "1000",  # a generous bar: this test is about the command, not the speed
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")}
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    run_dir = (out / "latest").resolve()
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    verdicts = {v["check"]: v for v in summary["verdicts"]}
+    assert verdicts["failed lookups"]["ok"], result.stdout
+    assert verdicts["5xx answers, any endpoint"]["ok"], result.stdout
+    assert (result.returncode == 0) == summary["passed"]
+    assert {s["name"] for s in summary["whole"]} >= {"/v1/ivr/lookup"}
+    assert [q["queue"] for q in summary["hotline"]["queues"]] == ["vip", "general"]
+    for name in (
+        "report.html", "locust_stats.csv", "locust_stats_history.csv", "latency.png", "rps.png",
+        "failures.png", "service_level.png", "summary.txt", "serve.log", "caller-mix.txt",
+    ):  # fmt: skip
+        assert (run_dir / name).stat().st_size > 0, name
+    assert list((run_dir / "samples").glob("samples-*.csv"))
+    text = result.stdout
+    assert "/v1/ivr/lookup" in text and "the hotline on these answers" in text and "simulated SL" in text
+    # Phone numbers never raw in what the run leaves behind (the demo banner included).
+    for path in run_dir.rglob("*"):
+        if (
+            path.is_file()
+            and path.suffix in (".log", ".txt", ".csv", ".html", ".json")
+            and path.parent.name != "samples"
+        ):
+            leaks = RAW_NUMBER.findall(path.read_text(encoding="utf-8", errors="replace"))
+            assert not leaks, f"{path.name}: {leaks[:3]}"
+    # The service and its stores were stopped by the command itself.
+    assert not (tmp_path / "data" / "postgres" / "data" / "postmaster.pid").exists()
