@@ -67,7 +67,7 @@ class Settings:
     workers: int = 1
     sms_gateway_url: str | None = None
     rate_limit: int = 50
-    machine_rate_limit: int = 5000
+    machine_rate_limit: int = 20000
 
     @property
     def embedded(self) -> bool:
@@ -113,5 +113,5 @@ class Settings:
             workers=_parse_int(env, "CALLGATE_WORKERS", 1, 1, 64),
             sms_gateway_url=_parse_url(env, "CALLGATE_SMS_URL", ("http", "https")),
             rate_limit=_parse_int(env, "CALLGATE_RATE_LIMIT", 50, 1, 1_000_000),
-            machine_rate_limit=_parse_int(env, "CALLGATE_MACHINE_RATE_LIMIT", 5000, 1, 10_000_000),
+            machine_rate_limit=_parse_int(env, "CALLGATE_MACHINE_RATE_LIMIT", 20_000, 1, 10_000_000),
         )

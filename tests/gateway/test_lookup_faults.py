@@ -117,7 +117,9 @@ async def test_stop_and_restart_both_stores(aiohttp_client: ClientFactory, own_s
     own_stores.redis.stop()  # Redis down: every lookup answered from PostgreSQL
     results = await many(client, token, numbers)
     assert all(status == 200 for status, _, _ in results)
-    assert {body["source"] for _, body, _ in results} == {"database"}
+    assert {body["source"] for _, body, _ in results} == {"database"}, [
+        (b["source"], b.get("reason"), round(e * 1000)) for _, b, e in results
+    ]
     assert all(not body["degraded"] and body["tier"] is not None for _, body, _ in results)
 
     own_stores.pg.stop()  # PostgreSQL down too: the recent answer (degraded) or the default route
@@ -162,7 +164,9 @@ async def test_a_frozen_store_costs_the_budget_not_a_socket_timeout(
     assert all(elapsed < NOT_A_SOCKET_TIMEOUT for _, _, elapsed in results), max(e for _, _, e in results)
     if frozen == "redis":
         # Redis frozen: PostgreSQL answers in full
-        assert {body["source"] for _, body, _ in results} == {"database"}
+        assert {body["source"] for _, body, _ in results} == {"database"}, [
+            (b["source"], b.get("reason")) for _, b, _ in results
+        ]
         assert not any(body["degraded"] for _, body, _ in results)
     else:
         assert all(body["degraded"] and body["queue"]["name"] == "general" for _, body, _ in results), [

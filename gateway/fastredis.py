@@ -1,0 +1,147 @@
+"""A pipelined Redis GET for the lookup's hot path.
+
+redis-py spends most of a cache hit in its general machinery (retry wrapper, pool
+locks, per-command futures). The lookup needs one command, GET, thousands of times a
+second: here every GET is written straight to one of a few long-lived connections and
+its reply is matched in order by hiredis's parser (the C parser redis-py uses too).
+Many GETs are in flight on a connection at once, so there is no pool to wait for.
+Everything else in callgate uses redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import hiredis
+
+
+class RedisUnavailable(ConnectionError):
+    """The connection failed or was lost; callers treat it like any store failure."""
+
+
+def _command(*parts: bytes) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.pending: deque[asyncio.Future[Any]] = deque()
+        self.transport: Any = None  # uvloop's transports are not asyncio.Transport subclasses
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while True:
+            reply = self.reader.gets()
+            if reply is False:
+                return
+            future = self.pending.popleft()
+            if future.done():  # timed out meanwhile: its reply is dropped, order is kept
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_exception(RedisUnavailable(str(reply)))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        while self.pending:
+            future = self.pending.popleft()
+            if not future.done():
+                future.set_exception(RedisUnavailable(f"connection lost: {exc}"))
+
+    def send(self, payload: bytes) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        self.transport.write(payload)
+        return future
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+class PipelinedRedis:
+    """GET over a few pipelined connections, with a per-call timeout."""
+
+    def __init__(self, url: str, connections: int = 2, max_in_flight: int = 5000) -> None:
+        self.url = url
+        self.size = connections
+        self.max_in_flight = max_in_flight
+        self.connections: list[_Protocol | None] = [None] * connections
+        self.next = 0
+        self._connecting: list[asyncio.Future[_Protocol] | None] = [None] * connections
+
+    async def _open(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        parsed = urlparse(self.url)
+        if parsed.scheme == "unix":
+            _, protocol = await loop.create_unix_connection(_Protocol, parsed.path)
+        else:
+            context = ssl.create_default_context() if parsed.scheme == "rediss" else None
+            _, protocol = await loop.create_connection(
+                _Protocol, parsed.hostname or "localhost", parsed.port or 6379, ssl=context
+            )
+        setup = []
+        if parsed.password:
+            user = unquote(parsed.username) if parsed.username else None
+            auth = (b"AUTH", user.encode(), unquote(parsed.password).encode()) if user else (
+                b"AUTH", unquote(parsed.password).encode()
+            )  # fmt: skip
+            setup.append(protocol.send(_command(*auth)))
+        database = parsed.path.strip("/") if parsed.scheme != "unix" else ""
+        if database and database != "0":
+            setup.append(protocol.send(_command(b"SELECT", database.encode())))
+        for reply in setup:
+            await reply  # an AUTH/SELECT error raises RedisUnavailable
+        return protocol
+
+    async def _reconnect(self, index: int) -> _Protocol:
+        waiting = self._connecting[index]
+        if waiting is None or waiting.done():
+            waiting = asyncio.ensure_future(self._open())
+            self._connecting[index] = waiting
+        try:
+            protocol = await asyncio.shield(waiting)
+        except OSError as exc:
+            raise RedisUnavailable(str(exc)) from exc
+        self.connections[index] = protocol
+        return protocol
+
+    async def get(self, key: bytes, timeout: float) -> bytes | None:
+        """GET `key`, raising TimeoutError after `timeout` s and RedisUnavailable on failure."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        index = self.next
+        self.next = (index + 1) % self.size
+        protocol = self.connections[index]
+        if protocol is None or protocol.closed:
+            async with asyncio.timeout_at(deadline):
+                protocol = await self._reconnect(index)
+        if len(protocol.pending) >= self.max_in_flight:
+            raise RedisUnavailable("too many commands in flight (Redis not answering)")
+        future = protocol.send(_command(b"GET", key))
+        handle = loop.call_at(deadline, _expire, future)
+        try:
+            reply: bytes | None = await future
+        finally:
+            handle.cancel()
+        return reply
+
+    async def close(self) -> None:
+        """Close every connection."""
+        for protocol in self.connections:
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.close()
