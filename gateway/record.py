@@ -1,5 +1,5 @@
 """The compact per-subscriber cache record: everything the IVR lookup and the
-reactivation check need, packed into ~24 bytes so a million subscribers fit in
+reactivation check need, packed into 21 bytes so a million subscribers fit in
 Redis at well under 150 bytes each (key and Redis overhead included).
 
 A record carries its own effective dates — the tier in force when it was written,
