@@ -55,7 +55,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     metrics = request.app[METRICS]
     try:
         if not request.path.startswith(PUBLIC_PREFIXES):
-            principal = request.app[TOKENS].principal(
+            principal = await request.app[TOKENS].principal_or_refresh(
                 request.headers.get("Authorization"), request.app[SETTINGS].clock()
             )
             limits = request.app[LIMITS]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -31,6 +32,7 @@ class TokenCache:
         self.by_hash: dict[str, Principal] = {}
         self.by_header: dict[str, Principal] = {}
         self.loaded = False
+        self.last_forced = 0.0
 
     async def refresh(self) -> None:
         """Reload every unrevoked token."""
@@ -54,6 +56,19 @@ class TokenCache:
                 await self.refresh()
             except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("token_refresh_failed", error=type(exc).__name__)
+
+    async def principal_or_refresh(self, header: str | None, now: datetime) -> Principal:
+        """The caller; a token not yet seen triggers one early reload (at most twice a second),
+        so a token created a moment ago works at once."""
+        try:
+            return self.principal(header, now)
+        except ApiError:
+            if not header or time.monotonic() - self.last_forced < 0.5:
+                raise
+            self.last_forced = time.monotonic()
+            with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError):
+                await self.refresh()  # the store is down: answer with what we know
+            return self.principal(header, now)
 
     def principal(self, header: str | None, now: datetime) -> Principal:
         """The caller of a request, or 401."""

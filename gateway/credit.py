@@ -15,8 +15,9 @@ exactly like `entitlements.reactivation.decide_credit`, debits, remembers the an
 appends the journal entry — atomically. The request then writes the authorisation to
 PostgreSQL (`credit_debits`, `reactivations.credit_used_fen`) and drops the journal
 entry. **Nothing is lost when the process dies** between the script and that write:
-the entry stays in the journal, and the reconciler (at start-up and every few seconds,
-in every process) copies it into PostgreSQL, idempotently by ref.
+the entry stays in the journal, and the reconciler copies it into PostgreSQL,
+idempotently by ref: every journal at start-up and every ten minutes (a keyspace SCAN),
+and every few seconds the numbers this process itself could not clear.
 
 A missing state is loaded only when the journal is empty and no approval happened since
 the loader drained it (the `g` counter), so the used amount read from PostgreSQL always
@@ -56,6 +57,7 @@ log = get_logger("credit")
 REFS_TTL_MS = 35 * 24 * 3600 * 1000
 STATE_TTL_MS = 15 * 60 * 1000
 RECONCILE_SECONDS = 5.0
+FULL_RECONCILE_SECONDS = 600.0
 #: The periodic reconciler leaves entries this young to the request writing them.
 RECONCILE_MIN_AGE_MS = 10_000
 LOAD_ATTEMPTS = 5
@@ -254,6 +256,7 @@ class CreditService:
         self.metrics = metrics
         self.authorize_script = redis.register_script(AUTHORIZE_LUA)
         self.refund_script = redis.register_script(REFUND_LUA)
+        self.dirty: set[str] = set()  # numbers whose journal this process could not clear
 
     # --- authorisation --------------------------------------------------------------
 
@@ -318,6 +321,7 @@ class CreditService:
             return await self._refuse_overspend(msisdn, entry, over)
         except PG_FAILURES as exc:
             # The journal keeps the entry; the reconciler records it when PostgreSQL is back.
+            self.dirty.add(msisdn)
             self.metrics.store_errors.labels("postgresql", "credit").inc()
             log.warning("credit_write_deferred", error=type(exc).__name__, ref=number_ref(msisdn))
             return Answer(debit.approved, debit.remaining_fen, debit.code)
@@ -327,6 +331,7 @@ class CreditService:
         try:
             await self.redis.lrem(credit_keys(msisdn)[2], 1, entry.raw)
         except STORE_FAILURES:
+            self.dirty.add(msisdn)  # recorded in PostgreSQL; the leftover entry is dropped later
             self.metrics.store_errors.labels("redis", "credit_journal").inc()
         return Answer(debit.approved, debit.remaining_fen, debit.code)
 
@@ -405,13 +410,20 @@ class CreditService:
             done += 1
         return done
 
-    async def reconcile(self, *, min_age_ms: int = RECONCILE_MIN_AGE_MS) -> int:
-        """Every journal into PostgreSQL, then drop the Redis state of numbers debited in
-        PostgreSQL while Redis was unreachable. Returns the entries copied."""
+    async def reconcile(self, *, min_age_ms: int = RECONCILE_MIN_AGE_MS, full: bool = True) -> int:
+        """Journals into PostgreSQL — every journal (a SCAN of the keyspace) when `full`,
+        else only the numbers this process left behind — then drop the Redis state of
+        numbers debited in PostgreSQL while Redis was unreachable. Returns entries copied."""
         copied = 0
-        async for name in self.redis.scan_iter(match="c:{*}:j", count=1000):
-            msisdn = _text(name)[3:-3]
-            copied += await self.reconcile_number(msisdn, min_age_ms=min_age_ms)
+        if full:
+            async for name in self.redis.scan_iter(match="c:{*}:j", count=1000):
+                msisdn = _text(name)[3:-3]
+                copied += await self.reconcile_number(msisdn, min_age_ms=min_age_ms)
+        else:
+            for msisdn in list(self.dirty):
+                copied += await self.reconcile_number(msisdn, min_age_ms=min_age_ms)
+                if not await self.redis.llen(credit_keys(msisdn)[2]):
+                    self.dirty.discard(msisdn)
         async with self.pool.acquire() as conn:
             pending = await ledger.resync_pending(conn)
         for msisdn, at in pending:
@@ -453,10 +465,17 @@ async def credit_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _reconcile_forever(service: CreditService) -> None:
+    # Every few seconds the numbers this process left behind; a full SCAN of the keyspace
+    # (journals of a crashed process) only every FULL_RECONCILE_SECONDS: scanning a million
+    # keys every few seconds would stall the hot path.
+    last_full = time.monotonic()
     while True:
         await asyncio.sleep(RECONCILE_SECONDS)
+        full = time.monotonic() - last_full >= FULL_RECONCILE_SECONDS
+        if full:
+            last_full = time.monotonic()
         try:
-            await service.reconcile()
+            await service.reconcile(full=full)
         except (*STORE_FAILURES, *PG_FAILURES) as exc:
             service.metrics.store_errors.labels("redis", "credit_reconcile").inc()
             log.warning("credit_reconcile_failed", error=type(exc).__name__)

@@ -36,6 +36,7 @@ class _Protocol(asyncio.Protocol):
         self.pending: deque[asyncio.Future[Any]] = deque()
         self.transport: Any = None  # uvloop's transports are not asyncio.Transport subclasses
         self.closed = False
+        self.outgoing: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -61,16 +62,26 @@ class _Protocol(asyncio.Protocol):
             if not future.done():
                 future.set_exception(RedisUnavailable(f"connection lost: {exc}"))
 
-    def send(self, payload: bytes) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending.append(future)
-        self.transport.write(payload)
-        return future
+    def send(self, payload: bytes, replies: int = 1) -> list[asyncio.Future[Any]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(replies)]
+        self.pending.extend(futures)
+        # Commands issued in the same event-loop turn go out in one write (one syscall).
+        self.outgoing.append(payload)
+        if len(self.outgoing) == 1:
+            loop.call_soon(self._write)
+        return futures
+
+    def _write(self) -> None:
+        if self.outgoing and not self.closed:
+            self.transport.write(b"".join(self.outgoing))
+        self.outgoing.clear()
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
+def _expire(futures: list[asyncio.Future[Any]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(TimeoutError())
 
 
 class PipelinedRedis:
@@ -100,10 +111,10 @@ class PipelinedRedis:
             auth = (b"AUTH", user.encode(), unquote(parsed.password).encode()) if user else (
                 b"AUTH", unquote(parsed.password).encode()
             )  # fmt: skip
-            setup.append(protocol.send(_command(*auth)))
+            setup.extend(protocol.send(_command(*auth)))
         database = parsed.path.strip("/") if parsed.scheme != "unix" else ""
         if database and database != "0":
-            setup.append(protocol.send(_command(b"SELECT", database.encode())))
+            setup.extend(protocol.send(_command(b"SELECT", database.encode())))
         for reply in setup:
             await reply  # an AUTH/SELECT error raises RedisUnavailable
         return protocol
@@ -120,10 +131,7 @@ class PipelinedRedis:
         self.connections[index] = protocol
         return protocol
 
-    async def get(self, key: bytes, timeout: float) -> bytes | None:
-        """GET `key`, raising TimeoutError after `timeout` s and RedisUnavailable on failure."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+    async def _ready(self, deadline: float) -> _Protocol:
         index = self.next
         self.next = (index + 1) % self.size
         protocol = self.connections[index]
@@ -132,13 +140,34 @@ class PipelinedRedis:
                 protocol = await self._reconnect(index)
         if len(protocol.pending) >= self.max_in_flight:
             raise RedisUnavailable("too many commands in flight (Redis not answering)")
-        future = protocol.send(_command(b"GET", key))
-        handle = loop.call_at(deadline, _expire, future)
+        return protocol
+
+    async def get(self, key: bytes, timeout: float) -> bytes | None:
+        """GET `key`, raising TimeoutError after `timeout` s and RedisUnavailable on failure."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        protocol = await self._ready(deadline)
+        futures = protocol.send(_command(b"GET", key))
+        handle = loop.call_at(deadline, _expire, futures)
         try:
-            reply: bytes | None = await future
+            reply: bytes | None = await futures[0]
         finally:
             handle.cancel()
         return reply
+
+    async def execute(self, commands: list[tuple[bytes, ...]], timeout: float) -> list[Any]:
+        """Send many commands in one write and wait for all replies (in order)."""
+        if not commands:
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        protocol = await self._ready(deadline)
+        futures = protocol.send(b"".join(_command(*c) for c in commands), len(commands))
+        handle = loop.call_at(deadline, _expire, futures)
+        try:
+            return [await future for future in futures]
+        finally:
+            handle.cancel()
 
     async def close(self) -> None:
         """Close every connection."""

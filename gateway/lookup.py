@@ -131,12 +131,13 @@ class LookupService:
             await asyncio.sleep(0.05)
             if self._call_queue and self.redis_breaker.allow():
                 batch, self._call_queue = self._call_queue, []
+                ttl = str(CALL_TTL).encode()
                 try:
-                    async with asyncio.timeout(1.0), self.redis.pipeline(transaction=False) as pipe:
-                        for call_id, body in batch:
-                            pipe.set(f"call:{call_id}", body, ex=CALL_TTL)
-                        await pipe.execute()
-                except (RedisError, OSError, TimeoutError):
+                    await self.fast.execute(
+                        [(b"SET", f"call:{call_id}".encode(), body, b"EX", ttl) for call_id, body in batch],
+                        1.0,
+                    )
+                except (OSError, TimeoutError):  # RedisUnavailable is an OSError
                     self.metrics.store_errors.labels("redis", "call_memory").inc()
             if time.monotonic() - last_managers > 60:
                 last_managers = time.monotonic()
@@ -298,9 +299,8 @@ class LookupService:
         if not self.redis_breaker.allow():
             return None
         try:
-            async with asyncio.timeout(self.redis_share):
-                raw = await self.redis.get(f"call:{call_id}")
-        except (RedisError, OSError, TimeoutError):
+            raw = await self.fast.get(f"call:{call_id}".encode(), self.redis_share)
+        except (OSError, TimeoutError):  # RedisUnavailable is an OSError
             return None
         return raw if isinstance(raw, bytes) else None
 
