@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"callgate: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    set_log_key(load_log_key(settings.log_key, settings.data_dir))
+    if args.command != "staffing":  # the only command that touches no store or data dir
+        set_log_key(load_log_key(settings.log_key, settings.data_dir))
     try:
         return _dispatch(args, settings)
     except (CliError, CommandError, EmbeddedStoreError, migrations.MigrationError) as exc:

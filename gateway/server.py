@@ -107,7 +107,9 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
             _run_workers(resolved, workers)
         return 0
     finally:
-        stores.stop()
+        # serve owns the embedded stores of its data directory: stop them even when a
+        # previous run left them running (a CLI command run meanwhile stops only its own).
+        stores.stop(only_started_here=False)
 
 
 def _run(settings: Settings, *, reuse_port: bool) -> None:
