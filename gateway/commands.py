@@ -26,7 +26,7 @@ from gateway.tokens import create_token
 
 DATA_TABLES = (
     "audit_log", "work_order_events", "work_orders", "credit_debits", "reactivations",
-    "notifications", "evaluation_runs", "tier_assignments", "payments", "bills",
+    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "payments", "bills",
     "password_failures", "idempotency_keys", "subscribers", "customer_managers", "api_tokens",
     "branches",
 )  # fmt: skip
@@ -275,9 +275,8 @@ async def thresholds_propose(
     except ValueError as exc:
         raise CommandError(f"--month/--valid-from YYYY-MM and --shares level=share,…: {exc}") from exc
     rows = await conn.fetch(
-        """SELECT explanation->'figures'->>'value' AS value FROM tier_assignments
-           WHERE policy = $1 AND evaluated_month = $2 AND source = 'evaluation'
-             AND explanation->'figures' ? 'value'""",
+        """SELECT explanation->'figures'->>'value' AS value FROM tier_explanations
+           WHERE policy = $1 AND evaluated_month = $2 AND explanation->'figures' ? 'value'""",
         policy.name,
         month.first_day,
     )

@@ -46,7 +46,7 @@ log = get_logger("evaluation")
 PHASES = ("read", "rate", "write", "cache")
 ASSIGNMENT_COLUMNS = (
     "msisdn", "policy", "evaluated_month", "policy_version", "scheme", "level", "previous_level",
-    "computed_level", "change", "effective_from", "valid_until", "since", "source", "explanation",
+    "computed_level", "change", "effective_from", "valid_until", "since", "source",
 )  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def _assignment_row(ev: Evaluation) -> tuple[object, ...]:
     e = ev.explanation
     return (
         ev.msisdn, e.policy, ev.month.first_day, e.version, e.scheme, e.level, e.previous, e.computed,
-        e.change, e.effective_from, e.valid_until, ev.since, "evaluation", e.to_dict(),
+        e.change, e.effective_from, e.valid_until, ev.since, "evaluation",
     )  # fmt: skip
 
 
@@ -206,6 +206,11 @@ async def _evaluate_shard(
                 "tier_assignments",
                 records=[_assignment_row(ev) for ev in evaluations],
                 columns=ASSIGNMENT_COLUMNS,
+            )
+            await conn.copy_records_to_table(
+                "tier_explanations",
+                records=[(ev.msisdn, policy.name, first_day, ev.explanation.to_dict()) for ev in evaluations],
+                columns=("msisdn", "policy", "evaluated_month", "explanation"),
             )
             if notices:
                 await conn.copy_records_to_table(

@@ -24,10 +24,11 @@ class StoredEvaluation:
 async def explanations(conn: Conn, msisdn: str, policy: str, limit: int = 3) -> list[StoredEvaluation]:
     """The latest evaluations of a subscriber under a policy, newest first."""
     rows = await conn.fetch(
-        """SELECT evaluated_month, level, change, effective_from, valid_until, explanation
-           FROM tier_assignments
-           WHERE msisdn = $1 AND policy = $2 AND source = 'evaluation'
-           ORDER BY evaluated_month DESC LIMIT $3""",
+        """SELECT t.evaluated_month, t.level, t.change, t.effective_from, t.valid_until, e.explanation
+           FROM tier_assignments t
+           LEFT JOIN tier_explanations e USING (msisdn, policy, evaluated_month)
+           WHERE t.msisdn = $1 AND t.policy = $2 AND t.source = 'evaluation'
+           ORDER BY t.evaluated_month DESC LIMIT $3""",
         msisdn,
         policy,
         limit,

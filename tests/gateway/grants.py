@@ -96,13 +96,19 @@ async def star(
     }  # fmt: skip
     await conn.execute(
         """INSERT INTO tier_assignments (msisdn, policy, evaluated_month, policy_version, scheme, level,
-               change, effective_from, valid_until, since, source, explanation)
-           VALUES ($1, 'unicom-2015', $2, 'test', 'star', $3, 'new', $4, $5, $4, 'evaluation', $6)""",
+               change, effective_from, valid_until, since, source)
+           VALUES ($1, 'unicom-2015', $2, 'test', 'star', $3, 'new', $4, $5, $4, 'evaluation')""",
         msisdn,
         evaluated,
         level,
         effective_from,
         valid_until,
+    )
+    await conn.execute(
+        """INSERT INTO tier_explanations (msisdn, policy, evaluated_month, explanation)
+           VALUES ($1, 'unicom-2015', $2, $3)""",
+        msisdn,
+        evaluated,
         explanation,
     )
 

@@ -1,0 +1,80 @@
+"""Benchmark of the monthly evaluation (SPEC §7: 1,000,000 subscribers × 13 months of
+bills, evaluate + cache refresh end to end, ≤ 120 s on the 2-core reference machine).
+
+    .venv/bin/python benchmarks/bench_evaluation.py [--subscribers 1000000] [--data-dir var/bench-eval]
+
+The first run writes the demo province (about 105 s for a million); every run evaluates
+the next month not yet evaluated (the clock is pinned to that month) and prints the
+seconds per phase, the wall clock and Redis bytes per cached subscriber.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLGATE = str(ROOT / ".venv" / "bin" / "callgate")
+LAST_MONTH = (
+    "SELECT coalesce(max(to_char(month, 'YYYY-MM')), '') FROM evaluation_runs WHERE finished_at IS NOT NULL"
+)
+
+
+def main() -> None:
+    """Prepare once, evaluate one month, print the numbers."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1_000_000)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-eval")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    pg = EmbeddedPostgres(args.data_dir / "postgres")
+    redis_server = EmbeddedRedis(args.data_dir / "redis")
+    env = {**os.environ, "CALLGATE_DATA_DIR": str(args.data_dir), "CALLGATE_NOW": "2026-11-26T10:00:00+08:00"}
+    env.pop("CALLGATE_DATABASE_URL", None)
+    env.pop("CALLGATE_REDIS_URL", None)
+    dsn, url = pg.start(), redis_server.start()  # kept running across the commands below
+    try:
+        count = subprocess.run(
+            ["psql", dsn, "-tAc", "SELECT count(*) FROM subscribers"], capture_output=True, text=True
+        )
+        if count.returncode != 0 or int(count.stdout.strip() or 0) != args.subscribers:
+            subprocess.run([CALLGATE, "migrate"], env=env, check=True)
+            print(f"writing a demo province of {args.subscribers:,} subscribers …", flush=True)
+            subprocess.run(
+                [CALLGATE, "demo-data", "--subscribers", str(args.subscribers), "--reset"],
+                env=env,
+                check=True,
+            )
+        done = subprocess.run(
+            ["psql", dsn, "-tAc", LAST_MONTH],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        year, month = (int(done[:4]), int(done[5:])) if done else (2026, 10)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        target = f"{year:04d}-{month:02d}"
+        env["CALLGATE_NOW"] = f"{target}-26T10:00:00+08:00"
+        started = time.monotonic()
+        subprocess.run(
+            [CALLGATE, "evaluate", "--month", target, "--workers", str(args.workers)], env=env, check=True
+        )
+        wall = time.monotonic() - started
+        import redis
+
+        client = redis.Redis(unix_socket_path=url.removeprefix("unix://"))
+        keys = client.dbsize()
+        used = client.info("memory")["used_memory"]
+        client.close()
+    finally:
+        redis_server.stop()
+        pg.stop()
+    print(f"\nevaluate {target}: {wall:.1f} s end to end (goal ≤ 120 s), {args.workers} workers")
+    print(f"Redis: {keys:,} keys, {used / max(keys, 1):.1f} bytes per key (goal ≤ 150)")
+
+
+if __name__ == "__main__":
+    main()
