@@ -276,7 +276,7 @@ async def thresholds_propose(
         raise CommandError(f"--month/--valid-from YYYY-MM and --shares level=share,…: {exc}") from exc
     rows = await conn.fetch(
         """SELECT explanation->'figures'->>'value' AS value FROM tier_explanations
-           WHERE policy = $1 AND evaluated_month = $2 AND explanation->'figures' ? 'value'""",
+           WHERE policy = $1 AND evaluated_month = $2 AND explanation->'figures'->>'value' IS NOT NULL""",
         policy.name,
         month.first_day,
     )

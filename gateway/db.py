@@ -1,4 +1,4 @@
-"""PostgreSQL connection pool with codecs (jsonb via orjson)."""
+"""PostgreSQL connection pool with codecs (json and jsonb via orjson)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,17 @@ def _decode_jsonb(data: bytes) -> Any:
     return orjson.loads(data[1:])
 
 
+def _decode_json(data: bytes) -> Any:
+    return orjson.loads(data)
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # Binary format so that COPY (binary) can carry jsonb columns too.
     await conn.set_type_codec(
         "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+    await conn.set_type_codec(  # binary json is the text itself
+        "json", encoder=orjson.dumps, decoder=_decode_json, schema="pg_catalog", format="binary"
     )
 
 

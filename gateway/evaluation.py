@@ -175,7 +175,7 @@ async def _evaluate_shard(
     cache_failed = False
     while True:
         t0 = time.monotonic()
-        chunk = await snapshot.load_range(conn, after, job.batch, job.hi, job.today)
+        chunk = await snapshot.load_range(conn, after, job.batch, job.hi, job.today, first_day)
         t1 = time.monotonic()
         if not chunk:
             break

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -103,12 +104,30 @@ _PAYMENTS = f"""
            sum(amount_fen)::bigint AS amount
     FROM payments
 """  # noqa: S608 - constant SQL fragments
-_ASSIGNMENTS = """
-    SELECT msisdn, evaluated_month, scheme, level, policy, effective_from, valid_until, since, source
-    FROM tier_assignments
-"""
 # Assignments last at most ~13 months: older rows can neither serve nor be re-evaluated.
 HISTORY_MONTHS = 26
+# Superseded rows are left out, so a subscriber's rows stay few however many months pile
+# up. Row A is superseded when the next row of its policy (B, evaluated later, same source
+# and scheme, evaluated before `$before` when given) takes effect no earlier than A, is in
+# effect by `$today` and lasts at least as long: on every day from today on, A in force
+# implies B in force, and B wins (T1.9: the most recently effective). What serves a caller
+# from today on is unchanged; the latest row of each policy and source — the engine's
+# `current` and the legacy card (T1.11) — is never left out. ($1, $2: the number range.)
+_ASSIGNMENTS = """
+    SELECT msisdn, evaluated_month, scheme, level, policy, effective_from, valid_until, since, source
+    FROM (
+        SELECT *, lead(evaluated_month) OVER w AS n_month, lead(effective_from) OVER w AS n_from,
+               lead(valid_until) OVER w AS n_until, lead(source) OVER w AS n_source,
+               lead(scheme) OVER w AS n_scheme
+        FROM tier_assignments
+        WHERE {where} AND evaluated_month >= $3
+        WINDOW w AS (PARTITION BY msisdn, policy ORDER BY evaluated_month)
+    ) a
+    WHERE NOT coalesce(
+        n_month < coalesce($5::date, 'infinity') AND n_source = source AND n_scheme = scheme
+        AND n_from >= effective_from AND n_from <= $4::date
+        AND (n_until IS NULL OR n_until >= valid_until), false)
+"""
 _GRANTS = f"""
     SELECT DISTINCT ON (msisdn) msisdn, {_MONTH_INT.format("grant_month")} AS grant_month,
            count(*) OVER (PARTITION BY msisdn, grant_month) AS n
@@ -134,20 +153,23 @@ def _assemble(
     grants: Sequence[Row],
     open_orders: Sequence[Row],
 ) -> list[Snapshot]:
+    # The evaluation assembles a million of these a month: plain loops, no per-row lambdas.
     bills_by = {r["msisdn"]: r for r in bills}
     pay_by: dict[str, dict[int, int]] = defaultdict(dict)
     for r in payments:
         pay_by[r["msisdn"]][r["month"]] = r["amount"]
-    assign_by: dict[str, list[tuple[date, Assignment]]] = defaultdict(list)
+    assign_by: dict[str, list[tuple[date, date, Assignment]]] = defaultdict(list)
     for r in assignments:
+        effective_from = r["effective_from"]
         assign_by[r["msisdn"]].append(
             (
                 r["evaluated_month"],
+                effective_from,
                 Assignment(
                     r["scheme"],
                     r["level"],
                     r["policy"],
-                    r["effective_from"],
+                    effective_from,
                     r["valid_until"],
                     r["since"],
                     r["source"],
@@ -156,13 +178,15 @@ def _assemble(
         )
     grants_by = {r["msisdn"]: r for r in grants}
     unpaid = {r["msisdn"] for r in open_orders}
+    empty: tuple[int, ...] = ()
     out = []
     for s in subs:
         msisdn = s["msisdn"]
         b = bills_by.get(msisdn)
-        months: tuple[int, ...] = tuple(b["months"]) if b else ()
-        billed: tuple[int, ...] = tuple(b["billed"]) if b else ()
-        paid: tuple[int, ...] = tuple(b["paid"]) if b else ()
+        if b is None:
+            months = billed = paid = empty
+        else:
+            months, billed, paid = tuple(b["months"]), tuple(b["billed"]), tuple(b["paid"])
         outside = 0
         extra = pay_by.get(msisdn)
         if extra:
@@ -175,10 +199,17 @@ def _assemble(
                 else:
                     paid_bills[i] += amount
             paid = tuple(paid_bills)
+        rows = assign_by.get(msisdn)
+        if rows is None:
+            held: tuple[tuple[date, Assignment], ...] = ()
+        else:
+            if len(rows) > 1:
+                rows.sort(key=itemgetter(0, 1))
+            held = tuple([(row[0], row[2]) for row in rows])
         g = grants_by.get(msisdn)
         out.append(
             Snapshot(
-                subscriber=Subscriber(
+                Subscriber(
                     msisdn,
                     s["service_type"],
                     s["network"],
@@ -193,20 +224,18 @@ def _assemble(
                     s["suspensions"],
                     s["birthday"],
                 ),
-                city_code=s["city_code"],
-                county_code=s["county_code"],
-                manager_id=s["manager_id"],
-                bill_months=months,
-                billed_fen=billed,
-                paid_fen=paid,
-                payments_outside_fen=outside,
-                assignments=tuple(
-                    sorted(assign_by.get(msisdn, ()), key=lambda x: (x[0], x[1].effective_from))
-                ),
-                arrears_months=arrears_months(billed, sum(paid) + outside),
-                last_grant_month=Month(g["grant_month"]) if g else None,
-                grants_in_last_month=int(g["n"]) if g else 0,
-                unpaid_grant=msisdn in unpaid,
+                s["city_code"],
+                s["county_code"],
+                s["manager_id"],
+                months,
+                billed,
+                paid,
+                outside,
+                held,
+                arrears_months(billed, sum(paid) + outside),
+                Month(g["grant_month"]) if g else None,
+                int(g["n"]) if g else 0,
+                msisdn in unpaid,
             )
         )
     return out
@@ -233,13 +262,13 @@ async def load_many(conn: Conn, msisdns: Sequence[str], today: date | None = Non
         subs,
         await _fetch(conn, _BILLS, where, "GROUP BY msisdn", numbers),
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", numbers),
-        await _fetch(
-            conn,
-            _ASSIGNMENTS,
-            where + " AND evaluated_month >= $2",
-            "ORDER BY msisdn, evaluated_month",
+        await conn.fetch(
+            _ASSIGNMENTS.format(where="msisdn = ANY($1::text[]) AND $2::text IS NULL"),  # $2: unused
             numbers,
+            None,
             _cutoff(today),
+            today,
+            None,
         ),
         await _fetch(conn, _GRANTS, where, "ORDER BY msisdn, grant_month DESC", numbers),
         await _fetch(
@@ -254,9 +283,18 @@ async def load_many(conn: Conn, msisdns: Sequence[str], today: date | None = Non
 
 
 async def load_range(
-    conn: Conn, after: str, limit: int, upto: str | None = None, today: date | None = None
+    conn: Conn,
+    after: str,
+    limit: int,
+    upto: str | None = None,
+    today: date | None = None,
+    before: date | None = None,
 ) -> list[Snapshot]:
-    """Up to `limit` snapshots of the numbers after `after` (and not after `upto`), in number order."""
+    """Up to `limit` snapshots of the numbers after `after` (and not after `upto`), in number order.
+
+    `before`: the first day of the month being evaluated, when the snapshot feeds an
+    evaluation (rows of that month or later never hide earlier ones).
+    """
     subs = await _fetch(
         conn,
         _SUBSCRIBERS,
@@ -274,14 +312,8 @@ async def load_range(
         subs,
         await _fetch(conn, _BILLS, where, "GROUP BY msisdn", lo, hi),
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", lo, hi),
-        await _fetch(
-            conn,
-            _ASSIGNMENTS,
-            where + " AND evaluated_month >= $3",
-            "ORDER BY msisdn, evaluated_month",
-            lo,
-            hi,
-            _cutoff(today),
+        await conn.fetch(
+            _ASSIGNMENTS.format(where="msisdn > $1 AND msisdn <= $2"), lo, hi, _cutoff(today), today, before
         ),
         await _fetch(conn, _GRANTS, where, "ORDER BY msisdn, grant_month DESC", lo, hi),
         await _fetch(
