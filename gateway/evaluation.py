@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import queue
 import signal
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +273,8 @@ async def _evaluate_shard(
                 "seconds": {"read": t1 - t0, "rate": t2 - t1, "write": t3 - t2, "cache": t4 - t3},
             }
         )
+        del chunk, evaluations, notices
+        gc.collect()  # see _batch_gc
     await conn.execute(
         "UPDATE evaluation_shards SET finished = true WHERE policy = $1 AND month = $2 AND shard = $3",
         policy.name,
@@ -279,11 +283,33 @@ async def _evaluate_shard(
     )
 
 
+@contextlib.contextmanager
+def _batch_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is in flight, one full pass between batches.
+
+    A batch allocates a few hundred thousand acyclic objects (rows, snapshots, evaluations)
+    that reference counting frees; the collector's automatic passes over them were ~15 %
+    of a worker's CPU. `_evaluate_shard` collects once per batch instead, so nothing cyclic
+    piles up.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _die_with_parent() -> None:
     """Linux: a worker gets SIGKILL when the coordinating process dies."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _post(messages: Any, shard: int, report: dict[str, Any]) -> None:
+    messages.put(("batch", shard, report))
 
 
 def _worker(job: ShardJob, messages: Any) -> None:
@@ -295,7 +321,8 @@ def _worker(job: ShardJob, messages: Any) -> None:
         conn = await db.connect(job.dsn)
         redis = Redis.from_url(job.redis_url, socket_timeout=30.0) if job.redis_url else None
         try:
-            await _evaluate_shard(job, policy, conn, redis, lambda r: messages.put(("batch", job.shard, r)))
+            with _batch_gc():
+                await _evaluate_shard(job, policy, conn, redis, partial(_post, messages, job.shard))
         finally:
             await conn.close()
             if redis is not None:
@@ -428,7 +455,8 @@ async def run(
         if len(jobs) == 1 and workers == 1:
             redis = Redis.from_url(redis_url, socket_timeout=30.0) if redis_url else None
             try:
-                await _evaluate_shard(jobs[0], policy, conn, redis, on_batch)
+                with _batch_gc():
+                    await _evaluate_shard(jobs[0], policy, conn, redis, on_batch)
             finally:
                 if redis is not None:
                     await redis.aclose()
