@@ -250,7 +250,13 @@ class EmbeddedPostgres:
         """Stop the cluster (fast: roll back open transactions, then shut down cleanly)."""
         if not self.running():
             return
-        self._run([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop"])
+        if os.geteuid() == 0 and self._user is None:  # a cluster this object did not start
+            self._user = pwd.getpwnam(PG_USER)  # pg_ctl refuses to run as root
+        result = self._run(
+            [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop"]
+        )
+        if result.returncode != 0 and self.running():
+            raise EmbeddedStoreError(f"pg_ctl stop failed:\n{result.stdout}{result.stderr}")
 
     def pid(self) -> int | None:
         """The postmaster's pid, when running."""
@@ -363,6 +369,9 @@ class EmbeddedRedis:
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
+        if self.process.poll() is None:  # alive but not answering: leave nothing behind
+            self.process.kill()
+            self.process.wait(timeout=10)
         log = self.directory / "redis.log"
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         raise EmbeddedStoreError(f"redis-server did not start; log tail:\n{tail}")

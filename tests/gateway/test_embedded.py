@@ -1,6 +1,6 @@
-"""The embedded Redis keeps its data in an append-only file; a large one takes a while to
-read back. Start-up waits for it (while the server answers LOADING) instead of giving up,
-and compacts the file so the next start is quick."""
+"""The embedded stores: the Redis append-only file (a large one takes a while to read back:
+start-up waits for it while the server answers LOADING, then compacts the file), no server
+left behind when start-up gives up, and a cluster stopped from any handle."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from gateway import embedded
-from gateway.embedded import EmbeddedRedis
+from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
 def write_aof(path: Path, commands: int, keys: int) -> None:
@@ -54,3 +54,27 @@ def test_a_large_append_only_file_is_waited_for_and_compacted(
         assert loaded is not None and float(loaded.group(1)) > 0.5  # start() outwaited its first deadline
     finally:
         server.stop()
+
+
+def test_a_server_that_does_not_answer_in_time_is_not_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedded, "REDIS_START_SECONDS", 0.0)  # gives up at once
+    server = EmbeddedRedis(tmp_path / "redis", durable=False)
+    with pytest.raises(embedded.EmbeddedStoreError, match="did not start"):
+        server.start()
+    assert server.process is not None and server.process.poll() is not None
+
+
+def test_a_cluster_started_elsewhere_is_stopped_by_a_fresh_handle(tmp_path: Path) -> None:
+    # the service, a benchmark or a previous run started it; `stop` must work from a new
+    # object too (as root, pg_ctl has to run as the cluster's system user)
+    starter = EmbeddedPostgres(tmp_path / "pg", durable=False)
+    starter.start()
+    try:
+        other = EmbeddedPostgres(tmp_path / "pg", durable=False)
+        assert other.running()
+        other.stop()
+        assert not other.running()
+    finally:
+        starter.stop()
