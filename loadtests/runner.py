@@ -39,7 +39,7 @@ from typing import IO, Any
 
 from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
 from gateway.logs import scrub_text
-from ivr.staffing import DEFAULT_TARGET, parse_target, patience_distribution
+from ivr.staffing import DEFAULT_TARGET, parse_target, patience_distribution, positive_number
 from loadtests import hotline, report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,16 +69,6 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number > 0")
-    return value
-
-
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -103,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     rate = p.add_mutually_exclusive_group()
     rate.add_argument(
-        "--rate", type=_positive_float, help="lookups per second (default 1000; combined: 30000/h)"
+        "--rate", type=positive_number, help="lookups per second (default 1000; combined: 30000/h)"
     )
-    rate.add_argument("--calls-per-hour", type=_positive_float, help="the rate as calls per hour")
+    rate.add_argument("--calls-per-hour", type=positive_number, help="the rate as calls per hour")
     p.add_argument(
         "--duration", type=_duration, default=None, help="e.g. 60s, 5m (default 60s; combined 120s)"
     )
@@ -123,15 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--connected-share", type=_share, default=0.6, help="share of calls the ACD connects (0.6)"
     )
     p.add_argument("--processes", type=int, default=1, help="locust processes (default 1; -1: one per core)")
-    p.add_argument("--p99-ms", type=_positive_float, default=5.0, help="lookup p99 limit in ms (5)")
+    p.add_argument("--p99-ms", type=positive_number, default=5.0, help="lookup p99 limit in ms (5)")
     p.add_argument("--seed", type=int, default=1, help="seed of the caller mix and the simulation")
     p.add_argument("--data-dir", type=Path, help="embedded stores (default var/loadtest/province-N)")
     p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "loadtest", help="artifacts root")
     sim = p.add_argument_group("combined scenario: the hotline behind the IVR")
     sim.add_argument("--target", type=parse_target, default=DEFAULT_TARGET, help="service level (0.85/20)")
-    sim.add_argument("--aht-vip", type=_positive_float, default=240.0, help="VIP desk handling time, s (240)")
+    sim.add_argument("--aht-vip", type=positive_number, default=240.0, help="VIP desk handling time, s (240)")
     sim.add_argument(
-        "--aht-general", type=_positive_float, default=180.0, help="general handling time, s (180)"
+        "--aht-general", type=positive_number, default=180.0, help="general handling time, s (180)"
     )
     sim.add_argument("--vip-agents", type=_positive_int, help="VIP desk agents (default: Erlang C)")
     sim.add_argument("--general-agents", type=_positive_int, help="general agents (default: Erlang C)")
@@ -142,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="callers' patience: never, exp:MEAN, … (never)",
     )
     sim.add_argument(
-        "--sim-minutes", type=_positive_float, default=60.0, help="measured minutes per hour (60)"
+        "--sim-minutes", type=positive_number, default=60.0, help="measured minutes per hour (60)"
     )
     sim.add_argument(
         "--sim-warmup", type=float, default=15.0, help="minutes simulated before each measured hour (15)"
