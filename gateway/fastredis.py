@@ -30,10 +30,22 @@ def _command(*parts: bytes) -> bytes:
     return b"".join(out)
 
 
+class _Batch:
+    """The replies of a bulk write: one future for `count` replies, not one each."""
+
+    __slots__ = ("count", "error", "future", "replies")
+
+    def __init__(self, future: asyncio.Future[Any], count: int) -> None:
+        self.future = future
+        self.count = count
+        self.replies: list[Any] = []
+        self.error: str | None = None
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
-        self.pending: deque[asyncio.Future[Any]] = deque()
+        self.pending: deque[asyncio.Future[Any] | _Batch] = deque()
         self.transport: Any = None  # uvloop's transports are not asyncio.Transport subclasses
         self.closed = False
         self.outgoing: list[bytes] = []
@@ -47,7 +59,12 @@ class _Protocol(asyncio.Protocol):
             reply = self.reader.gets()
             if reply is False:
                 return
+            head = self.pending[0]
+            if type(head) is _Batch:
+                self._batch_reply(head, reply)
+                continue
             future = self.pending.popleft()
+            assert not isinstance(future, _Batch)
             if future.done():  # timed out meanwhile: its reply is dropped, order is kept
                 continue
             if isinstance(reply, hiredis.ReplyError):
@@ -55,10 +72,23 @@ class _Protocol(asyncio.Protocol):
             else:
                 future.set_result(reply)
 
+    def _batch_reply(self, batch: _Batch, reply: Any) -> None:
+        if isinstance(reply, hiredis.ReplyError) and batch.error is None:
+            batch.error = str(reply)
+        batch.replies.append(reply)
+        if len(batch.replies) == batch.count:
+            self.pending.popleft()
+            if not batch.future.done():
+                if batch.error is not None:
+                    batch.future.set_exception(RedisUnavailable(batch.error))
+                else:
+                    batch.future.set_result(batch.replies)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         while self.pending:
-            future = self.pending.popleft()
+            entry = self.pending.popleft()
+            future = entry.future if isinstance(entry, _Batch) else entry
             if not future.done():
                 future.set_exception(RedisUnavailable(f"connection lost: {exc}"))
 
@@ -71,6 +101,13 @@ class _Protocol(asyncio.Protocol):
         if len(self.outgoing) == 1:
             loop.call_soon(self._write)
         return futures
+
+    def send_batch(self, payload: bytes, replies: int) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending.append(_Batch(future, replies))
+        self.outgoing.append(payload)
+        self._write()
+        return future
 
     def _write(self) -> None:
         if self.outgoing and not self.closed:
@@ -168,6 +205,27 @@ class PipelinedRedis:
             return [await future for future in futures]
         finally:
             handle.cancel()
+
+    async def bulk(self, payload: bytes, replies: int, timeout: float) -> list[Any]:
+        """Send packed commands (`replies` of them) in one write; all their replies, in order.
+
+        For bulk writes (the evaluation's cache refresh): one future for the lot, so a
+        reply costs a parser call and a list append. An error reply fails the whole call
+        with RedisUnavailable (the other commands have still run).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        protocol = await self._ready(deadline)
+        future = protocol.send_batch(payload, replies)
+        handle = loop.call_at(deadline, _expire, [future])
+        try:
+            result: list[Any] = await future
+        except (TimeoutError, asyncio.CancelledError):
+            protocol.transport.close()  # replies may be left unread: never reuse this socket
+            raise
+        finally:
+            handle.cancel()
+        return result
 
     async def close(self) -> None:
         """Close every connection."""
