@@ -20,6 +20,8 @@ from entitlements.tiers import tier_in_force
 VERSION = 1
 EPOCH = date(2000, 1, 1)
 NO_DAY = 0xFFFF  # "no date" in the 16-bit day fields
+_ONE_DAY = timedelta(days=1)
+_HORIZON = timedelta(days=400)  # a record is rewritten at least this often
 
 # Stable codes: (scheme, level) → byte. Append only; changing an entry needs VERSION + 1.
 _LEVEL_CODES: list[tuple[str, str]] = [("", "")] + [
@@ -155,18 +157,24 @@ def timeline(
     holds the tier now and the next change, and is right until the day before the
     change after that (at most ~13 months ahead).
     """
-    boundaries = sorted(
-        {a.effective_from for a in assignments if a.effective_from > today}
-        | {a.valid_until + timedelta(days=1) for a in assignments if a.valid_until and a.valid_until >= today}
-    )
+    boundaries: set[date] = set()
+    for a in assignments:  # a loop, not two set comprehensions: this runs a million times
+        if a.effective_from > today:
+            boundaries.add(a.effective_from)
+        until = a.valid_until
+        if until is not None and until >= today:
+            boundaries.add(until + _ONE_DAY)
     now = tier_in_force(assignments, today)
     current = now.as_tier() if now else None
-    horizon = today + timedelta(days=400)
-    for index, boundary in enumerate(boundaries):
+    horizon = today + _HORIZON
+    if not boundaries:
+        return current, None, None, horizon
+    ordered = sorted(boundaries)
+    for index, boundary in enumerate(ordered):
         later = tier_in_force(assignments, boundary)
         later_tier = later.as_tier() if later else None
         if later_tier != current:
-            after = boundaries[index + 1 :]
-            refresh_after = min(after[0] - timedelta(days=1), horizon) if after else horizon
-            return current, later_tier, boundary, refresh_after
+            if index + 1 < len(ordered):
+                return current, later_tier, boundary, min(ordered[index + 1] - _ONE_DAY, horizon)
+            return current, later_tier, boundary, horizon
     return current, None, None, horizon

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
@@ -142,7 +142,7 @@ async def _fetch(conn: Conn, base: str, where: str, order: str, *args: Any) -> l
     return await conn.fetch(f"{base} WHERE {where} {order}", *args)
 
 
-Row = asyncpg.Record | Mapping[str, Any]  # a record, or a dict shaped like one
+Row = asyncpg.Record | tuple[Any, ...]  # a record, or a tuple of its values in query order
 
 
 def _assemble(
@@ -153,40 +153,34 @@ def _assemble(
     grants: Sequence[Row],
     open_orders: Sequence[Row],
 ) -> list[Snapshot]:
-    # The evaluation assembles a million of these a month: plain loops, no per-row lambdas.
-    bills_by = {r["msisdn"]: r for r in bills}
+    # The evaluation assembles a million of these a month: rows are unpacked by position
+    # (the queries' column order), plain loops, no per-row lambdas.
+    bills_by = {r[0]: r for r in bills}
     pay_by: dict[str, dict[int, int]] = defaultdict(dict)
-    for r in payments:
-        pay_by[r["msisdn"]][r["month"]] = r["amount"]
+    for msisdn, month, amount in payments:
+        pay_by[msisdn][month] = amount
     assign_by: dict[str, list[tuple[date, date, Assignment]]] = defaultdict(list)
-    for r in assignments:
-        effective_from = r["effective_from"]
-        assign_by[r["msisdn"]].append(
+    for msisdn, evaluated, scheme, level, policy, effective_from, valid_until, since, source in assignments:
+        assign_by[msisdn].append(
             (
-                r["evaluated_month"],
+                evaluated,
                 effective_from,
-                Assignment(
-                    r["scheme"],
-                    r["level"],
-                    r["policy"],
-                    effective_from,
-                    r["valid_until"],
-                    r["since"],
-                    r["source"],
-                ),
+                Assignment(scheme, level, policy, effective_from, valid_until, since, source),
             )
         )
-    grants_by = {r["msisdn"]: r for r in grants}
-    unpaid = {r["msisdn"] for r in open_orders}
+    grants_by = {r[0]: r for r in grants}
+    unpaid = {r[0] for r in open_orders}
     empty: tuple[int, ...] = ()
     out = []
-    for s in subs:
-        msisdn = s["msisdn"]
+    for (
+        msisdn, service_type, network, payment_mode, plan_code, brand, status, joined_on, flags,
+        lucky_class, contract_plan, suspensions, birthday, city_code, county_code, manager_id,
+    ) in subs:  # fmt: skip
         b = bills_by.get(msisdn)
         if b is None:
             months = billed = paid = empty
         else:
-            months, billed, paid = tuple(b["months"]), tuple(b["billed"]), tuple(b["paid"])
+            months, billed, paid = tuple(b[1]), tuple(b[2]), tuple(b[3])
         outside = 0
         extra = pay_by.get(msisdn)
         if extra:
@@ -211,30 +205,30 @@ def _assemble(
             Snapshot(
                 Subscriber(
                     msisdn,
-                    s["service_type"],
-                    s["network"],
-                    s["payment_mode"],
-                    s["plan_code"],
-                    s["brand"],
-                    s["status"],
-                    s["joined_on"],
-                    frozenset(s["flags"]),
-                    s["lucky_class"],
-                    s["contract_plan"],
-                    s["suspensions"],
-                    s["birthday"],
+                    service_type,
+                    network,
+                    payment_mode,
+                    plan_code,
+                    brand,
+                    status,
+                    joined_on,
+                    frozenset(flags),
+                    lucky_class,
+                    contract_plan,
+                    suspensions,
+                    birthday,
                 ),
-                s["city_code"],
-                s["county_code"],
-                s["manager_id"],
+                city_code,
+                county_code,
+                manager_id,
                 months,
                 billed,
                 paid,
                 outside,
                 held,
                 arrears_months(billed, sum(paid) + outside),
-                Month(g["grant_month"]) if g else None,
-                int(g["n"]) if g else 0,
+                Month(g[1]) if g else None,
+                int(g[2]) if g else 0,
                 msisdn in unpaid,
             )
         )
@@ -376,24 +370,13 @@ async def load_single(conn: Conn, msisdn: str, today: date | None = None) -> Sna
     row = await conn.fetchrow(_ONE, msisdn, _cutoff(today), list(OPEN_ORDER_STATUSES))
     if row is None:
         return None
-    bills = [{"msisdn": msisdn, "months": row["months"], "billed": row["billed"], "paid": row["paid"]}]
+    bills = [(msisdn, row["months"], row["billed"], row["paid"])] if row["months"] else []
     payments = [
-        {"msisdn": msisdn, "month": m, "amount": a}
-        for m, a in zip(row["pay_months"] or (), row["pay_amounts"] or (), strict=True)
+        (msisdn, m, a) for m, a in zip(row["pay_months"] or (), row["pay_amounts"] or (), strict=True)
     ]
     assignments = [
-        {
-            "msisdn": msisdn,
-            "evaluated_month": e,
-            "scheme": sc,
-            "level": lv,
-            "policy": po,
-            "effective_from": fr,
-            "valid_until": un,
-            "since": si,
-            "source": so,
-        }
-        for e, sc, lv, po, fr, un, si, so in zip(
+        (msisdn, *values)
+        for values in zip(
             row["evaluated"] or (),
             row["schemes"] or (),
             row["levels"] or (),
@@ -405,9 +388,10 @@ async def load_single(conn: Conn, msisdn: str, today: date | None = None) -> Sna
             strict=True,
         )
     ]
-    grants = [{"msisdn": msisdn, "grant_month": row["grant_month"], "n": row["n"]}] if row["n"] else []
-    orders = [{"msisdn": msisdn}] if row["unpaid_grant"] else []
-    return _assemble([row], bills if row["months"] else [], payments, assignments, grants, orders)[0]
+    grants = [(msisdn, row["grant_month"], row["n"])] if row["n"] else []
+    orders = [(msisdn,)] if row["unpaid_grant"] else []
+    subscriber = tuple(row.values())[:16]  # the subscribers columns come first, in _SUBSCRIBERS order
+    return _assemble([subscriber], bills, payments, assignments, grants, orders)[0]
 
 
 def warm_single() -> tuple[str, tuple[Any, ...]]:
