@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from entitlements.errors import EvaluationError
 from entitlements.explain import needs_sms, sms_text
@@ -39,6 +37,7 @@ from entitlements.months import Month
 from entitlements.policy import Policy, load_policy
 from entitlements.tiers import Evaluation, end_assignment, evaluate
 from gateway import cache, db
+from gateway.fastredis import PipelinedRedis
 from gateway.logs import get_logger
 from gateway.progress import Progress
 from gateway.queries import snapshot
@@ -158,23 +157,69 @@ def _serving_after(snap: Snapshot, ev: Evaluation, policy: Policy, run_date: dat
     return serving
 
 
+class _SmsTexts:
+    """`sms_text`, once per distinct message: most of a province shares a handful
+    (the first run of the demo province queues 769,231 SMS in a few hundred texts)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.seen: dict[tuple[object, ...], str] = {}
+
+    def __call__(self, ev: Evaluation) -> str:
+        e = ev.explanation
+        # everything sms_text reads besides the policy
+        which = (e.scheme, e.change, e.level, e.previous, e.effective_from, e.valid_until)
+        text = self.seen.get(which)
+        if text is None:
+            if len(self.seen) > 10_000:
+                self.seen.clear()
+            text = self.seen[which] = sms_text(ev, self.policy)
+        return text
+
+
 async def _evaluate_shard(
     job: ShardJob,
     policy: Policy,
     conn: asyncpg.Connection,
-    redis: Redis | None,
+    redis: PipelinedRedis | None,
     report: Callable[[dict[str, Any]], None],
 ) -> None:
     """Evaluate one shard from its checkpoint to its end, committing batch by batch."""
     month = Month(job.month)
     first_day = month.first_day
-    legacy = policy.transition.legacy_scheme if policy.transition else None
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_id(policy.name, month, job.shard)):
         raise EvaluationRefused(
             f"shard {job.shard} of {policy.name} {month} is still being evaluated elsewhere"
         )
+    # The batch reads are range scans over number-ordered indexes of tables that sit in
+    # memory; at the default random_page_cost (4, for spinning disks) the planner prefers
+    # bitmap scans plus a sort, ~1.6x slower here (bills: 580 → 360 ms a batch).
+    await conn.execute("SET random_page_cost = 1.1")
+    try:
+        await _evaluate_batches(job, policy, conn, redis, report)
+    finally:
+        await conn.execute("RESET random_page_cost")
+    await conn.execute(
+        "UPDATE evaluation_shards SET finished = true WHERE policy = $1 AND month = $2 AND shard = $3",
+        policy.name,
+        first_day,
+        job.shard,
+    )
+
+
+async def _evaluate_batches(
+    job: ShardJob,
+    policy: Policy,
+    conn: asyncpg.Connection,
+    redis: PipelinedRedis | None,
+    report: Callable[[dict[str, Any]], None],
+) -> None:
+    month = Month(job.month)
+    first_day = month.first_day
+    legacy = policy.transition.legacy_scheme if policy.transition else None
     after = job.after
     cache_failed = False
+    texts = _SmsTexts(policy)
     while True:
         t0 = time.monotonic()
         chunk = await snapshot.load_range(conn, after, job.batch, job.hi, job.today, first_day)
@@ -198,9 +243,7 @@ async def _evaluate_shard(
             except EvaluationError as exc:
                 raise EvaluationRefused(f"subscriber {snap.subscriber.msisdn[:3]}…: {exc}") from exc
         t2 = time.monotonic()
-        notices = [
-            (ev.msisdn, "tier", first_day, sms_text(ev, policy)) for ev in evaluations if needs_sms(ev)
-        ]
+        notices = [(ev.msisdn, "tier", first_day, texts(ev)) for ev in evaluations if needs_sms(ev)]
         changes = Counter(ev.change for ev in evaluations)
         last = chunk[-1].subscriber.msisdn
         async with conn.transaction():
@@ -256,8 +299,8 @@ async def _evaluate_shard(
                     )
                     for snap, ev in zip(chunk, evaluations, strict=True)
                 ]
-                written, deleted = await cache.write_records(redis, records)
-            except (RedisError, OSError) as exc:
+                written, deleted = await cache.write_bulk(redis, records)
+            except OSError as exc:  # RedisUnavailable, TimeoutError: the run goes on without the cache
                 cache_failed = True
                 log.warning("cache_write_failed", error=str(exc))
         t4 = time.monotonic()
@@ -275,12 +318,6 @@ async def _evaluate_shard(
         )
         del chunk, evaluations, notices
         gc.collect()  # see _batch_gc
-    await conn.execute(
-        "UPDATE evaluation_shards SET finished = true WHERE policy = $1 AND month = $2 AND shard = $3",
-        policy.name,
-        first_day,
-        job.shard,
-    )
 
 
 @contextlib.contextmanager
@@ -319,14 +356,14 @@ def _worker(job: ShardJob, messages: Any) -> None:
     async def main() -> None:
         policy = load_policy(job.policy, job.override)
         conn = await db.connect(job.dsn)
-        redis = Redis.from_url(job.redis_url, socket_timeout=30.0) if job.redis_url else None
+        redis = PipelinedRedis(job.redis_url, connections=1) if job.redis_url else None
         try:
             with _batch_gc():
                 await _evaluate_shard(job, policy, conn, redis, partial(_post, messages, job.shard))
         finally:
             await conn.close()
             if redis is not None:
-                await redis.aclose()
+                await redis.close()
 
     try:
         asyncio.run(main())
@@ -453,13 +490,13 @@ async def run(
                 progress.advance(report["count"])
 
         if len(jobs) == 1 and workers == 1:
-            redis = Redis.from_url(redis_url, socket_timeout=30.0) if redis_url else None
+            redis = PipelinedRedis(redis_url, connections=1) if redis_url else None
             try:
                 with _batch_gc():
                     await _evaluate_shard(jobs[0], policy, conn, redis, on_batch)
             finally:
                 if redis is not None:
-                    await redis.aclose()
+                    await redis.close()
         elif jobs:
             await _run_workers(jobs, on_batch)
         await conn.execute(

@@ -16,8 +16,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from entitlements.explain import Explanation, sms_text
 from entitlements.months import Month
 from entitlements.policy import load_policy
+from entitlements.tiers import Evaluation
 from gateway import cache, demo, evaluation
 from gateway.queries import snapshot
 from gateway.record import Record, key
@@ -226,3 +228,37 @@ async def test_killed_run_resumes_without_loss_or_doubles(
     assert counts == await conn.fetchval(
         "SELECT count(*) FROM tier_assignments WHERE evaluated_month = '2026-11-01' AND source = 'evaluation' AND change = 'new'"
     )
+
+
+async def test_an_unreachable_redis_leaves_the_database_run_whole(
+    small_province: asyncpg.Connection, database_url: str, tmp_path: Path
+) -> None:
+    conn = small_province
+    gone = f"unix://{tmp_path / 'no-redis.sock'}"
+    summary = await evaluate_month(conn, gone, database_url, "2026-01")
+    assert summary.evaluated == 5 and summary.cache_failed and summary.cache_written == 0
+    assert "REDIS FAILED: run `callgate cache rebuild`" in "\n".join(summary.lines())
+    assert await conn.fetchval("SELECT count(*) FROM tier_assignments WHERE source = 'evaluation'") == 5
+    finished = await conn.fetchval("SELECT finished_at FROM evaluation_runs WHERE month = '2026-01-01'")
+    assert finished is not None
+
+
+async def test_every_sms_is_the_text_of_its_own_evaluation(
+    conn: asyncpg.Connection, database_url: str, redis_url: str
+) -> None:
+    """T1.9: the outbox body is `sms_text` of that subscriber's own explanation (the run
+    formats each distinct message once and reuses it)."""
+    await demo.load(conn, 1500, seed=3, today=date(2026, 11, 26), show_progress=False)
+    month = Month.parse("2026-11")
+    await evaluation.run(
+        conn, POLICY, month, date(2026, 11, 26), dsn=database_url, redis_url=redis_url, workers=1,
+        show_progress=False,
+    )  # fmt: skip
+    found = await conn.fetch(
+        """SELECT n.msisdn, n.body, e.explanation FROM notifications n
+           JOIN tier_explanations e ON e.msisdn = n.msisdn AND e.evaluated_month = n.month"""
+    )
+    assert len(found) > 500 and len({r["body"] for r in found}) > 3
+    for r in found:
+        own = Evaluation(r["msisdn"], month, True, None, Explanation.from_dict(r["explanation"]))
+        assert r["body"] == sms_text(own, POLICY)
