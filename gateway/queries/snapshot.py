@@ -52,6 +52,16 @@ class Snapshot:
         cumulative = sum(self.paid_fen[:hi]) + self.payments_outside_fen
         if hi - lo == length:  # the usual case: a bill row for every month of the window
             return BillHistory(Month(end), self.billed_fen[lo:hi], self.paid_fen[lo:hi], cumulative)
+        n = hi - lo
+        if n == 0 or months[hi - 1] - months[lo] == n - 1:  # rows for a run of months, or none:
+            head: tuple[None, ...] = (None,) * (months[lo] - start if n else length)  # pad the ends
+            tail: tuple[None, ...] = (None,) * (end - months[hi - 1] if n else 0)
+            return BillHistory(
+                Month(end),
+                head + self.billed_fen[lo:hi] + tail,
+                head + self.paid_fen[lo:hi] + tail,
+                cumulative,
+            )
         billed: list[int | None] = [None] * length
         paid: list[int | None] = [None] * length
         for i in range(lo, hi):
