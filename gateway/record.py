@@ -53,8 +53,12 @@ def key(msisdn: str) -> str:
     return f"s:{{{msisdn}}}"
 
 
+_EPOCH_ORDINAL = EPOCH.toordinal()
+_EPOCH_MONTH = int(Month.of(EPOCH))
+
+
 def _day(value: date | None) -> int:
-    return NO_DAY if value is None else (value - EPOCH).days
+    return NO_DAY if value is None else value.toordinal() - _EPOCH_ORDINAL
 
 
 def _date(value: int) -> date | None:
@@ -115,9 +119,7 @@ class Record:
             _day(nxt.valid_until) if nxt else NO_DAY,
             flags,
             min(self.arrears_months, 255),
-            int(self.last_grant_month) - int(Month.of(EPOCH))
-            if self.last_grant_month is not None
-            else NO_DAY,
+            int(self.last_grant_month) - _EPOCH_MONTH if self.last_grant_month is not None else NO_DAY,
             min(self.grants_in_last_month, 255),
             self.manager_id or 0,
             _day(self.refresh_after),
@@ -140,7 +142,7 @@ class Record:
             payment_mode=MODES[flags >> 2 & 1],
             service_type=SERVICES[flags >> 3 & 3],
             arrears_months=arrears,
-            last_grant_month=Month(int(Month.of(EPOCH)) + grant_month) if grant_month != NO_DAY else None,
+            last_grant_month=Month(_EPOCH_MONTH + grant_month) if grant_month != NO_DAY else None,
             grants_in_last_month=grants,
             unpaid_grant=bool(flags >> 5 & 1),
             manager_id=manager or None,
