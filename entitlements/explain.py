@@ -8,11 +8,11 @@ an agent can read to the customer, including what it would take to reach the nex
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from entitlements.errors import EntitlementsError
+from entitlements.immutable import immutable
 from entitlements.model import bottom_level
 from entitlements.months import iso
 from entitlements.policy import Policy, load_policy
@@ -28,7 +28,7 @@ FORMAT: Final = 1
 SMS_CHANGES: Final[frozenset[str]] = frozenset({"new", "raised", "renewed", "lowered", "expired"})
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Explanation:
     """The inputs, intermediate figures and rule IDs behind one evaluation."""
 

@@ -1,16 +1,16 @@
 """The engine's input and output facts: subscribers, bills, stored assignments, tiers.
 
-All are frozen slots dataclasses; amounts are integer fen. The level and scheme codes
-are the SPEC §6 vocabulary, listed here high to low (the rank used by every
-"only rises" rule).
+All are immutable slots dataclasses (`entitlements.immutable`); amounts are integer
+fen. The level and scheme codes are the SPEC §6 vocabulary, listed here high to low
+(the rank used by every "only rises" rule).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
 
+from entitlements.immutable import immutable
 from entitlements.months import Month
 
 Scheme = Literal["star", "vip_card", "membership", "credit_star"]
@@ -101,7 +101,7 @@ def rank(scheme: str, level: str) -> int:
         raise ValueError(f"unknown level {level!r} for scheme {scheme!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Subscriber:
     """The facts of one number, as the SPEC §6 subscriber CSV has them (minus branch codes)."""
 
@@ -120,7 +120,7 @@ class Subscriber:
     birthday: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class BillHistory:
     """Monthly amounts in fen for the consecutive months ending at ``end`` (index -1).
 
@@ -158,7 +158,7 @@ class BillHistory:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Assignment:
     """A stored tier assignment, effective-dated.
 
@@ -184,7 +184,7 @@ class Assignment:
         return Tier(self.scheme, self.level, self.valid_until)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Tier:
     """The level serving a caller: what routing, benefits and reactivation decide on."""
 

@@ -29,13 +29,14 @@ beat a star in any case.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, timedelta
 
 from entitlements.cards import rate_card
 from entitlements.credit import rate_credit
 from entitlements.errors import EvaluationError
 from entitlements.explain import Explanation
+from entitlements.immutable import immutable
 from entitlements.membership import rate_membership
 from entitlements.model import LEVELS, RANK, Assignment, BillHistory, Subscriber, Tier, bottom_level
 from entitlements.months import Month
@@ -57,7 +58,7 @@ _CHANGED = frozenset({"new", "raised", "renewed", "lowered", "expired", "ended"}
 _CANCEL_RULE = {"star": "T1.10", "vip_card": "T2.7", "membership": "T1.10", "credit_star": "T1.10"}
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Evaluation:
     """The tier of one subscriber for one evaluation run, with its explanation.
 

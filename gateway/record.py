@@ -10,9 +10,9 @@ is known to be right — so a month boundary or an expiry needs no cache write.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from datetime import date, timedelta
 
+from entitlements.immutable import immutable
 from entitlements.model import LEVELS, Assignment, Tier
 from entitlements.months import Month
 from entitlements.tiers import tier_in_force
@@ -65,7 +65,7 @@ def _date(value: int) -> date | None:
     return None if value == NO_DAY else EPOCH + timedelta(days=value)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Record:
     """What the hot path knows about one subscriber."""
 

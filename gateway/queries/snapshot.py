@@ -10,7 +10,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from entitlements.arrears import arrears_months
+from entitlements.immutable import immutable
 from entitlements.model import Assignment, BillHistory, Subscriber
 from entitlements.months import Month
 
@@ -25,7 +25,7 @@ OPEN_ORDER_STATUSES = ("new", "dispatched", "overdue", "resuspended")
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Snapshot:
     """One subscriber as the engine sees it."""
 
