@@ -54,7 +54,7 @@ class TokenCache:
             await asyncio.sleep(REFRESH_SECONDS)
             try:
                 await self.refresh()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # the loop outlives any failed refresh (revocations must land)
                 log.warning("token_refresh_failed", error=type(exc).__name__)
 
     async def principal_or_refresh(self, header: str | None, now: datetime) -> Principal:
@@ -114,5 +114,11 @@ async def token_refresher(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(cache.run())
     yield
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        # A refresh cut short by the shutdown (asyncpg may report the cancelled query as an
+        # InternalClientError): nothing is left to keep.
+        log.info("token_refresh_stopped", error=type(exc).__name__)
