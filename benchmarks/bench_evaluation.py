@@ -10,7 +10,8 @@ seconds per phase, the wall clock and Redis bytes per cached subscriber.
 The baseline in the same run is a machine probe: the same fixed pure-Python loop in two
 processes at once, timed before and after the evaluation. Shared (cloud) machines vary
 by a factor of two from hour to hour; the probe says which kind of hour it was, so two
-runs compare by their evaluation ÷ probe ratio.
+runs compare by their evaluation ÷ probe ratio. The CPU steal during the evaluation
+(/proc/stat) says how much of the two cores the hypervisor gave to other guests.
 """
 
 from __future__ import annotations
@@ -42,6 +43,23 @@ def machine_probe() -> float:
 
     with ProcessPoolExecutor(2) as pool:
         return max(pool.map(_spin, range(2)))
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU counters (/proc/stat: user … steal, in ticks); [] off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(x) for x in stat.readline().split()[1:9]]
+    except OSError:
+        return []
+
+
+def steal_share(before: list[int], after: list[int]) -> float | None:
+    """The share of CPU time the hypervisor gave to other guests between two readings."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    return delta[7] / max(sum(delta), 1)
 
 
 def main() -> None:
@@ -80,11 +98,11 @@ def main() -> None:
         target = f"{year:04d}-{month:02d}"
         env["CALLGATE_NOW"] = f"{target}-26T10:00:00+08:00"
         probe_before = machine_probe()
-        started = time.monotonic()
+        started, ticks = time.monotonic(), cpu_times()
         subprocess.run(
             [CALLGATE, "evaluate", "--month", target, "--workers", str(args.workers)], env=env, check=True
         )
-        wall = time.monotonic() - started
+        wall, stolen = time.monotonic() - started, steal_share(ticks, cpu_times())
         probe_after = machine_probe()
         import redis
 
@@ -101,6 +119,8 @@ def main() -> None:
         f"machine probe (baseline, same run): {probe_before:.2f} s before, {probe_after:.2f} s after; "
         f"evaluation = {wall / probe:.0f} × probe"
     )
+    if stolen is not None:
+        print(f"CPU steal during the evaluation: {stolen:.0%} (time the hypervisor gave other guests)")
     print(f"Redis: {keys:,} keys, {used / max(keys, 1):.1f} bytes per key (goal ≤ 150)")
 
 
