@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
@@ -150,7 +151,7 @@ def test_every_explanation_cites_a_rule_and_round_trips(data: st.DataObject) -> 
     run_date = month.day(data.draw(st.integers(min_value=1, max_value=28)))
     s = data.draw(subscribers(month))
     if data.draw(st.booleans()):
-        s = Subscriber(**{**{f: getattr(s, f) for f in s.__slots__}, "status": "cancelled"})
+        s = replace(s, status="cancelled")
     billed = data.draw(st.lists(amounts, min_size=13, max_size=13))
     ev = evaluate(policy, s, history(month, billed, 5_000_000), month, run_date, None)
     rules = ev.explanation.rules
