@@ -1,7 +1,8 @@
 """Explanations: why a subscriber has a level, in data (stored) and in words (for agents).
 
-``Explanation.to_dict()`` is compact and JSON-safe (it is stored for every subscriber
-every month); ``from_dict()`` reads it back; ``render("zh" | "en")`` is plain language
+``Explanation.to_dict()`` is compact and JSON-safe; ``stored_dict()`` is what the
+evaluation stores for every subscriber every month (without the fields of the assignment
+row beside it); ``from_dict()`` reads either back; ``render("zh" | "en")`` is plain language
 an agent can read to the customer, including what it would take to reach the next level.
 """
 
@@ -77,6 +78,24 @@ class Explanation:
             out["notes"] = list(self.notes)
         return out
 
+    def stored_dict(self) -> dict[str, Any]:
+        """``to_dict()`` without what the assignment row stored beside it already holds
+        (policy, version, scheme, month, levels, change, dates): the evaluation writes a
+        million of these a month. ``from_dict(stored | assignment_fields(...))`` reads it back.
+        """
+        out: dict[str, Any] = {
+            "v": FORMAT,
+            "run": iso(self.run_date),
+            "rules": list(self.rules),
+            "inputs": dict(self.inputs),
+            "figures": dict(self.figures),
+        }
+        if self.next:
+            out["next"] = dict(self.next)
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Explanation:
         """Read back what ``to_dict`` wrote; ``EntitlementsError`` if it is not one."""
@@ -114,6 +133,37 @@ class Explanation:
             raise ValueError("lang must be 'zh' or 'en'")
         pol = policy if policy is not None else _policy(self.policy)
         return "\n".join(_Renderer(self, pol, lang).lines())
+
+
+def assignment_fields(
+    policy: str,
+    version: str,
+    scheme: str,
+    month: str,
+    level: str,
+    computed: str | None,
+    previous: str | None,
+    change: str,
+    effective_from: date,
+    valid_until: date | None,
+) -> dict[str, Any]:
+    """The ``to_dict()`` keys an assignment row holds, to merge into a ``stored_dict()``."""
+    out: dict[str, Any] = {
+        "policy": policy,
+        "version": version,
+        "scheme": scheme,
+        "month": month,
+        "level": level,
+        "change": change,
+        "from": iso(effective_from),
+    }
+    if computed is not None and computed != level:
+        out["computed"] = computed
+    if valid_until is not None:
+        out["until"] = iso(valid_until)
+    if previous is not None:
+        out["previous"] = previous
+    return out
 
 
 def _scalars(data: object) -> dict[str, Scalar]:

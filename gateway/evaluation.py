@@ -256,7 +256,9 @@ async def _evaluate_batches(
             )
             await conn.copy_records_to_table(
                 "tier_explanations",
-                records=[(ev.msisdn, policy.name, first_day, ev.explanation.to_dict()) for ev in evaluations],
+                records=[
+                    (ev.msisdn, policy.name, first_day, ev.explanation.stored_dict()) for ev in evaluations
+                ],
                 columns=("msisdn", "policy", "evaluated_month", "explanation"),
             )
             if notices:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from entitlements.explain import Explanation
+import asyncpg
+
+from entitlements.explain import Explanation, assignment_fields
+from entitlements.months import Month
 from gateway.queries.snapshot import Conn
 
 
@@ -24,7 +27,8 @@ class StoredEvaluation:
 async def explanations(conn: Conn, msisdn: str, policy: str, limit: int = 3) -> list[StoredEvaluation]:
     """The latest evaluations of a subscriber under a policy, newest first."""
     rows = await conn.fetch(
-        """SELECT t.evaluated_month, t.level, t.change, t.effective_from, t.valid_until, e.explanation
+        """SELECT t.evaluated_month, t.level, t.change, t.effective_from, t.valid_until, e.explanation,
+                  t.policy, t.policy_version, t.scheme, t.computed_level, t.previous_level
            FROM tier_assignments t
            LEFT JOIN tier_explanations e USING (msisdn, policy, evaluated_month)
            WHERE t.msisdn = $1 AND t.policy = $2 AND t.source = 'evaluation'
@@ -40,8 +44,25 @@ async def explanations(conn: Conn, msisdn: str, policy: str, limit: int = 3) -> 
             r["change"],
             r["effective_from"],
             r["valid_until"],
-            Explanation.from_dict(r["explanation"]),
+            _explanation(r),
         )
         for r in rows
         if r["explanation"] is not None
     ]
+
+
+def _explanation(row: asyncpg.Record) -> Explanation:
+    """The stored explanation, completed with what its assignment row holds (see stored_dict)."""
+    fields = assignment_fields(
+        row["policy"],
+        row["policy_version"],
+        row["scheme"],
+        str(Month.of(row["evaluated_month"])),
+        row["level"],
+        row["computed_level"],
+        row["previous_level"],
+        row["change"],
+        row["effective_from"],
+        row["valid_until"],
+    )
+    return Explanation.from_dict({**row["explanation"], **fields})
