@@ -3,7 +3,7 @@ bills, evaluate + cache refresh end to end, ≤ 120 s on the 2-core reference ma
 
     .venv/bin/python benchmarks/bench_evaluation.py [--subscribers 1000000] [--data-dir var/bench-eval]
 
-The first run writes the demo province (about 105 s for a million); every run evaluates
+The first run writes the demo province (about 3 min for a million); every run evaluates
 the next month not yet evaluated (the clock is pinned to that month) and prints the
 seconds per phase, the wall clock and Redis bytes per cached subscriber.
 
