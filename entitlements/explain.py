@@ -51,32 +51,13 @@ class Explanation:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """A compact JSON-safe dict (empty parts left out)."""
-        out: dict[str, Any] = {
-            "v": FORMAT,
-            "policy": self.policy,
-            "version": self.version,
-            "scheme": self.scheme,
-            "month": self.month,
-            "run": iso(self.run_date),
-            "level": self.level,
-            "change": self.change,
-            "from": iso(self.effective_from),
-            "rules": list(self.rules),
-            "inputs": dict(self.inputs),
-            "figures": dict(self.figures),
-        }
-        if self.computed != self.level:
-            out["computed"] = self.computed
-        if self.valid_until is not None:
-            out["until"] = iso(self.valid_until)
-        if self.previous is not None:
-            out["previous"] = self.previous
-        if self.next:
-            out["next"] = dict(self.next)
-        if self.notes:
-            out["notes"] = list(self.notes)
-        return out
+        """A compact JSON-safe dict (empty parts left out): ``stored_dict()`` plus the
+        fields an assignment row holds."""
+        row = assignment_fields(
+            self.policy, self.version, self.scheme, self.month, self.level, self.computed,
+            self.previous, self.change, self.effective_from, self.valid_until,
+        )  # fmt: skip
+        return {**self.stored_dict(), **row}
 
     def stored_dict(self) -> dict[str, Any]:
         """``to_dict()`` without what the assignment row stored beside it already holds

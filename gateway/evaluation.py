@@ -197,26 +197,6 @@ async def _evaluate_shard(
     # bitmap scans plus a sort, ~1.6x slower here (bills: 580 → 360 ms a batch).
     # (A failed run leaves the setting on its session, which is closed or discarded.)
     await conn.execute("SET random_page_cost = 1.1")
-    await _evaluate_batches(job, policy, conn, redis, report)
-    await conn.execute("RESET random_page_cost")
-    await conn.execute(
-        "UPDATE evaluation_shards SET finished = true WHERE policy = $1 AND month = $2 AND shard = $3",
-        policy.name,
-        first_day,
-        job.shard,
-    )
-
-
-async def _evaluate_batches(
-    job: ShardJob,
-    policy: Policy,
-    conn: asyncpg.Connection,
-    redis: PipelinedRedis | None,
-    report: Callable[[dict[str, Any]], None],
-) -> None:
-    """The shard's batches: read, rate, COPY with the checkpoint, refresh the cache."""
-    month = Month(job.month)
-    first_day = month.first_day
     legacy = policy.transition.legacy_scheme if policy.transition else None
     after = job.after
     cache_failed = False
@@ -323,6 +303,13 @@ async def _evaluate_batches(
         del chunk, evaluations, notices
         batches += 1
         gc.collect(0 if batches % FULL_GC_EVERY else 2)  # see _batch_gc
+    await conn.execute("RESET random_page_cost")
+    await conn.execute(
+        "UPDATE evaluation_shards SET finished = true WHERE policy = $1 AND month = $2 AND shard = $3",
+        policy.name,
+        first_day,
+        job.shard,
+    )
 
 
 @contextlib.contextmanager
@@ -331,7 +318,7 @@ def _batch_gc() -> Iterator[None]:
 
     A batch allocates a few hundred thousand acyclic objects (rows, snapshots, evaluations)
     that reference counting frees; the collector's automatic passes over them were ~15 %
-    of a worker's CPU. `_evaluate_batches` collects the young generation after each batch
+    of a worker's CPU. `_evaluate_shard` collects the young generation after each batch
     (the batch's survivors, ~0 ms) and everything every FULL_GC_EVERY batches (~45 ms, and
     it found no cycles in a million-subscriber run), so nothing cyclic piles up.
     """
