@@ -19,9 +19,9 @@ from redis.asyncio import Redis
 
 from entitlements.model import Tier
 from entitlements.months import Month
-from gateway.cache import write_records
-from gateway.embedded import EmbeddedRedis
-from gateway.record import Record
+from gateway.services.cache import write_records
+from gateway.stores.embedded import EmbeddedRedis
+from gateway.stores.record import Record
 
 LEVELS = ["five_star", "four_star", "three_star", "two_star", "one_star", "unrated"]
 

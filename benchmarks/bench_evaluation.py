@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-eval")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+    from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
     pg = EmbeddedPostgres(args.data_dir / "postgres")
     redis_server = EmbeddedRedis(args.data_dir / "redis")

@@ -144,7 +144,7 @@ def main() -> None:
     bare = None
     try:
         wait_ready("http://127.0.0.1:18080/readyz")
-        from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+        from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
         dsn = EmbeddedPostgres(args.data_dir / "postgres").dsn()
         redis_url = EmbeddedRedis(args.data_dir / "redis").url()

@@ -1,7 +1,7 @@
 """The combined run: the hotline simulation fed with the real lookup answers of a load test.
 
 Locust sent lookups at the hour's peak call rate; each answer (queue, priority) and its
-latency becomes one call of the simulation (``ivr.simulation``), the latency counting
+latency becomes one call of the simulation (``entitlements.simulation``), the latency counting
 against the caller's 20 seconds. When the run was at least as long as the simulated
 horizon the calls arrive at their real times; otherwise the answers are replayed in
 order as Poisson arrivals at the same rate until the horizon is full (the report says how
@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from entitlements.staffing import agents_needed, offered_traffic, service_level
-from ivr.simulation import (
+from entitlements.simulation import (
     HOUR_S,
     Answer,
     Call,
@@ -33,7 +32,8 @@ from ivr.simulation import (
     replay_answers,
     simulate,
 )
-from ivr.staffing import Target
+from entitlements.staffing import agents_needed, offered_traffic, service_level
+from gateway.cli.staffing import Target
 from loadtests.report import LOOKUP, Sample, percentile
 
 if TYPE_CHECKING:

@@ -39,12 +39,12 @@ import asyncpg
 from entitlements.months import shanghai_today
 from entitlements.policy import load_policy
 from entitlements.tiers import tier_in_force
-from gateway import db
-from gateway.demo import DEMO_PASSWORD
+from gateway.batch.demo import DEMO_PASSWORD
 from gateway.numbers import InvalidNumber, normalise
-from gateway.queries import snapshot
 from gateway.settings import Settings
-from gateway.stores import start_stores
+from gateway.stores import db
+from gateway.stores.launch import start_stores
+from gateway.stores.queries import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,7 +193,7 @@ def create_token(role: str, branch: str | None = None) -> str:
     args = [
         sys.executable,
         "-m",
-        "gateway.cli",
+        "gateway.cli.main",
         "tokens",
         "create",
         "--role",

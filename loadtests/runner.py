@@ -37,9 +37,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+from gateway.cli.staffing import DEFAULT_TARGET, parse_target, patience_distribution, positive_number
 from gateway.logs import scrub_text
-from ivr.staffing import DEFAULT_TARGET, parse_target, patience_distribution, positive_number
+from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 from loadtests import hotline, report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +191,7 @@ def service(data_dir: Path, port: int, workers: int, subscribers: int, log_dir: 
         [
             sys.executable,
             "-m",
-            "gateway.cli",
+            "gateway.cli.main",
             "serve",
             "--workers",
             str(workers),

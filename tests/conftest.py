@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from gateway import migrations
-from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
 from gateway.logs import configure_logging
 from gateway.settings import Settings
+from gateway.stores import migrations
+from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 # Separate directories let several test sessions run side by side (each its own stores).
@@ -137,7 +137,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to this test's database."""
-    from gateway import db
+    from gateway.stores import db
 
     connection = await db.connect(database_url)
     yield connection

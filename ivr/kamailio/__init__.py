@@ -1,2 +1,3 @@
-"""Kamailio as the 10010 hotline's SIP entry point: its configuration, the sipp scenarios
-standing in for callers and queues, and the harness that runs them on loopback (issue 10)."""
+"""Kamailio as the 10010 hotline's SIP entry point: its configuration and the sipp
+scenarios standing in for callers and queues (package data). The rig that runs them on
+loopback is `loadtests/sip/harness.py`."""

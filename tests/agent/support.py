@@ -9,9 +9,9 @@ import asyncpg
 
 from entitlements.months import Month
 from entitlements.policy import load_policy
-from gateway import evaluation
-from gateway.demo import DEMO_PASSWORD
-from gateway.queries.reactivations import hash_password
+from gateway.batch import evaluation
+from gateway.batch.demo import DEMO_PASSWORD
+from gateway.stores.queries.reactivations import hash_password
 from tests.gateway import grants, province
 from tests.gateway.grants import Tokens
 

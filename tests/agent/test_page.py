@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.routes import agent_page
+from gateway.http.routes import agent_page
 from tests.agent.conftest import Site
 
 STATIC = Path(agent_page.__file__).resolve().parent.parent / "static" / "agent"

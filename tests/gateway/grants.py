@@ -12,8 +12,8 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from gateway.record import Record, key
-from gateway.tokens import create_token
+from gateway.services.tokens import create_token
+from gateway.stores.record import Record, key
 from tests.gateway import province
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]

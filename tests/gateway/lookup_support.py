@@ -8,8 +8,8 @@ import asyncpg
 
 from entitlements.months import Month
 from entitlements.policy import load_policy
-from gateway import evaluation
-from gateway.tokens import create_token
+from gateway.batch import evaluation
+from gateway.services.tokens import create_token
 from tests.gateway import province
 
 FIVE, FOUR, ONE, SUSPENDED_GOLD, CANCELLED, WITH_MANAGER_FOUR = (

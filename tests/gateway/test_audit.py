@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from gateway.app import create_app
-from gateway.openapi import document
+from gateway.http.app import create_app
+from gateway.http.openapi import document
 from gateway.settings import Settings
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import asyncpg
 
-from gateway.tokens import hash_token
+from gateway.services.tokens import hash_token
 
 
 def callgate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env}
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", "gateway.cli.main", *args],
         env=full_env,
         capture_output=True,
         text=True,
@@ -85,7 +85,7 @@ def test_bad_setting_exits_2_with_the_variable_named(tmp_path: Path) -> None:
 async def test_production_refuses_to_start_with_demo_tokens(
     conn: asyncpg.Connection, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    from gateway.demo import install_demo_tokens
+    from gateway.batch.demo import install_demo_tokens
 
     await conn.execute(
         "INSERT INTO branches VALUES ('HA', 'p', 'province', NULL), ('HA-ZZ', 'c', 'city', 'HA')"

@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from entitlements.reactivation import decide_credit
-from gateway.app import create_app
-from gateway.credit import AUTHORIZE_LUA, CREDIT, Load, authorize_args, credit_keys, state_key
-from gateway.embedded import EmbeddedRedis
-from gateway.queries.credit import NO_GRANT, Grant
+from gateway.http.app import create_app
+from gateway.services.credit import AUTHORIZE_LUA, CREDIT, Load, authorize_args, credit_keys, state_key
 from gateway.settings import Settings
+from gateway.stores.embedded import EmbeddedRedis
+from gateway.stores.queries.credit import NO_GRANT, Grant
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
 
@@ -246,8 +246,8 @@ async def test_a_thousand_concurrent_charges_never_overspend(
 CRASH = """
 import asyncio, os, signal, sys
 from datetime import datetime
-from gateway import db
-from gateway.credit import CreditService, body_hash
+from gateway.stores import db
+from gateway.services.credit import CreditService, body_hash
 from gateway.metrics import Metrics
 from redis.asyncio import Redis
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import asyncpg
 
-from gateway import demo
+from gateway.batch import demo
 
 TODAY = date(2026, 11, 26)
 

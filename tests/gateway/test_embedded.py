@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway import embedded
-from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+from gateway.stores import embedded
+from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
 def write_aof(path: Path, commands: int, keys: int) -> None:

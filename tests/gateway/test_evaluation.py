@@ -20,9 +20,10 @@ from entitlements.explain import sms_text
 from entitlements.months import Month
 from entitlements.policy import load_policy
 from entitlements.tiers import Evaluation
-from gateway import cache, demo, evaluation
-from gateway.queries import snapshot, tiers
-from gateway.record import Record, key
+from gateway.batch import demo, evaluation
+from gateway.services import cache
+from gateway.stores.queries import snapshot, tiers
+from gateway.stores.record import Record, key
 from tests.gateway import province
 
 POLICY = load_policy("unicom-2015")
@@ -179,7 +180,7 @@ async def test_killed_run_resumes_without_loss_or_doubles(
     args = [
         sys.executable,
         "-m",
-        "gateway.cli",
+        "gateway.cli.main",
         "evaluate",
         "--month",
         "2026-11",

@@ -8,9 +8,9 @@ import pytest
 from redis.asyncio import Redis
 
 from entitlements.model import Tier
-from gateway import cache
-from gateway.fastredis import PipelinedRedis, RedisUnavailable
-from gateway.record import Record, key
+from gateway.services import cache
+from gateway.stores.fastredis import PipelinedRedis, RedisUnavailable
+from gateway.stores.record import Record, key
 
 
 def _record(level: str) -> Record:

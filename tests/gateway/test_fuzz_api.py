@@ -16,8 +16,8 @@ from pathlib import Path
 
 import asyncpg
 
-from gateway import demo
-from gateway.tokens import create_token
+from gateway.batch import demo
+from gateway.services.tokens import create_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ async def test_every_operation_survives_generated_requests(
         "UPDATE api_tokens SET revoked_at = now() WHERE demo"
     )  # production refuses demo tokens
     server = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve"],
+        [sys.executable, "-m", "gateway.cli.main", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,10 +10,10 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from gateway import migrations
-from gateway.app import create_app
-from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+from gateway.http.app import create_app
 from gateway.settings import Settings
+from gateway.stores import migrations
+from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import db
-from gateway.importer import COLUMNS, ImportRejected, import_file
+from gateway.batch.importer import COLUMNS, ImportRejected, import_file
+from gateway.stores import db
 
 TODAY = date(2026, 11, 26)
 GOOD_ROW = {

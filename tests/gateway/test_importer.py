@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.importer import ImportRejected, import_file
+from gateway.batch.importer import ImportRejected, import_file
 
 TODAY = date(2026, 11, 26)
 BRANCHES = """code,name,level,parent_code

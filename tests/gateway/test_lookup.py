@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from gateway.app import create_app
-from gateway.record import Record, key
+from gateway.http.app import create_app
 from gateway.settings import Settings
+from gateway.stores.record import Record, key
 from tests.gateway.lookup_support import (
     CANCELLED,
     FIVE,

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway import db, migrations
-from gateway.app import create_app
-from gateway.embedded import EmbeddedPostgres, EmbeddedRedis
+from gateway.http.app import create_app
 from gateway.settings import Settings
+from gateway.stores import db, migrations
+from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.conftest import FIXED_NOW
 from tests.gateway.lookup_support import FIVE, FOUR, ONE, evaluated_province
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway import migrations
+from gateway.stores import migrations
 
 
 async def test_template_database_is_fully_migrated(conn: asyncpg.Connection) -> None:

@@ -16,9 +16,10 @@ from redis.asyncio import Redis
 
 from entitlements.months import Month
 from entitlements.policy import load_policy
-from gateway import cache, evaluation, notify
-from gateway.queries import snapshot
-from gateway.record import Record, key
+from gateway.batch import evaluation
+from gateway.services import cache, notify
+from gateway.stores.queries import snapshot
+from gateway.stores.record import Record, key
 from tests.gateway import province
 
 NUMBERS = ["18612340011", "18612340012", "18612340013"]
@@ -100,7 +101,7 @@ async def test_without_a_gateway_url_nothing_is_sent(
     }
     env.pop("CALLGATE_SMS_URL", None)
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "notify"],
+        [sys.executable, "-m", "gateway.cli.main", "notify"],
         env=env,
         capture_output=True,
         text=True,
@@ -134,7 +135,7 @@ async def test_explain_prints_why_and_what_next(
         "CALLGATE_DATA_DIR": str(tmp_path), "CALLGATE_NOW": "2026-11-26T10:00:00+08:00",
     }  # fmt: skip
     zh = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "explain", "+86" + NUMBERS[0]],
+        [sys.executable, "-m", "gateway.cli.main", "explain", "+86" + NUMBERS[0]],
         env=env,
         capture_output=True,
         text=True,
@@ -145,7 +146,7 @@ async def test_explain_prints_why_and_what_next(
     assert "186****0011" in zh.stdout and NUMBERS[0] not in zh.stdout
     assert "四星" in zh.stdout  # ARPU 100 × tenure score 1.4 = 140: four-star (T1.7)
     en = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "explain", NUMBERS[0], "--lang", "en"],
+        [sys.executable, "-m", "gateway.cli.main", "explain", NUMBERS[0], "--lang", "en"],
         env=env,
         capture_output=True,
         text=True,
@@ -154,7 +155,7 @@ async def test_explain_prints_why_and_what_next(
     )
     assert "four-star" in en.stdout.lower() and "T1.4" in en.stdout
     unknown = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "explain", "13912345678"],
+        [sys.executable, "-m", "gateway.cli.main", "explain", "13912345678"],
         env=env,
         capture_output=True,
         text=True,

@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from entitlements.policy import load_policy
-from gateway import cache
-from gateway.app import create_app
-from gateway.record import Record
+from gateway.http.app import create_app
+from gateway.services import cache
 from gateway.settings import Settings
+from gateway.stores.record import Record
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
 

@@ -10,7 +10,7 @@ import asyncpg
 import orjson
 from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
+from gateway.http.app import create_app
 from gateway.settings import Settings
 from tests.gateway.lookup_support import FIVE, FOUR, evaluated_province
 

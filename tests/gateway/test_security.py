@@ -14,10 +14,10 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
-from gateway.openapi import document
+from gateway.http.app import create_app
+from gateway.http.openapi import document
+from gateway.services.tokens import create_token
 from gateway.settings import Settings
-from gateway.tokens import create_token
 from tests.gateway import province
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]

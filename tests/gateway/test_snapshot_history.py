@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from entitlements.bills import billed_total
 from entitlements.model import Subscriber
 from entitlements.months import Month
-from gateway.queries.snapshot import Snapshot
+from gateway.stores.queries.snapshot import Snapshot
 
 MONTH = Month.parse("2027-01")
 

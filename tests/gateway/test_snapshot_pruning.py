@@ -1,4 +1,4 @@
-"""The snapshot leaves superseded assignment rows out (gateway/queries/snapshot.py), so a
+"""The snapshot leaves superseded assignment rows out (gateway/stores/queries/snapshot.py), so a
 subscriber's rows stay few as evaluated months pile up. Leaving them out must change
 nothing the rows decide: the tier in force on every day from today on (T1.9, T1.11), the
 engine's `current` (the latest evaluation before the month) and the legacy card.
@@ -16,7 +16,7 @@ import asyncpg
 from entitlements.model import Assignment
 from entitlements.months import Month
 from entitlements.tiers import tier_in_force
-from gateway.queries import snapshot
+from gateway.stores.queries import snapshot
 from tests.gateway import province
 
 NUMBER = "18612349999"

@@ -10,8 +10,8 @@ import pytest
 
 from entitlements.months import Month
 from entitlements.policy import load_policy
-from gateway import evaluation
-from gateway.app import create_app
+from gateway.batch import evaluation
+from gateway.http.app import create_app
 from gateway.settings import Settings
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, ClientFactory, Tokens

@@ -11,11 +11,11 @@ import pytest
 from redis.asyncio import Redis
 
 from entitlements.policy import load_policy
-from gateway import db
-from gateway.app import create_app
+from gateway.http.app import create_app
 from gateway.metrics import Metrics
+from gateway.services.sweeper import sweep_once
 from gateway.settings import Settings
-from gateway.sweeper import sweep_once
+from gateway.stores import db
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, ClientFactory, Tokens
 

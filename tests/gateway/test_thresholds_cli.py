@@ -13,7 +13,7 @@ import asyncpg
 
 from entitlements.months import Month
 from entitlements.policy import load_policy
-from gateway import demo, evaluation
+from gateway.batch import demo, evaluation
 
 
 async def test_proposed_thresholds_load_as_an_override(
@@ -40,7 +40,7 @@ async def test_proposed_thresholds_load_as_an_override(
         "CALLGATE_DATA_DIR": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "thresholds", "propose", "--month", "2026-11",
+        [sys.executable, "-m", "gateway.cli.main", "thresholds", "propose", "--month", "2026-11",
          "--shares", "five_star=0.05,four_star=0.10,three_star=0.20,two_star=0.30", "--write", str(target)],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -54,7 +54,7 @@ async def test_proposed_thresholds_load_as_an_override(
     overridden = load_policy("unicom-2015", target)
     assert overridden.version.endswith("+thresholds-2026-12")
     bad = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "thresholds", "propose", "--month", "2026-11", "--shares", "five_star=2"],
+        [sys.executable, "-m", "gateway.cli.main", "thresholds", "propose", "--month", "2026-11", "--shares", "five_star=2"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert bad.returncode == 1 and "give a share for exactly" in bad.stderr

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from gateway.app import create_app
+from gateway.http.app import create_app
 from gateway.settings import Settings
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens

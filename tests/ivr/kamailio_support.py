@@ -15,7 +15,7 @@ import asyncpg
 
 from entitlements.months import Month
 from entitlements.policy import load_policy
-from gateway import evaluation
+from gateway.batch import evaluation
 from tests.conftest import FIXED_NOW
 from tests.gateway import province
 
@@ -116,7 +116,7 @@ def callgate_env(database_url: str, redis_url: str, data_dir: Path) -> dict[str,
 def callgate_command() -> list[str]:
     """The `callgate` program of this virtual environment."""
     binary = Path(sys.executable).with_name("callgate")
-    return [str(binary)] if binary.exists() else [sys.executable, "-m", "gateway.cli"]
+    return [str(binary)] if binary.exists() else [sys.executable, "-m", "gateway.cli.main"]
 
 
 def ivr_token(env: Mapping[str, str]) -> str:

@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from ivr.kamailio import harness
+from loadtests.sip import harness
 from tests.ivr.kamailio_support import CALLERS, FIVE, callgate_env, ivr_token, write_province
 
 pytestmark = pytest.mark.timeout(600)

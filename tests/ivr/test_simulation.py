@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from entitlements.staffing import agents_needed, offered_traffic, service_level
-from ivr.simulation import (
+from entitlements.simulation import (
     Answer,
     Call,
     Constant,
@@ -27,6 +26,7 @@ from ivr.simulation import (
     replay_answers,
     simulate,
 )
+from entitlements.staffing import agents_needed, offered_traffic, service_level
 
 HOURS = 400  # long enough that one seed's service level sits within a point or so of the mean
 

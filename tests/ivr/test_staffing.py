@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.simulation import Exponential
-from ivr.staffing import SimulationOptions, Target, parse_target, plan
+from entitlements.simulation import Exponential
+from gateway.cli.staffing import SimulationOptions, Target, parse_target, plan
 
 
 def staffing(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -21,7 +21,7 @@ def staffing(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str
     env.pop("CALLGATE_DATABASE_URL", None)
     env.pop("CALLGATE_REDIS_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "staffing", *args],
+        [sys.executable, "-m", "gateway.cli.main", "staffing", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from entitlements.simulation import Exponential
 from entitlements.staffing import agents_needed
-from ivr.simulation import Exponential
-from ivr.staffing import Target
+from gateway.cli.staffing import Target
 from loadtests.hotline import HotlineOptions, draw_hotline, real_answers, render_hotline, run_hotline
 from loadtests.report import LOOKUP, Sample
 

@@ -11,10 +11,10 @@ import pytest
 
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import load_policy
-from gateway import demo, evaluation
+from gateway.batch import demo, evaluation
 from gateway.numbers import InvalidNumber, normalise
+from gateway.services.tokens import hash_token
 from gateway.settings import Settings
-from gateway.tokens import hash_token
 from loadtests.prepare import (
     INVALID_SHARE,
     KNOWN_SHARE,

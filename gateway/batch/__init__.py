@@ -1,0 +1,1 @@
+"""Batch jobs: the monthly evaluation, CSV imports, demo data, and their progress display."""

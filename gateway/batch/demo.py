@@ -1,0 +1,299 @@
+"""A realistic, deterministic synthetic province for demos, tests and benchmarks.
+
+Subscribers are generated in Python (seeded) and loaded with COPY; their monthly
+bills are generated set-based in PostgreSQL from a per-subscriber profile, so a
+million subscribers with 14 months of bills load in a few minutes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from argon2 import PasswordHasher
+
+from gateway.batch.progress import Progress
+from gateway.numbers import InvalidNumber, normalise
+
+DEMO_PASSWORD = "246810"  # the service password of every demo subscriber (README)
+BILL_MONTHS = 14
+
+PROVINCE = ("HA", "河南省分公司")
+# city code, name, fixed-line area code, counties
+CITIES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
+    ("HA-ZZ", "郑州市分公司", "0371",
+     [("HA-ZZ-ZM", "中牟县分公司"), ("HA-ZZ-GY", "巩义市分公司"), ("HA-ZZ-DF", "登封市分公司")]),
+    ("HA-LY", "洛阳市分公司", "0379",
+     [("HA-LY-YS", "偃师区分公司"), ("HA-LY-MJ", "孟津区分公司"), ("HA-LY-LC", "栾川县分公司")]),
+    ("HA-KF", "开封市分公司", "0378", [("HA-KF-QX", "杞县分公司"), ("HA-KF-TX", "通许县分公司")]),
+    ("HA-XX", "新乡市分公司", "0373", [("HA-XX-HJ", "获嘉县分公司"), ("HA-XX-YY", "原阳县分公司")]),
+    ("HA-NY", "南阳市分公司", "0377",
+     [("HA-NY-XX", "西峡县分公司"), ("HA-NY-NZ", "南召县分公司"), ("HA-NY-FC", "方城县分公司")]),
+]  # fmt: skip
+CITY_WEIGHTS = [0.34, 0.20, 0.12, 0.14, 0.20]
+UNICOM_PREFIXES = ["130", "131", "132", "155", "156", "166", "175", "176", "185", "186"]
+CONTRACT_PLANS = [156, 186, 226, 286, 386, 586, 886]
+MANAGER_NAMES = ["王丽", "李强", "张敏", "刘洋", "陈静", "杨帆", "赵磊", "黄婷", "周杰", "吴芳"]
+
+# Demo bearer tokens, printed by `callgate serve` in demo mode; production refuses them.
+DEMO_TOKENS: list[tuple[str, str, str | None]] = [
+    ("cg_demo_ivr_0000000000000000000000000000", "ivr", None),
+    ("cg_demo_agent_00000000000000000000000000", "agent", None),
+    ("cg_demo_admin_00000000000000000000000000", "admin", None),
+    ("cg_demo_branch_zz_0000000000000000000000", "branch", "HA-ZZ"),
+    ("cg_demo_branch_zzzm_00000000000000000000", "branch", "HA-ZZ-ZM"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSummary:
+    """What demo-data wrote and how long it took."""
+
+    subscribers: int
+    bills: int
+    legacy_cards: int
+    seconds: float
+
+
+def _pick(rng: random.Random, table: list[tuple[Any, float]]) -> Any:
+    x = rng.random()
+    acc = 0.0
+    for value, weight in table:
+        acc += weight
+        if x < acc:
+            return value
+    return table[-1][0]
+
+
+def _month_start(day: date, back: int) -> date:
+    index = day.year * 12 + day.month - 1 - back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _numbers(rng: random.Random, n_mobile: int, n_fixed: int) -> tuple[list[str], list[str]]:
+    per_prefix = n_mobile // len(UNICOM_PREFIXES) + 1
+    mobiles: list[str] = []
+    for prefix in UNICOM_PREFIXES:
+        mobiles.extend(f"{prefix}{s:08d}" for s in rng.sample(range(10**8), per_prefix))
+    rng.shuffle(mobiles)
+    mobiles = mobiles[:n_mobile]
+    fixed: list[str] = []
+    seen: set[str] = set()
+    while len(fixed) < n_fixed:
+        _, _, area, _ = rng.choices(CITIES, CITY_WEIGHTS)[0]
+        number = f"{area}{rng.randint(2, 8)}{rng.randrange(10**7):07d}"
+        if number in seen:
+            continue
+        try:
+            normalised = normalise(number)
+        except InvalidNumber:
+            continue
+        seen.add(normalised)
+        fixed.append(normalised)
+    return mobiles, fixed
+
+
+def generate(
+    n: int, seed: int, today: date, password_hash: str = ""
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Subscriber rows (table order) and bill profiles (msisdn, base_fen, first_month, arrears)."""
+    rng = random.Random(seed)
+    n_fixed = int(n * 0.07)
+    n_broadband = int(n * 0.05)
+    n_mobile = n - n_fixed - n_broadband
+    mobiles, fixed_numbers = _numbers(rng, n_mobile, n_fixed + n_broadband)
+    subscribers: list[tuple[Any, ...]] = []
+    profiles: list[tuple[Any, ...]] = []
+    first_bill = _month_start(today, BILL_MONTHS)
+    for i in range(n):
+        if i < n_mobile:
+            msisdn, service = mobiles[i], "mobile"
+            network = _pick(rng, [("2g", 0.05), ("3g", 0.10), ("4g", 0.55), ("5g", 0.30)])
+            mode = "prepaid" if rng.random() < 0.35 else "postpaid"
+        else:
+            msisdn = fixed_numbers[i - n_mobile]
+            service = "fixed" if i < n_mobile + n_fixed else "broadband"
+            network = None
+            mode = "prepaid" if rng.random() < 0.10 else "postpaid"
+        city_index = rng.choices(range(len(CITIES)), CITY_WEIGHTS)[0]
+        city, _, _, counties = CITIES[city_index]
+        county = rng.choice(counties)[0] if rng.random() < 0.7 else None
+        # Tenure: a few brand-new lines (months 1–8 cover T1.3's month-6/7 edge), else up to 15 years.
+        if rng.random() < 0.08:
+            joined = today - timedelta(days=rng.randint(0, 240))
+        else:
+            joined = today - timedelta(days=rng.randint(241, 15 * 365))
+        flags: list[str] = []
+        for flag, share, only in (
+            ("data_card", 0.02, "mobile"), ("test", 0.003, None), ("public_free", 0.003, None),
+            ("employee", 0.01, None), ("wo_family", 0.05, None), ("group", 0.08, None),
+            ("public_phone", 0.02, "fixed"), ("vip_guest", 0.004, "mobile"), ("loyal", 0.008, "mobile"),
+            ("sms_card_2g", 0.05, "2g"), ("high_data_2g", 0.05, "2g"), ("employee_2g", 0.02, "2g"),
+        ):  # fmt: skip
+            if only is not None and only not in (service, network):
+                continue
+            if rng.random() < share:
+                flags.append(flag)
+        lucky = (
+            _pick(rng, [(1, 0.001), (2, 0.003), (3, 0.006), (None, 0.99)]) if service == "mobile" else None
+        )
+        contract = rng.choice(CONTRACT_PLANS) if service == "mobile" and rng.random() < 0.05 else None
+        # ARPU: log-normal, median ~45 yuan: most under 100, a long tail above 450.
+        base_fen = int(rng.lognormvariate(3.8, 0.95) * 100)
+        if contract:
+            base_fen = max(base_fen, contract * 100)
+        if lucky:
+            base_fen = max(base_fen, {1: 588, 2: 388, 3: 188}[lucky] * 100)
+        if service == "broadband":
+            base_fen = max(base_fen, 5000)
+        status = _pick(rng, [("active", 0.93), ("suspended", 0.05), ("cancelled", 0.02)])
+        arrears = 0
+        if status == "suspended":
+            arrears = _pick(rng, [(1, 0.6), (2, 0.25), (3, 0.15)])
+        suspensions = (arrears and rng.randint(1, 3)) or (1 if rng.random() < 0.05 else 0)
+        birthday = (
+            date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
+            if rng.random() < 0.9
+            else None
+        )
+        brand = _pick(rng, [("gotone", 0.3), ("mzone", 0.3), ("easyown", 0.4)])
+        plan = f"{service[:1].upper()}{rng.choice([19, 29, 39, 59, 79, 99, 129, 199, 299, 399])}"
+        subscribers.append(
+            (msisdn, service, network, mode, plan, brand, status, joined, city, county,
+             sorted(flags), lucky, contract, suspensions, birthday, password_hash)
+        )  # fmt: skip
+        profiles.append((msisdn, base_fen, max(first_bill, joined.replace(day=1)), arrears))
+    return subscribers, profiles
+
+
+async def load(
+    conn: asyncpg.Connection, n: int, seed: int, today: date, *, show_progress: bool = True
+) -> DemoSummary:
+    """Write the province (branches, managers, subscribers, bills, cards, tokens) in one transaction."""
+    started = time.monotonic()
+    progress = Progress("demo-data", 6, unit="steps") if show_progress else None
+    # One hash for everyone keeps a million-row demo fast; real imports hash per subscriber.
+    password_hash = PasswordHasher().hash(DEMO_PASSWORD)
+    subscribers, profiles = generate(n, seed, today, password_hash)
+    profiles.sort()
+    if progress:
+        progress.advance()
+    last_month = _month_start(today, 1)
+    async with conn.transaction():
+        if await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+            # Generated rows are consistent by construction: skip the per-row foreign-key
+            # triggers for this transaction (14 M bill rows otherwise take minutes).
+            await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute("INSERT INTO branches (code, name, level) VALUES ($1, $2, 'province')", *PROVINCE)
+        for city_no, (city, name, _, counties) in enumerate(CITIES):
+            await conn.execute(
+                "INSERT INTO branches (code, name, level, parent_code) VALUES ($1, $2, 'city', $3)",
+                city, name, PROVINCE[0],
+            )  # fmt: skip
+            for county, county_name in counties:
+                await conn.execute(
+                    "INSERT INTO branches (code, name, level, parent_code) VALUES ($1, $2, 'county', $3)",
+                    county, county_name, city,
+                )  # fmt: skip
+            for k, person in enumerate(MANAGER_NAMES[:4]):
+                await conn.execute(
+                    "INSERT INTO customer_managers (name, phone, city_code) VALUES ($1, $2, $3)",
+                    person, f"1860{city_no}{k:02d}{seed % 10000:04d}", city,
+                )  # fmt: skip
+        await conn.copy_records_to_table(
+            "subscribers",
+            records=subscribers,
+            columns=[
+                "msisdn", "service_type", "network", "payment_mode", "plan_code", "brand", "status",
+                "joined_on", "city_code", "county_code", "flags", "lucky_class", "contract_plan",
+                "suspensions", "birthday", "password_hash",
+            ],
+        )  # fmt: skip
+        if progress:
+            progress.advance()
+        await conn.execute(
+            """CREATE TEMP TABLE demo_profile
+                   (msisdn text, base_fen bigint, first_month date, arrears int) ON COMMIT DROP"""
+        )
+        await conn.copy_records_to_table("demo_profile", records=profiles)
+        # Bills: the profile's base revenue ±20 % per month (deterministic hash noise);
+        # paid in full, except the last `arrears` months of suspended customers.
+        bills = await conn.execute(
+            """INSERT INTO bills (msisdn, month, billed_fen, paid_fen)
+               SELECT msisdn, month, billed,
+                      CASE WHEN month > $1::date - make_interval(months => arrears) THEN 0 ELSE billed END
+               FROM (SELECT p.msisdn, p.arrears, m::date AS month,
+                            p.base_fen * (80 + abs(hashtext(p.msisdn || m::text)::bigint) % 41) / 100
+                                AS billed
+                     FROM demo_profile p,
+                          generate_series(p.first_month, $1::date, interval '1 month') AS m) x
+               ORDER BY msisdn, month""",
+            last_month,
+        )
+        if progress:
+            progress.advance()
+        # Customer managers for the high-value customers (Q3).
+        await conn.execute(
+            """UPDATE subscribers s SET manager_id = (
+                   SELECT id FROM customer_managers c WHERE c.city_code = s.city_code
+                   ORDER BY id OFFSET abs(hashtext(s.msisdn)::bigint) % 4 LIMIT 1)
+               FROM demo_profile p
+               WHERE p.msisdn = s.msisdn AND (p.base_fen >= 30000 OR 'vip_guest' = ANY (s.flags))"""
+        )
+        # Legacy VIP cards held from before unicom-2015 (T1.11), expiring over the next year.
+        cards = await conn.execute(
+            """INSERT INTO tier_assignments
+                   (msisdn, policy, evaluated_month, policy_version, scheme, level, change,
+                    effective_from, valid_until, since, source)
+               SELECT p.msisdn, 'unicom-vip', date_trunc('month', since)::date, 'import', 'vip_card',
+                      CASE WHEN p.base_fen >= 45000 THEN 'diamond'
+                           WHEN p.base_fen >= 30000 THEN 'gold' ELSE 'silver' END,
+                      'new', since, (date_trunc('month', since) + interval '12 months 7 days')::date,
+                      since, 'import'
+               FROM (SELECT p.*, $1::date - (abs(hashtext(p.msisdn)::bigint) % 300)::int AS since
+                     FROM demo_profile p JOIN subscribers s USING (msisdn)
+                     WHERE s.service_type = 'mobile' AND s.payment_mode = 'postpaid'
+                       AND s.status <> 'cancelled' AND p.base_fen >= 15000
+                       AND abs(hashtext(p.msisdn || 'card')::bigint) % 3 = 0) p""",
+            today,
+        )
+        if progress:
+            progress.advance()
+        await install_demo_tokens(conn)
+        # The evaluation and the cache rebuild read subscribers in number ranges: store
+        # them in number order (the manager update above scattered a tenth of them).
+        await conn.execute("CLUSTER subscribers USING subscribers_pkey")
+        if progress:
+            progress.advance()
+    if not conn.is_in_transaction():
+        # Leave the tables as a running database keeps them (vacuumed, with statistics),
+        # so the first evaluation does not share the machine with autovacuum's catch-up.
+        await conn.execute("VACUUM (ANALYZE) subscribers, bills, tier_assignments")
+    if progress:
+        progress.advance()
+        progress.finish()
+    return DemoSummary(
+        subscribers=len(subscribers),
+        bills=int(bills.rsplit(" ", 1)[-1]),
+        legacy_cards=int(cards.rsplit(" ", 1)[-1]),
+        seconds=time.monotonic() - started,
+    )
+
+
+async def install_demo_tokens(conn: asyncpg.Connection) -> None:
+    """The well-known demo tokens (flagged `demo`, refused in production)."""
+    from gateway.services.tokens import hash_token
+
+    for token, role, branch in DEMO_TOKENS:
+        await conn.execute(
+            """INSERT INTO api_tokens (token_hash, role, branch_code, name, demo)
+               VALUES ($1, $2, $3, $4, true) ON CONFLICT (token_hash) DO NOTHING""",
+            hash_token(token),
+            role,
+            branch,
+            f"demo {role}{' ' + branch if branch else ''}",
+        )

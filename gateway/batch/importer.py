@@ -1,0 +1,484 @@
+"""Bulk CSV import (SPEC §6): validate every row first, then load with COPY in one
+transaction. A bad row rejects the whole file with its row number and reason.
+
+Row numbers are spreadsheet rows: the header is row 1, the first record row 2.
+Re-importing a file is safe: branches, subscribers and bills are upserted by key,
+payments are deduplicated by (number, time, amount).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from gateway.batch.progress import Progress
+from gateway.money import InvalidAmount, parse_yuan
+from gateway.numbers import InvalidNumber, normalise
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MAX_ERRORS_SHOWN = 50
+MAX_FIELD = 1000
+
+KINDS = ("branches", "subscribers", "bills", "payments")
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "branches": ("code", "name", "level", "parent_code"),
+    "subscribers": (
+        "msisdn",
+        "service_type",
+        "network",
+        "payment_mode",
+        "plan_code",
+        "brand",
+        "status",
+        "joined_on",
+        "city_code",
+        "county_code",
+        "flags",
+        "lucky_class",
+        "contract_plan",
+        "suspensions",
+        "birthday",
+    ),
+    "bills": ("msisdn", "month", "billed_yuan", "paid_yuan"),
+    "payments": ("msisdn", "paid_at", "amount_yuan"),
+}
+FLAGS = frozenset(
+    ("data_card", "test", "public_free", "employee", "wo_family", "group", "public_phone",
+     "vip_guest", "loyal", "sms_card_2g", "high_data_2g", "employee_2g")
+)  # fmt: skip
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One rejected row."""
+
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+class ImportRejected(Exception):
+    """The file was rejected; nothing was loaded."""
+
+    def __init__(self, path: Path, errors: list[RowError], total_bad: int) -> None:
+        self.path = path
+        self.errors = errors
+        self.total_bad = total_bad
+        shown = "\n".join(f"  {e}" for e in errors[:MAX_ERRORS_SHOWN])
+        more = total_bad - min(len(errors), MAX_ERRORS_SHOWN)
+        tail = f"\n  … and {more} more bad rows" if more > 0 else ""
+        super().__init__(
+            f"{path}: rejected, nothing loaded ({total_bad} bad row"
+            f"{'s' if total_bad != 1 else ''}):\n{shown}{tail}"
+        )
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What a successful import wrote."""
+
+    kind: str
+    rows: int
+    inserted: int
+    updated: int
+    seconds: float
+    affected_msisdns: list[str] = field(default_factory=list)
+
+
+class _Bad(ValueError):
+    pass
+
+
+def _required(value: str, name: str) -> str:
+    if value == "":
+        raise _Bad(f"{name} is required")
+    return value
+
+
+def _enum(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _Bad(f"{name} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _date(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _Bad(f"{name} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _month(value: str) -> date:
+    match = _MONTH.match(value)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        raise _Bad(f"month {value!r} is not a month (YYYY-MM)")
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def _money(value: str, name: str, *, positive: bool = False) -> int:
+    try:
+        return parse_yuan(_required(value, name), allow_zero=not positive)
+    except InvalidAmount as exc:
+        raise _Bad(f"{name}: {exc}") from None
+
+
+def _int(value: str, name: str, lo: int, hi: int) -> int:
+    if not value.isdigit():
+        raise _Bad(f"{name} {value!r} is not a whole number")
+    number = int(value)
+    if not lo <= number <= hi:
+        raise _Bad(f"{name} {number} is out of range {lo}–{hi}")
+    return number
+
+
+def _number(value: str) -> str:
+    try:
+        return normalise(_required(value, "msisdn"))
+    except InvalidNumber as exc:
+        raise _Bad(f"msisdn is not a valid Chinese phone number: {exc.reason}") from None
+
+
+def _timestamp(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(_required(value, name))
+    except ValueError:
+        raise _Bad(f"{name} {value!r} is not a timestamp (ISO 8601)") from None
+    if parsed.tzinfo is None:  # local time of the operator: Asia/Shanghai
+        parsed = parsed.replace(tzinfo=SHANGHAI)
+    return parsed
+
+
+class _Validator:
+    """Per-kind row validation; keeps the cross-row state (duplicates, branches)."""
+
+    def __init__(self, kind: str, today: date, branches: dict[str, tuple[str, str | None]]) -> None:
+        self.kind = kind
+        self.today = today
+        self.branches = branches  # code -> (level, parent) from the database
+        self.seen: dict[Any, int] = {}
+        self.file_branches: dict[str, tuple[str, str | None, int]] = {}
+
+    def _unique(self, key: Any, row: int, what: str) -> None:
+        first = self.seen.get(key)
+        if first is not None:
+            raise _Bad(f"duplicate {what} (first seen in row {first})")
+        self.seen[key] = row
+
+    def row(self, values: list[str], row: int) -> tuple[Any, ...]:
+        """Validate one record and return it in table column order."""
+        return getattr(self, f"_{self.kind}")(values, row)  # type: ignore[no-any-return]  # dispatch by kind
+
+    def _branches(self, v: list[str], row: int) -> tuple[Any, ...]:
+        code, name, level, parent = v
+        if not _CODE.match(code):
+            raise _Bad(f"code {code!r} must be 1–32 letters, digits, '-' or '_'")
+        self._unique(code, row, f"branch code {code}")
+        _required(name, "name")
+        _enum(level, "level", ("province", "city", "county"))
+        if level == "province" and parent:
+            raise _Bad("a province has no parent_code")
+        if level != "province" and not parent:
+            raise _Bad(f"a {level} needs a parent_code")
+        self.file_branches[code] = (level, parent or None, row)
+        return (code, name, level, parent or None)
+
+    def check_branch_tree(self) -> list[RowError]:
+        """Parents exist and sit one level up (province → city → county)."""
+        errors = []
+        want = {"city": "province", "county": "city"}
+        for code, (level, parent, row) in self.file_branches.items():
+            if parent is None:
+                continue
+            parent_level = (self.file_branches.get(parent) or self.branches.get(parent) or (None,))[0]
+            if parent_level is None:
+                errors.append(RowError(row, f"parent_code {parent!r} is not a known branch"))
+            elif parent_level != want[level]:
+                errors.append(
+                    RowError(
+                        row,
+                        f"a {level}'s parent must be a {want[level]}, {parent} is a {parent_level}",
+                    )
+                )
+            elif code in self.branches and self.branches[code][0] != level:
+                errors.append(RowError(row, f"branch {code} exists as a {self.branches[code][0]}"))
+        return errors
+
+    def _subscribers(self, v: list[str], row: int) -> tuple[Any, ...]:
+        (msisdn_raw, service, network, mode, plan, brand, status, joined, city, county,
+         flags_raw, lucky, contract, suspensions, birthday) = v  # fmt: skip
+        msisdn = _number(msisdn_raw)
+        self._unique(msisdn, row, f"number {msisdn}")
+        _enum(_required(service, "service_type"), "service_type", ("mobile", "fixed", "broadband"))
+        kind = "mobile" if len(msisdn) == 11 and msisdn.startswith("1") else "fixed"
+        if service == "mobile":
+            _enum(_required(network, "network"), "network", ("2g", "3g", "4g", "5g"))
+            if kind != "mobile":
+                raise _Bad("service_type mobile needs a mobile number")
+        elif network:
+            raise _Bad(f"network is only for mobile lines, not {service}")
+        if service == "fixed" and kind != "fixed":
+            raise _Bad("service_type fixed needs a fixed-line number (area code + number)")
+        _enum(_required(mode, "payment_mode"), "payment_mode", ("prepaid", "postpaid"))
+        _enum(_required(status, "status"), "status", ("active", "suspended", "cancelled"))
+        joined_on = _date(_required(joined, "joined_on"), "joined_on")
+        if joined_on > self.today:
+            raise _Bad(f"joined_on {joined_on} is in the future")
+        city_info = self.branches.get(_required(city, "city_code"))
+        if city_info is None or city_info[0] != "city":
+            raise _Bad(f"city_code {city!r} is not a known city branch")
+        if county:
+            county_info = self.branches.get(county)
+            if county_info is None or county_info[0] != "county":
+                raise _Bad(f"county_code {county!r} is not a known county branch")
+            if county_info[1] != city:
+                raise _Bad(f"county {county} belongs to {county_info[1]}, not to city {city}")
+        flags = [f for f in flags_raw.split(";") if f] if flags_raw else []
+        unknown = sorted(set(flags) - FLAGS)
+        if unknown:
+            raise _Bad(f"unknown flag(s) {', '.join(unknown)}; allowed: {', '.join(sorted(FLAGS))}")
+        if len(set(flags)) != len(flags):
+            raise _Bad("a flag is repeated")
+        lucky_class = _int(lucky, "lucky_class", 1, 3) if lucky else None
+        contract_plan = _int(contract, "contract_plan", 1, 100_000) if contract else None
+        suspension_count = _int(suspensions, "suspensions", 0, 1000) if suspensions else 0
+        birth = _date(birthday, "birthday") if birthday else None
+        if birth is not None and not date(1900, 1, 1) <= birth <= self.today:
+            raise _Bad(f"birthday {birth} is not a plausible date of birth")
+        return (
+            msisdn, service, network or None, mode, plan or None, brand or None, status, joined_on,
+            city, county or None, sorted(flags), lucky_class, contract_plan, suspension_count, birth,
+        )  # fmt: skip
+
+    def _bills(self, v: list[str], row: int) -> tuple[Any, ...]:
+        msisdn = _number(v[0])
+        month = _month(_required(v[1], "month"))
+        if month > self.today.replace(day=1):
+            raise _Bad(f"month {v[1]} is in the future")
+        self._unique((msisdn, month), row, f"bill for {msisdn} in {v[1]}")
+        return (row, msisdn, month, _money(v[2], "billed_yuan"), _money(v[3], "paid_yuan"))
+
+    def _payments(self, v: list[str], row: int) -> tuple[Any, ...]:
+        msisdn = _number(v[0])
+        paid_at = _timestamp(v[1], "paid_at")
+        amount = _money(v[2], "amount_yuan", positive=True)
+        self._unique((msisdn, paid_at, amount), row, "payment (same number, time and amount)")
+        return (row, msisdn, paid_at, amount)
+
+
+def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    # utf-8-sig: spreadsheets often write a BOM; strict decoding rejects other encodings.
+    with path.open("r", encoding="utf-8-sig", errors="strict", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        yield from enumerate(reader, start=1)
+
+
+def _count_rows(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def validate_file(
+    kind: str,
+    path: Path,
+    today: date,
+    branches: dict[str, tuple[str, str | None]],
+    progress: Progress | None = None,
+) -> tuple[list[tuple[Any, ...]], _Validator]:
+    """Parse and validate the whole file; raise ImportRejected listing the bad rows."""
+    if kind not in COLUMNS:
+        raise ValueError(f"unknown import kind {kind!r}; use one of {', '.join(KINDS)}")
+    expected = COLUMNS[kind]
+    validator = _Validator(kind, today, branches)
+    records: list[tuple[Any, ...]] = []
+    errors: list[RowError] = []
+    bad = 0
+    row_no = 0
+    try:
+        for row_no, values in _records(path):
+            if progress is not None:
+                progress.advance()
+            if row_no == 1:
+                header = [h.strip() for h in values]
+                if header != list(expected):
+                    raise ImportRejected(
+                        path,
+                        [
+                            RowError(
+                                1,
+                                f"header must be exactly: {','.join(expected)} (got {','.join(header)})",
+                            )
+                        ],
+                        1,
+                    )
+                continue
+            if not values:
+                bad += 1
+                errors.append(RowError(row_no, "empty row"))
+                continue
+            if len(values) != len(expected):
+                bad += 1
+                errors.append(RowError(row_no, f"expected {len(expected)} columns, found {len(values)}"))
+                continue
+            values = [v.strip() for v in values]
+            long_field = next((c for c, v in zip(expected, values, strict=True) if len(v) > MAX_FIELD), None)
+            if long_field is not None:
+                bad += 1
+                errors.append(RowError(row_no, f"{long_field} is longer than {MAX_FIELD} characters"))
+                continue
+            try:
+                records.append(validator.row(values, row_no))
+            except _Bad as exc:
+                bad += 1
+                if len(errors) < 10_000:
+                    errors.append(RowError(row_no, str(exc)))
+    except UnicodeDecodeError as exc:
+        hint = detect_encoding_problem(path) or "not UTF-8 text"
+        raise ImportRejected(
+            path, [RowError(row_no + 1, f"{hint} ({exc.reason} at byte {exc.start})")], 1
+        ) from None
+    except csv.Error as exc:
+        raise ImportRejected(path, [RowError(row_no + 1, f"malformed CSV: {exc}")], 1) from None
+    if row_no == 0:
+        raise ImportRejected(path, [RowError(1, f"empty file; the header is {','.join(expected)}")], 1)
+    if row_no == 1:
+        raise ImportRejected(path, [RowError(2, "no rows after the header: nothing to import")], 1)
+    if kind == "branches":
+        tree_errors = validator.check_branch_tree()
+        bad += len(tree_errors)
+        errors.extend(tree_errors)
+    if bad:
+        errors.sort(key=lambda e: e.row)
+        raise ImportRejected(path, errors, bad)
+    return records, validator
+
+
+async def _load(
+    conn: asyncpg.Connection, kind: str, records: list[tuple[Any, ...]], path: Path
+) -> tuple[int, int, list[str]]:
+    """COPY the validated records into a staging table, check references, merge."""
+    if kind == "branches":
+        # Parents before children so the self-reference holds row by row.
+        order = {"province": 0, "city": 1, "county": 2}
+        records.sort(key=lambda r: order[r[2]])
+        await conn.execute(
+            "CREATE TEMP TABLE stage_branches (LIKE branches INCLUDING DEFAULTS, ord serial) ON COMMIT DROP"
+        )
+        await conn.copy_records_to_table("stage_branches", records=records, columns=COLUMNS["branches"])
+        rows = await conn.fetch(
+            """INSERT INTO branches AS b (code, name, level, parent_code)
+               SELECT code, name, level, parent_code FROM stage_branches ORDER BY ord
+               ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code
+               RETURNING (xmax = 0) AS inserted"""
+        )
+        inserted = sum(1 for r in rows if r["inserted"])
+        return inserted, len(rows) - inserted, []
+    if kind == "subscribers":
+        cols = COLUMNS["subscribers"]
+        await conn.execute(
+            "CREATE TEMP TABLE stage_subscribers (LIKE subscribers INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        await conn.copy_records_to_table("stage_subscribers", records=records, columns=cols)
+        col_list = ", ".join(cols)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "msisdn")
+        rows = await conn.fetch(
+            f"""INSERT INTO subscribers AS s ({col_list})
+                SELECT {col_list} FROM stage_subscribers
+                ON CONFLICT (msisdn) DO UPDATE SET {updates}, updated_at = now()
+                RETURNING (xmax = 0) AS inserted"""  # noqa: S608 - column names are constants above
+        )
+        inserted = sum(1 for r in rows if r["inserted"])
+        return inserted, len(rows) - inserted, [r[0] for r in records]
+    stage_columns = {
+        "bills": "row_no integer, msisdn text, month date, billed_fen bigint, paid_fen bigint",
+        "payments": "row_no integer, msisdn text, paid_at timestamptz, amount_fen bigint",
+    }[kind]
+    stage = f"stage_{kind}"  # one name per shape: asyncpg caches a table's columns by name
+    await conn.execute(f"CREATE TEMP TABLE {stage} ({stage_columns}) ON COMMIT DROP")
+    await conn.copy_records_to_table(stage, records=records)
+    await conn.execute(f"CREATE INDEX ON {stage} (msisdn)")
+    unknown = await conn.fetch(
+        f"""SELECT st.row_no, st.msisdn FROM {stage} st
+            WHERE NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.msisdn = st.msisdn)
+            ORDER BY st.row_no LIMIT 10000"""  # noqa: S608 - constant table name
+    )
+    if unknown:
+        from gateway.logs import mask
+
+        errors = [RowError(r["row_no"], f"unknown subscriber {mask(r['msisdn'])}") for r in unknown]
+        raise ImportRejected(path, errors, len(errors))
+    if kind == "bills":
+        rows = await conn.fetch(
+            """INSERT INTO bills AS b (msisdn, month, billed_fen, paid_fen)
+               SELECT msisdn, month, billed_fen, paid_fen FROM stage_bills
+               ON CONFLICT (msisdn, month) DO UPDATE
+                   SET billed_fen = excluded.billed_fen, paid_fen = excluded.paid_fen
+               RETURNING (xmax = 0) AS inserted"""
+        )
+    else:
+        rows = await conn.fetch(
+            """INSERT INTO payments (msisdn, paid_at, amount_fen, source)
+               SELECT msisdn, paid_at, amount_fen, 'import' FROM stage_payments
+               ON CONFLICT (msisdn, paid_at, amount_fen) DO NOTHING
+               RETURNING true AS inserted"""
+        )
+    inserted = sum(1 for r in rows if r["inserted"])
+    msisdns = sorted({r[1] for r in records})
+    return inserted, len(rows) - inserted, msisdns
+
+
+async def import_file(
+    conn: asyncpg.Connection,
+    kind: str,
+    path: Path,
+    today: date,
+    *,
+    show_progress: bool = True,
+    after_load: Callable[[asyncpg.Connection, list[str]], Any] | None = None,
+) -> ImportResult:
+    """Validate `path` and load it; all or nothing."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    branches = {
+        r["code"]: (r["level"], r["parent_code"])
+        for r in await conn.fetch("SELECT code, level, parent_code FROM branches")
+    }
+    progress = Progress(f"validate {path.name}", _count_rows(path)) if show_progress else None
+    records, _ = validate_file(kind, path, today, branches, progress)
+    if progress is not None:
+        progress.finish()
+    started = Progress(f"load {kind}", None) if show_progress else None
+    async with conn.transaction():
+        inserted, updated, msisdns = await _load(conn, kind, records, path)
+        if after_load is not None:
+            result = after_load(conn, msisdns)
+            if hasattr(result, "__await__"):
+                await result
+    seconds = started.finish() if started is not None else 0.0
+    return ImportResult(kind, len(records), inserted, updated, seconds, msisdns)
+
+
+def detect_encoding_problem(path: Path) -> str | None:
+    """A human hint when a file is not UTF-8 (e.g. GBK from a Chinese spreadsheet)."""
+    raw = path.read_bytes()[:65536]
+    try:
+        codecs.decode(raw, "utf-8")
+    except UnicodeDecodeError:
+        try:
+            codecs.decode(raw, "gb18030")
+            return "the file looks like GBK/GB18030; save it as UTF-8"
+        except UnicodeDecodeError:
+            return "the file is not UTF-8 text"
+    return None

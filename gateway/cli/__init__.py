@@ -1,0 +1,1 @@
+"""The `callgate` command line: argument parsing (`main`), the commands, and `serve`."""

@@ -1,0 +1,303 @@
+"""Bodies of the CLI commands that work on the database."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+from redis.asyncio import Redis
+
+from entitlements.errors import PolicyError
+from entitlements.model import bottom_level
+from entitlements.months import Month, shanghai_today
+from entitlements.policy import Policy, load_policy
+from entitlements.scored import milli_text
+from entitlements.thresholds import propose_thresholds, threshold_override
+from entitlements.tiers import tier_in_force
+from gateway.batch import demo, evaluation, importer
+from gateway.logs import mask
+from gateway.numbers import InvalidNumber, normalise
+from gateway.services import cache, notify
+from gateway.services.tokens import create_token
+from gateway.settings import Settings
+from gateway.stores.queries import snapshot, tiers
+
+DATA_TABLES = (
+    "audit_log", "work_order_events", "work_orders", "credit_debits", "reactivations",
+    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "payments", "bills",
+    "password_failures", "idempotency_keys", "subscribers", "customer_managers", "api_tokens",
+    "branches",
+)  # fmt: skip
+
+
+async def reset_data(conn: asyncpg.Connection) -> None:
+    """Delete every row of every data table (schema stays)."""
+    await conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+
+
+async def demo_data(conn: asyncpg.Connection, settings: Settings, n: int, seed: int, reset: bool) -> int:
+    """`callgate demo-data`."""
+    existing = await conn.fetchval("SELECT count(*) FROM subscribers")
+    if existing and not reset:
+        print(
+            f"callgate: the database already holds {existing:,} subscribers; "
+            "add --reset to replace everything with a demo province",
+            file=sys.stderr,
+        )
+        return 1
+    if reset:
+        await reset_data(conn)
+    summary = await demo.load(conn, n, seed, shanghai_today(settings.clock()))
+    print(
+        f"demo province: {summary.subscribers:,} subscribers, {summary.bills:,} bills, "
+        f"{summary.legacy_cards:,} legacy VIP cards in {summary.seconds:.1f} s"
+    )
+    return 0
+
+
+async def import_csv(conn: asyncpg.Connection, settings: Settings, kind: str, path: Path) -> int:
+    """`callgate import KIND FILE`."""
+    try:
+        result = await importer.import_file(conn, kind, path, shanghai_today(settings.clock()))
+    except importer.ImportRejected as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"callgate: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"imported {result.rows:,} {kind} rows from {path.name}: {result.inserted:,} new, "
+        f"{result.updated:,} updated/unchanged, in {result.seconds:.1f} s"
+    )
+    return 0
+
+
+async def tokens_create(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    role: str,
+    branch: str | None,
+    name: str,
+    expires_in: timedelta | None,
+) -> int:
+    """`callgate tokens create`: the token alone on the last line of stdout."""
+    expires_at = settings.clock() + expires_in if expires_in else None
+    try:
+        token_id, token = await create_token(conn, role, branch, name, expires_at)
+    except ValueError as exc:
+        print(f"callgate: {exc}", file=sys.stderr)
+        return 2
+    until = f"expires {expires_at.isoformat()}" if expires_at else "valid until revoked"
+    print(f"token id {token_id}, role {role}{' @' + branch if branch else ''}, {until}")
+    print(token)
+    return 0
+
+
+async def tokens_revoke(conn: asyncpg.Connection, token_id: int) -> int:
+    """`callgate tokens revoke ID`."""
+    status = await conn.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
+    )
+    if status.endswith(" 0"):
+        print(f"callgate: no live token with id {token_id}", file=sys.stderr)
+        return 1
+    print(f"token {token_id} revoked (servers stop accepting it within seconds)")
+    return 0
+
+
+async def tokens_list(conn: asyncpg.Connection) -> int:
+    """`callgate tokens list`."""
+    rows = await conn.fetch(
+        """SELECT id, role, branch_code, name, demo, created_at, expires_at, revoked_at
+           FROM api_tokens ORDER BY id"""
+    )
+    for r in rows:
+        state = (
+            "revoked"
+            if r["revoked_at"]
+            else ("expires " + r["expires_at"].isoformat() if r["expires_at"] else "live")
+        )
+        print(
+            f"{r['id']:>5}  {r['role']:<6} {r['branch_code'] or '-':<10} {state:<32} "
+            f"{'demo ' if r['demo'] else ''}{r['name']}"
+        )
+    return 0
+
+
+def load_configured_policy(settings: Settings, name: str | None = None) -> Policy:
+    """The policy named (or the deployment's), with the provincial override applied."""
+    try:
+        return load_policy(name or settings.policy, settings.policy_override)
+    except (PolicyError, KeyError, FileNotFoundError) as exc:
+        raise CommandError(f"policy {name or settings.policy!r}: {exc}") from exc
+
+
+class CommandError(Exception):
+    """A command cannot proceed; the message says why."""
+
+
+async def _redis(settings: Settings) -> Redis:
+    assert settings.redis_url is not None
+    return Redis.from_url(settings.redis_url, socket_timeout=10.0)
+
+
+async def evaluate_month(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    month_text: str,
+    policy_name: str | None,
+    run_date: date | None,
+    batch: int,
+    workers: int,
+) -> int:
+    """`callgate evaluate --month YYYY-MM`."""
+    try:
+        month = Month.parse(month_text)
+    except ValueError as exc:
+        raise CommandError(f"--month {month_text!r}: write it as YYYY-MM") from exc
+    policy = load_configured_policy(settings, policy_name)
+    assert settings.database_url is not None
+    try:
+        summary = await evaluation.run(
+            conn,
+            policy,
+            month,
+            shanghai_today(settings.clock()),
+            dsn=settings.database_url,
+            redis_url=settings.redis_url,
+            override=settings.policy_override,
+            run_date=run_date,
+            batch=batch,
+            workers=workers,
+        )
+    except evaluation.EvaluationRefused as exc:
+        raise CommandError(str(exc)) from exc
+    print("\n".join(summary.lines()))
+    return 1 if summary.cache_failed else 0
+
+
+async def explain(conn: asyncpg.Connection, settings: Settings, raw: str, lang: str) -> int:
+    """`callgate explain MSISDN`: the tier in force and why, plus a pending change."""
+    try:
+        msisdn = normalise(raw)
+    except InvalidNumber as exc:
+        raise CommandError(f"{raw!r} is not a valid number: {exc.reason}") from exc
+    policy = load_configured_policy(settings)
+    today = shanghai_today(settings.clock())
+    snap = await snapshot.load_one(conn, msisdn, today)
+    if snap is None:
+        raise CommandError(f"{mask(msisdn)} is not a subscriber")
+    rows = await tiers.explanations(conn, msisdn, policy.name)
+    lines = explain_lines(snap, rows, policy, today, lang)
+    print("\n".join(lines))
+    return 0
+
+
+def explain_lines(
+    snap: snapshot.Snapshot, rows: list[tiers.StoredEvaluation], policy: Policy, today: date, lang: str
+) -> list[str]:
+    """The text of `callgate explain` (also used by the agent view)."""
+    legacy = policy.transition.legacy_scheme if policy.transition else None
+    serving = tier_in_force(snap.serving(policy.name, legacy), today)
+    zh = lang == "zh"
+    if serving is None:
+        tier_text = policy.level_name(policy.scheme, bottom_level(policy.scheme), lang)
+    else:
+        tier_text = policy.level_name(serving.scheme, serving.level, lang)
+        if serving.valid_until:
+            tier_text += (
+                f"（有效期至{serving.valid_until}）" if zh else f" (valid until {serving.valid_until})"
+            )
+    lines = [f"{mask(snap.subscriber.msisdn)}: " + ("当前级别 " if zh else "current level ") + tier_text]
+    if serving is not None and serving.source == "import":
+        lines.append(
+            "原VIP会员卡（导入），到期后按新分级评定（T1.11）"
+            if zh
+            else "legacy VIP card (imported), honoured until it expires (T1.11)"
+        )
+    in_force = next((r for r in rows if r.effective_from <= today), None)
+    pending = next((r for r in rows if r.effective_from > today), None)
+    if in_force is not None:
+        lines.append(in_force.explanation.render(lang, policy))
+    if pending is not None:
+        lines.append("\n下一期评定：" if zh else "\nPending from the latest evaluation:")
+        lines.append(pending.explanation.render(lang, policy))
+    if in_force is None and pending is None:
+        lines.append("尚无评定记录" if zh else "not evaluated yet")
+    return lines
+
+
+async def cache_rebuild(conn: asyncpg.Connection, settings: Settings) -> int:
+    """`callgate cache rebuild`."""
+    policy = load_configured_policy(settings)
+    redis = await _redis(settings)
+    try:
+        summary = await cache.rebuild(conn, redis, policy, shanghai_today(settings.clock()))
+    finally:
+        await redis.aclose()
+    print(
+        f"cache rebuilt: {summary.written:,} records written, {summary.deleted:,} removed "
+        f"in {summary.seconds:.1f} s"
+    )
+    return 0
+
+
+async def notify_send(conn: asyncpg.Connection, settings: Settings, limit: int | None) -> int:
+    """`callgate notify`."""
+    if settings.sms_gateway_url is None:
+        waiting = await notify.pending_count(conn)
+        print(f"{waiting:,} SMS notifications pending; set CALLGATE_SMS_URL to deliver them (nothing sent)")
+        return 0
+    summary = await notify.deliver(conn, settings.sms_gateway_url, limit=limit)
+    print(
+        f"sent {summary.sent:,}, will retry {summary.retried:,}, failed for good {summary.failed:,}; "
+        f"{summary.pending:,} still pending"
+    )
+    return 0 if summary.retried == 0 and summary.failed == 0 else 1
+
+
+async def thresholds_propose(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    month_text: str,
+    shares_text: str,
+    valid_from_text: str | None,
+    write: Path | None,
+) -> int:
+    """`callgate thresholds propose`: star thresholds from a month's value distribution (T1.7)."""
+    policy = load_configured_policy(settings)
+    try:
+        month = Month.parse(month_text)
+        valid_from = Month.parse(valid_from_text) if valid_from_text else month + 1
+        shares = dict(part.split("=", 1) for part in shares_text.split(","))
+    except ValueError as exc:
+        raise CommandError(f"--month/--valid-from YYYY-MM and --shares level=share,…: {exc}") from exc
+    rows = await conn.fetch(
+        """SELECT explanation->'figures'->>'value' AS value FROM tier_explanations
+           WHERE policy = $1 AND evaluated_month = $2 AND explanation->'figures'->>'value' IS NOT NULL""",
+        policy.name,
+        month.first_day,
+    )
+    if not rows:
+        raise CommandError(f"no rated {policy.name} evaluation for {month}: run `callgate evaluate` first")
+    values = [int(Decimal(r["value"]) * 1000) for r in rows]
+    try:
+        proposal = propose_thresholds(values, shares)
+        text = threshold_override(policy, proposal, valid_from)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print(
+        f"{len(values):,} rated subscribers in {month}; proposed value thresholds (lower bounds, inclusive):"
+    )
+    for level, bound in proposal.items():
+        share = sum(1 for v in values if v >= bound) / len(values)
+        print(f"  {level:<11} ≥ {milli_text(bound):>8}   ({share:.1%} at or above)")
+    if write is not None:
+        write.write_text(text + "\n", encoding="utf-8")
+        print(f"override written to {write}; use it with CALLGATE_POLICY_OVERRIDE={write}")
+    else:
+        print("\n" + text)
+    return 0

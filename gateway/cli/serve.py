@@ -1,0 +1,182 @@
+"""`callgate serve`: stores, migrations, first-run demo data, then the HTTP service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import uvloop
+from aiohttp import web
+
+from entitlements.months import Month, shanghai_today
+from entitlements.policy import load_policy
+from gateway.batch import demo, evaluation
+from gateway.http.app import create_app
+from gateway.logs import configure_logging, get_logger, load_log_key, set_log_key
+from gateway.settings import Settings
+from gateway.stores import db, migrations
+from gateway.stores.launch import start_stores
+
+log = get_logger("serve")
+
+
+class StartupRefused(RuntimeError):
+    """The service must not start in this state."""
+
+
+async def sample_callers(conn: asyncpg.Connection, policy: str, today: date) -> list[tuple[str, str]]:
+    """One caller per level in force today (for the demo banner)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (t.level) t.level, t.msisdn
+           FROM tier_assignments t JOIN subscribers s USING (msisdn)
+           WHERE t.policy = $1 AND t.effective_from <= $2 AND (t.valid_until IS NULL OR t.valid_until >= $2)
+             AND s.status <> 'cancelled'
+           ORDER BY t.level, t.msisdn""",
+        policy,
+        today,
+    )
+    return [(r["level"], r["msisdn"]) for r in rows]
+
+
+async def prepare(
+    settings: Settings, demo_subscribers: int | None, *, production: bool
+) -> list[tuple[str, str]] | None:
+    """Migrate; on an empty embedded database load and evaluate the demo province.
+
+    Returns sample callers per level in demo mode, None in production."""
+    assert settings.database_url is not None
+    conn = await db.connect(settings.database_url)
+    try:
+        applied = await migrations.migrate(conn)
+        if applied:
+            log.info("migrated", applied=applied)
+        if production:
+            demo_tokens = await conn.fetchval(
+                "SELECT count(*) FROM api_tokens WHERE demo AND revoked_at IS NULL"
+            )
+            if demo_tokens:
+                raise StartupRefused(
+                    f"production mode (store URLs set) refuses to start while {demo_tokens} demo "
+                    "token(s) are live: revoke them with `callgate tokens revoke ID`"
+                )
+            return None
+        today = shanghai_today(settings.clock())
+        if demo_subscribers is None or await conn.fetchval("SELECT count(*) FROM subscribers"):
+            return await sample_callers(conn, settings.policy, today)
+        print(
+            f"first run: loading a demo province of {demo_subscribers:,} subscribers …",
+            file=sys.stderr,
+        )
+        await demo.load(conn, demo_subscribers, 2015, today)
+        # Last month's run gives the tiers in force today; this month's the ones from the 1st.
+        policy = load_policy(settings.policy, settings.policy_override)
+        for month in (Month.of(today) - 1, Month.of(today)):
+            await evaluation.run(
+                conn, policy, month, today, dsn=settings.database_url, redis_url=settings.redis_url,
+                override=settings.policy_override, workers=1,
+            )  # fmt: skip
+        return await sample_callers(conn, settings.policy, today)
+    finally:
+        await conn.close()
+
+
+def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None = None) -> int:
+    """Run until SIGINT/SIGTERM; stop the embedded stores on the way out."""
+    stores = start_stores(settings)
+    try:
+        resolved = stores.settings
+        try:
+            samples = asyncio.run(prepare(resolved, demo_subscribers, production=settings.production))
+        except StartupRefused as exc:
+            print(f"callgate: {exc}", file=sys.stderr)
+            return 1
+        _banner(resolved, samples, workers)
+        if workers == 1:
+            _run(resolved, reuse_port=False)
+        else:
+            _run_workers(resolved, workers)
+        return 0
+    finally:
+        # serve owns the embedded stores of its data directory: stop them even when a
+        # previous run left them running (a CLI command run meanwhile stops only its own).
+        stores.stop(only_started_here=False)
+
+
+def _run(settings: Settings, *, reuse_port: bool) -> None:
+    """One event loop (uvloop) serving until SIGINT/SIGTERM."""
+    uvloop.install()
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+        shutdown_timeout=5.0,
+    )
+
+
+def _worker(settings: Settings) -> None:
+    """A worker process: same app, the port shared with SO_REUSEPORT."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux: die with the supervisor
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)
+    configure_logging(settings.log_level)
+    set_log_key(load_log_key(settings.log_key, settings.data_dir))
+    _run(settings, reuse_port=True)
+
+
+def _run_workers(settings: Settings, count: int) -> None:
+    """Supervise `count` workers: restart one that dies, stop all on SIGINT/SIGTERM."""
+    metrics_dir = Path(tempfile.mkdtemp(prefix="callgate-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # the workers' metrics are summed
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    workers = [
+        context.Process(target=_worker, args=(settings,), name=f"callgate-worker-{i}") for i in range(count)
+    ]
+    for process in workers:
+        process.start()
+    try:
+        while not stopping.wait(0.5):
+            for i, process in enumerate(workers):
+                if not process.is_alive():
+                    log.warning("worker_restarted", worker=i, exitcode=process.exitcode)
+                    workers[i] = context.Process(target=_worker, args=(settings,), name=process.name)
+                    workers[i].start()
+    finally:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process in workers:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _banner(settings: Settings, samples: list[tuple[str, str]] | None, workers: int) -> None:
+    """What a new user needs: the URL, the demo tokens and a caller of each level (stdout, not logs)."""
+    url = f"http://{settings.host}:{settings.port}"
+    plural = f", {workers} workers" if workers > 1 else ""
+    lines = [f"callgate serving on {url}{plural}  (agent page {url}/agent/, Ctrl-C to stop)"]
+    if samples is not None:
+        lines.append(f"embedded stores under {settings.data_dir.resolve()}")
+        lines.append("demo tokens:")
+        lines.extend(f"  {role:<6} {branch or '':<9} {token}" for token, role, branch in demo.DEMO_TOKENS)
+        if samples:
+            lines.append("demo callers: " + ", ".join(f"{level} {msisdn}" for level, msisdn in samples))
+    print("\n".join(lines), flush=True)

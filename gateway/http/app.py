@@ -1,0 +1,181 @@
+"""The aiohttp application: `create_app(settings)` wires stores, middlewares and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from redis.asyncio import Redis
+
+from entitlements.errors import EntitlementsError
+from entitlements.policy import load_policy
+from gateway.http.auth import PRINCIPAL, TokenCache, token_refresher
+from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS, TOKENS
+from gateway.http.problems import ApiError, from_exception, problem_response
+from gateway.http.ratelimit import Limits, RateLimiter
+from gateway.http.routes import calls as call_routes
+from gateway.http.routes import health
+from gateway.http.routes import lookup as lookup_routes
+from gateway.logs import get_logger
+from gateway.metrics import Metrics
+from gateway.services.lookup import lookup_ctx
+from gateway.services.screenpop import screenpop_ctx
+from gateway.settings import Settings
+from gateway.stores import db
+from gateway.stores.queries import snapshot
+
+log = get_logger("http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
+LOOKUP_PATH = "/v1/ivr/lookup"
+_ID_PREFIX = f"{uuid.uuid4().hex[:8]}-"  # per process; request ids are this plus a counter
+_ids = itertools.count(1)
+DOMAIN_STATUS = {"invalid_request": 400, "forbidden": 403, "invalid_transition": 409, "invalid_policy": 500}
+LIMITS = web.AppKey("limits", Limits)
+MAX_BODY = 64 * 1024
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, call id, the canonical log line, route metrics and problem+json errors."""
+    started = time.perf_counter()
+    request_id = request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_ids):x}"
+    call_id = request.query.get("call_id")
+    structlog.contextvars.clear_contextvars()
+    if call_id:
+        structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id[:64])
+    else:
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    metrics = request.app[METRICS]
+    try:
+        if not request.path.startswith(PUBLIC_PREFIXES):
+            principal = await request.app[TOKENS].principal_or_refresh(
+                request.headers.get("Authorization"), request.app[SETTINGS].clock()
+            )
+            limits = request.app[LIMITS]
+            if request.path == LOOKUP_PATH:
+                limiter = limits.lookup
+            elif principal.role in ("ivr", "admin"):
+                limiter = limits.machine
+            else:
+                limiter = limits.people
+            wait = limiter.allow(principal.token_id)
+            if wait:
+                raise ApiError(
+                    429, "rate_limited", f"this token is over {limiter.rate:g} requests/s; retry shortly",
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                )  # fmt: skip
+            request[PRINCIPAL] = principal
+        response = await handler(request)
+    except ApiError as exc:
+        response = from_exception(exc)
+    except EntitlementsError as exc:  # the engine's refusals: their code decides the status
+        response = from_exception(
+            ApiError(DOMAIN_STATUS.get(exc.code, 409), exc.code, exc.message, **exc.details())
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+            exc.status, "invalid_request"
+        )
+        response = problem_response(exc.status, code, exc.reason or exc.text or "")
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the one place unexpected errors become a 500 problem, logged and counted
+        log.exception("unexpected_error", route=route)
+        metrics.unexpected.labels(route).inc()
+        response = problem_response(500, "internal_error", "unexpected error; it was logged")
+    elapsed = time.perf_counter() - started
+    response.headers["X-Request-Id"] = request_id
+    metrics.observe_request(route, response.status, elapsed)
+    log.info(
+        "request",
+        method=request.method,
+        path=request.path,
+        route=route,
+        status=response.status,
+        ms=round(elapsed * 1000, 3),
+    )
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The application for resolved settings (both store URLs set)."""
+    if settings.database_url is None or settings.redis_url is None:
+        raise ValueError("create_app needs resolved store URLs; start embedded stores first")
+    app = web.Application(middlewares=[context_middleware], client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+    app[POLICY] = load_policy(settings.policy, settings.policy_override)
+    app[METRICS] = Metrics()
+    app[LIMITS] = Limits(
+        lookup=RateLimiter(settings.machine_rate_limit, settings.machine_rate_limit * 2),
+        machine=RateLimiter(settings.machine_rate_limit, settings.machine_rate_limit * 2),
+        people=RateLimiter(settings.rate_limit, settings.rate_limit * 5),
+    )
+    app.cleanup_ctx.append(_pg_ctx)
+    app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(token_refresher)
+    health.setup(app)
+    # --- route modules: one setup(app) per module (lookup, reactivations, credit, …) ---
+    app.cleanup_ctx.append(lookup_ctx)
+    app.cleanup_ctx.append(screenpop_ctx)
+    lookup_routes.setup(app)
+    call_routes.setup(app)
+    # issue 6: reactivation, credit, payments and status, work orders, agent view, audit
+    from gateway.http.routes import audit as audit_routes
+    from gateway.http.routes import credit as credit_routes
+    from gateway.http.routes import payments as payment_routes
+    from gateway.http.routes import reactivations as reactivation_routes
+    from gateway.http.routes import subscribers as subscriber_routes
+    from gateway.http.routes import workorders as workorder_routes
+    from gateway.services.credit import credit_ctx  # imported here: only this section is ours to edit
+    from gateway.services.sweeper import sweeper_ctx
+
+    app.cleanup_ctx.append(credit_ctx)  # credit service; journal reconciler at start-up and periodically
+    app.cleanup_ctx.append(sweeper_ctx)  # W4 overdue sweeper
+    reactivation_routes.setup(app)
+    credit_routes.setup(app)
+    payment_routes.setup(app)
+    subscriber_routes.setup(app)
+    workorder_routes.setup(app)
+    audit_routes.setup(app)
+    # issue 7: the agents' desktop widget (GET /agent/) and the small reads it needs
+    from gateway.http.routes import agent_page
+    from gateway.http.routes import directory as directory_routes
+
+    agent_page.setup(app)
+    directory_routes.setup(app)
+    # --- end of route modules ---
+    return app
+
+
+async def _pg_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.database_url is not None
+    pool = await db.create_pool(settings.database_url, min_size=8, max_size=40, warm=[snapshot.warm_single()])
+    app[PG] = pool
+    app[TOKENS] = TokenCache(pool)
+    yield
+    await pool.close()
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None
+    client: Redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=0.5,
+        max_connections=256,
+        health_check_interval=0,
+    )
+    app[REDIS] = client
+    yield
+    await client.aclose()

@@ -1,0 +1,124 @@
+"""Bearer-token authentication without a store round trip per request.
+
+All live tokens (a small table) are held in process and reloaded every couple of
+seconds, so a revocation is honoured within `REFRESH_SECONDS` and the IVR keeps
+being served from memory when PostgreSQL is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+
+from gateway.http.problems import ApiError
+from gateway.logs import get_logger
+from gateway.services.tokens import Principal, hash_token
+
+REFRESH_SECONDS = 2.0
+log = get_logger("auth")
+
+
+class TokenCache:
+    """token hash → Principal, refreshed in the background."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.by_hash: dict[str, Principal] = {}
+        self.by_header: dict[str, Principal] = {}
+        self.loaded = False
+        self.last_forced = 0.0
+
+    async def refresh(self) -> None:
+        """Reload every unrevoked token."""
+        rows = await self.pool.fetch(
+            """SELECT id, token_hash, role, branch_code, name, expires_at
+               FROM api_tokens WHERE revoked_at IS NULL""",
+            timeout=2.0,
+        )
+        self.by_hash = {
+            r["token_hash"]: Principal(r["id"], r["role"], r["branch_code"], r["name"], r["expires_at"])
+            for r in rows
+        }
+        self.by_header = {}  # revocations take effect: every header is verified again
+        self.loaded = True
+
+    async def run(self) -> None:
+        """Refresh forever; keep the last good set when the database is unreachable."""
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await self.refresh()
+            except Exception as exc:  # the loop outlives any failed refresh (revocations must land)
+                log.warning("token_refresh_failed", error=type(exc).__name__)
+
+    async def principal_or_refresh(self, header: str | None, now: datetime) -> Principal:
+        """The caller; a token not yet seen triggers one early reload (at most twice a second),
+        so a token created a moment ago works at once."""
+        try:
+            return self.principal(header, now)
+        except ApiError:
+            if not header or time.monotonic() - self.last_forced < 0.5:
+                raise
+            self.last_forced = time.monotonic()
+            with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError):
+                await self.refresh()  # the store is down: answer with what we know
+            return self.principal(header, now)
+
+    def principal(self, header: str | None, now: datetime) -> Principal:
+        """The caller of a request, or 401."""
+        if not header or not header.startswith("Bearer "):
+            raise ApiError(
+                401, "unauthorized", "send a bearer token: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": 'Bearer realm="callgate"'},
+            )  # fmt: skip
+        found = self.by_header.get(header)
+        if found is None:
+            found = self.by_hash.get(hash_token(header[7:].strip()))
+            if found is not None and len(self.by_header) < 10_000:
+                self.by_header[header] = found  # verified once; dropped at the next refresh
+        if found is None or (found.expires_at is not None and found.expires_at <= now):
+            raise ApiError(
+                401, "unauthorized", "the token is unknown, revoked or expired",
+                headers={"WWW-Authenticate": 'Bearer realm="callgate", error="invalid_token"'},
+            )  # fmt: skip
+        return found
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def require(request: web.Request, *roles: str) -> Principal:
+    """The request's principal when its role is one of `roles` (admin always passes), else 403."""
+    principal = request[PRINCIPAL]
+    if principal.role != "admin" and principal.role not in roles:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"role {principal.role} may not call this; allowed: {', '.join(roles)}",
+        )
+    return principal
+
+
+async def token_refresher(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: load tokens at start, refresh them in the background."""
+    from gateway.http.keys import TOKENS  # keys imports this module for the TokenCache type
+
+    cache = app[TOKENS]
+    await cache.refresh()
+    task = asyncio.create_task(cache.run())
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        # A refresh cut short by the shutdown (asyncpg may report the cancelled query as an
+        # InternalClientError): nothing is left to keep.
+        log.info("token_refresh_stopped", error=type(exc).__name__)

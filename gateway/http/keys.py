@@ -1,0 +1,23 @@
+"""Typed application keys: every shared resource of the aiohttp app, in one place."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from entitlements.policy import Policy
+from gateway.http.auth import TokenCache
+from gateway.metrics import Metrics
+from gateway.services.lookup import LookupService
+from gateway.services.screenpop import ScreenPop
+from gateway.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POLICY = web.AppKey("policy", Policy)
+PG: web.AppKey[asyncpg.Pool] = web.AppKey("pg")
+REDIS: web.AppKey[Redis] = web.AppKey("redis")
+TOKENS = web.AppKey("tokens", TokenCache)
+METRICS = web.AppKey("metrics", Metrics)
+LOOKUP = web.AppKey("lookup", LookupService)
+SCREENPOP = web.AppKey("screenpop", ScreenPop)

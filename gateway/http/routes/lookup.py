@@ -1,0 +1,198 @@
+"""`GET /v1/ivr/lookup` (role ivr) and `GET /v1/calls/{call_id}` — the per-call answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from gateway.http import openapi
+from gateway.http.auth import require
+from gateway.http.keys import LOOKUP
+from gateway.http.problems import ApiError, invalid_request
+from gateway.numbers import InvalidNumber, is_withheld, normalise
+from gateway.services.lookup import Answer
+
+# Any visible ASCII: SIP Call-IDs use word characters such as ! % ~ ( ) < > besides @ . : -
+_CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def _call_id(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not _CALL_ID.match(value):
+        raise invalid_request("call_id must be 1–128 visible ASCII characters (no spaces)", "call_id")
+    return value
+
+
+def _kv_lines(fields: dict[str, Any], prefix: str = "") -> list[str]:
+    lines = []
+    for name, value in fields.items():
+        label = f"{prefix}{name}"
+        if isinstance(value, dict):
+            lines.extend(_kv_lines(value, label + "."))
+        elif isinstance(value, list):
+            lines.append(f"{label}={','.join(str(v) for v in value)}")
+        elif value is None:
+            lines.append(f"{label}=")
+        elif isinstance(value, bool):
+            lines.append(f"{label}={'1' if value else '0'}")
+        else:
+            lines.append(f"{label}={value}")
+    return lines
+
+
+def _respond(request: web.Request, answer: Answer) -> web.Response:
+    wants_kv = request.query.get("format") == "kv" or (
+        "text/plain" in request.headers.get("Accept", "")
+        and "application/json" not in request.headers.get("Accept", "")
+    )
+    if wants_kv:
+        return web.Response(text="\n".join(_kv_lines(answer.fields)) + "\n", content_type="text/plain")
+    return web.Response(body=answer.body, content_type="application/json")
+
+
+async def get_lookup(request: web.Request) -> web.Response:
+    """Who is calling and which queue they belong in (Q1–Q4)."""
+    require(request, "ivr")
+    service = request.app[LOOKUP]
+    query = request.query
+    fmt = query.get("format")
+    if fmt not in (None, "json", "kv"):
+        raise invalid_request("format must be json or kv", "format")
+    call_id = _call_id(query.get("call_id"))
+    ani = query.get("ani")
+    if is_withheld(ani):
+        answer = service.unknown_caller()
+    else:
+        assert ani is not None
+        try:
+            msisdn = normalise(ani)
+        except InvalidNumber as exc:
+            raise ApiError(
+                400, "invalid_number", f"ani is not a valid Chinese phone number: {exc.reason}"
+            ) from None
+        answer = await service.lookup(msisdn)
+    if call_id is not None:
+        service.remember_call(call_id, answer)
+    return _respond(request, answer)
+
+
+async def get_call(request: web.Request) -> web.Response:
+    """The lookup answer given for a call (screen pop), kept a few minutes."""
+    require(request, "ivr", "agent")
+    call_id = _call_id(request.match_info["call_id"])
+    assert call_id is not None
+    body = await request.app[LOOKUP].recall(call_id)
+    if body is None:
+        raise ApiError(404, "not_found", "no lookup answer is remembered for this call_id (kept 5 minutes)")
+    return web.Response(body=body, content_type="application/json")
+
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "msisdn",
+        "known",
+        "tier",
+        "queue",
+        "manager",
+        "entitlements",
+        "reactivation",
+        "degraded",
+        "source",
+    ],
+    "properties": {
+        "msisdn": {"type": ["string", "null"]},
+        "known": {"type": "boolean"},
+        "tier": {
+            "type": ["object", "null"],
+            "required": ["scheme", "level", "valid_until"],
+            "properties": {
+                "scheme": {"enum": ["star", "vip_card", "membership", "credit_star"]},
+                "level": {"type": "string"},
+                "valid_until": {"type": ["string", "null"], "format": "date"},
+                "name_zh": {"type": "string"},
+                "name_en": {"type": "string"},
+            },
+        },
+        "queue": {
+            "type": "object",
+            "required": ["name", "priority"],
+            "properties": {"name": {"enum": ["vip", "general"]}, "priority": {"type": "integer"}},
+        },
+        "manager": {
+            "type": ["object", "null"],
+            "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+        },
+        "entitlements": {"type": "array", "items": {"type": "string"}},
+        "reactivation": {
+            "type": "object",
+            "required": ["eligible", "mode", "credit_limit_yuan", "hours", "days", "code"],
+            "properties": {
+                "eligible": {"type": "boolean"},
+                "mode": {"enum": ["postpaid_48h", "prepaid_credit", None]},
+                "credit_limit_yuan": {"type": ["string", "null"]},
+                "hours": {"type": ["integer", "null"]},
+                "days": {"type": ["integer", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        },
+        "status": {"enum": ["active", "suspended", "cancelled"]},
+        "degraded": {"type": "boolean"},
+        "source": {"enum": ["cache", "database", "default"]},
+        "reason": {"type": "string"},
+    },
+}
+
+
+def setup(app: web.Application) -> None:
+    """Register the routes and document them."""
+    app.router.add_get("/v1/ivr/lookup", get_lookup)
+    app.router.add_get("/v1/calls/{call_id}", get_call)
+    openapi.register(
+        "/v1/ivr/lookup",
+        "get",
+        {
+            "summary": "The per-call answer: tier, queue, manager, benefits, reactivation (role ivr)",
+            "parameters": [
+                {
+                    "name": "ani",
+                    "in": "query",
+                    "schema": {"type": "string", "maxLength": 32},
+                    "description": "calling number (+86/0086 ok); anonymous/unknown/empty: unknown caller",
+                },
+                {"name": "dnis", "in": "query", "schema": {"type": "string", "maxLength": 32}},
+                {"name": "call_id", "in": "query", "schema": {"type": "string", "pattern": _CALL_ID.pattern}},
+                {"name": "format", "in": "query", "schema": {"enum": ["json", "kv"]}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "the answer (text/plain key=value lines with format=kv)",
+                    "content": {
+                        "application/json": {"schema": ANSWER_SCHEMA},
+                        "text/plain": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": openapi.problem("invalid_number or invalid_request"),
+                "401": openapi.problem("unauthorized"),
+                "403": openapi.problem("forbidden"),
+            },
+        },
+    )
+    openapi.register(
+        "/v1/calls/{call_id}",
+        "get",
+        {
+            "summary": "The lookup answer remembered for a call (roles ivr, agent)",
+            "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": openapi.json_response("the answer", ANSWER_SCHEMA),
+                "400": openapi.problem("invalid_request"),
+                "401": openapi.problem("unauthorized"),
+                "403": openapi.problem("forbidden"),
+                "404": openapi.problem("not_found"),
+            },
+        },
+    )

@@ -1,0 +1,59 @@
+"""The cache protocol of every write path (reactivations, credit, payments, status,
+work-order events): evict the subscriber's Redis record before the PostgreSQL commit,
+rewrite it from PostgreSQL after.
+
+Evicting first is what makes a crash between the commit and the rewrite harmless: the
+record is already gone, so the next lookup misses, reads PostgreSQL and fills it with
+the committed state. A Redis failure on either side never fails the request — the
+database is the system of record — it is logged and counted in `store_errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from entitlements.policy import Policy
+from gateway.logs import get_logger, number_ref
+from gateway.metrics import Metrics
+from gateway.services import cache
+from gateway.stores.queries.snapshot import Conn
+from gateway.stores.record import key
+
+log = get_logger("consistency")
+STORE_FAILURES = (RedisError, OSError, TimeoutError)
+
+
+async def evict(redis: Redis, metrics: Metrics, msisdns: Sequence[str], *extra_keys: str) -> bool:
+    """Before the commit: delete the subscribers' records (and `extra_keys`); False on a Redis failure."""
+    names = [key(m) for m in msisdns] + list(extra_keys)
+    if not names:
+        return True
+    try:
+        await redis.delete(*names)
+    except STORE_FAILURES as exc:
+        metrics.store_errors.labels("redis", "evict").inc()
+        log.warning("cache_evict_failed", error=type(exc).__name__, refs=[number_ref(m) for m in msisdns])
+        return False
+    return True
+
+
+async def refresh(
+    conn: Conn, redis: Redis, metrics: Metrics, policy: Policy, msisdns: Sequence[str], today: date
+) -> bool:
+    """After the commit: rewrite the records from PostgreSQL; False (logged, counted) on failure.
+
+    A failure leaves the record evicted, so the next lookup reads PostgreSQL.
+    """
+    try:
+        await cache.refresh(conn, redis, msisdns, policy, today)
+    except (*STORE_FAILURES, asyncpg.PostgresError) as exc:
+        store = "postgresql" if isinstance(exc, asyncpg.PostgresError) else "redis"
+        metrics.store_errors.labels(store, "refresh").inc()
+        log.warning("cache_refresh_failed", error=type(exc).__name__, refs=[number_ref(m) for m in msisdns])
+        return False
+    return True

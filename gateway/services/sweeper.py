@@ -1,0 +1,124 @@
+"""The work-order sweeper (W4): an unpaid postpaid reactivation whose window has ended is
+marked `overdue`, the number is suspended again and the order becomes `resuspended`.
+
+Safe with several processes sweeping at once: each order is handled in its own
+transaction that first takes the subscriber's row lock with `FOR UPDATE SKIP LOCKED`
+(a row someone else holds is left for the next pass) and then re-checks the order under
+its lock, so exactly one sweeper records the events. If the customer has meanwhile paid
+everything (say, through a payments import), the order is resolved as `paid` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from entitlements.months import shanghai_today
+from entitlements.policy import Policy
+from entitlements.workorders import is_overdue
+from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
+from gateway.logs import get_logger
+from gateway.metrics import Metrics
+from gateway.services import consistency
+from gateway.services.consistency import STORE_FAILURES
+from gateway.stores.queries import snapshot, workorders
+from gateway.stores.queries.payments import owed_fen
+
+log = get_logger("sweeper")
+ACTOR = "system:sweeper"
+SWEEP_SECONDS = 3.0
+BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSummary:
+    """What one pass did."""
+
+    resuspended: int
+    paid: int
+    skipped: int
+
+
+async def sweep_once(
+    pool: asyncpg.Pool, redis: Redis, metrics: Metrics, policy: Policy, now: datetime, *, batch: int = BATCH
+) -> SweepSummary:
+    """One pass over the open orders past their deadline (W4)."""
+    today = shanghai_today(now)
+    resuspended = paid = skipped = 0
+    async with pool.acquire() as conn:
+        for order_id, msisdn in await workorders.due(conn, now, batch):
+            acted = False
+            async with conn.transaction():
+                locked = await conn.fetchval(
+                    "SELECT true FROM subscribers WHERE msisdn = $1 FOR UPDATE SKIP LOCKED", msisdn
+                )
+                order = await workorders.get(conn, order_id, lock=True) if locked else None
+                if order is None or not is_overdue(order.status, order.due_at, now):
+                    skipped += 1  # another sweeper or a write path has it, or it was settled meanwhile
+                    continue
+                snap = await snapshot.load_one(conn, msisdn, today)
+                assert snap is not None  # locked above
+                if owed_fen(snap) == 0:
+                    await workorders.apply(
+                        conn, order, "paid", actor=ACTOR, actor_role=None, at=now,
+                        note="arrears found cleared at the deadline (W4)",
+                    )  # fmt: skip
+                    paid += 1
+                else:
+                    note = f"unpaid when the window ended at {order.due_at.isoformat()} (W4)"
+                    overdue = await workorders.apply(
+                        conn, order, "overdue", actor=ACTOR, actor_role=None, at=now, note=note
+                    )
+                    await workorders.apply(
+                        conn,
+                        replace(order, status=overdue),
+                        "resuspend",
+                        actor=ACTOR,
+                        actor_role=None,
+                        at=now,
+                        note="number suspended again by the city call center (W4)",
+                    )
+                    resuspended += 1
+                    metrics.sweeper.inc()
+                await consistency.evict(redis, metrics, [msisdn])
+                acted = True
+            if acted:
+                await consistency.refresh(conn, redis, metrics, policy, [msisdn], today)
+    return SweepSummary(resuspended, paid, skipped)
+
+
+async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: sweep every few seconds in the background."""
+    task = asyncio.create_task(_sweep_forever(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    metrics = app[METRICS]
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            summary = await sweep_once(app[PG], app[REDIS], metrics, app[POLICY], app[SETTINGS].clock())
+        except (*STORE_FAILURES, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            metrics.sweeper_runs.labels("failed").inc()
+            metrics.store_errors.labels("postgresql", "sweeper").inc()
+            log.warning("sweep_failed", error=type(exc).__name__)
+            continue
+        except Exception:  # the sweeper must outlive any one bad pass; counted and logged
+            metrics.sweeper_runs.labels("crashed").inc()
+            metrics.unexpected.labels("sweeper").inc()
+            log.exception("sweep_crashed")
+            continue
+        metrics.sweeper_runs.labels("ok").inc()
+        if summary.resuspended or summary.paid:
+            log.info("swept", resuspended=summary.resuspended, paid=summary.paid, skipped=summary.skipped)

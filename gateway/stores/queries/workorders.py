@@ -1,0 +1,285 @@
+"""Work orders (W1–W6) and their append-only event history.
+
+Lock order, shared by every write path: the subscriber row first, then its orders —
+reactivation, payments, status changes, order events and the sweeper all take the
+locks in that order, so they cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from entitlements.workorders import apply_event
+from gateway.stores.queries.snapshot import Conn
+
+_COLUMNS = """w.id, w.reactivation_id, w.msisdn, w.city_code, w.county_code, w.status, w.tracker,
+              w.due_at, w.created_at, w.updated_at, s.county_code AS subscriber_county"""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrder:
+    """One work order as stored."""
+
+    id: int
+    reactivation_id: int
+    msisdn: str
+    city_code: str
+    county_code: str | None
+    status: str
+    tracker: str | None
+    due_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    #: The subscriber's own county: where the city usually dispatches the order (W2).
+    subscriber_county: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One entry of an order's history (W5)."""
+
+    id: int
+    kind: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    note: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A branch of the organisation (province, city or county)."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+def _order(r: asyncpg.Record) -> WorkOrder:
+    return WorkOrder(
+        int(r["id"]),
+        int(r["reactivation_id"]),
+        r["msisdn"],
+        r["city_code"],
+        r["county_code"],
+        r["status"],
+        r["tracker"],
+        r["due_at"],
+        r["created_at"],
+        r["updated_at"],
+        r["subscriber_county"],
+    )
+
+
+async def create(
+    conn: Conn,
+    *,
+    reactivation_id: int,
+    msisdn: str,
+    city_code: str,
+    due_at: datetime,
+    at: datetime,
+    actor: str,
+    note: str,
+) -> int:
+    """W1/R10: a new order at the subscriber's city branch, with its `created` event."""
+    order_id = await conn.fetchval(
+        """INSERT INTO work_orders (reactivation_id, msisdn, city_code, status, due_at, created_at,
+                                    updated_at)
+           VALUES ($1, $2, $3, 'new', $4, $5, $5) RETURNING id""",
+        reactivation_id,
+        msisdn,
+        city_code,
+        due_at,
+        at,
+    )
+    await add_event(conn, int(order_id), "created", None, "new", actor, note, at)
+    return int(order_id)
+
+
+async def add_event(
+    conn: Conn,
+    order_id: int,
+    kind: str,
+    from_status: str | None,
+    to_status: str,
+    actor: str,
+    note: str | None,
+    at: datetime,
+) -> None:
+    """Append one event to an order's history (W5; the table refuses updates and deletes)."""
+    await conn.execute(
+        """INSERT INTO work_order_events (order_id, kind, from_status, to_status, actor, note, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        order_id,
+        kind,
+        from_status,
+        to_status,
+        actor,
+        note,
+        at,
+    )
+
+
+async def transition(
+    conn: Conn,
+    order: WorkOrder,
+    kind: str,
+    to_status: str,
+    actor: str,
+    note: str | None,
+    at: datetime,
+    *,
+    county_code: str | None = None,
+    tracker: str | None = None,
+) -> None:
+    """Move a locked order to `to_status` and record the event (dispatch also sets county and tracker)."""
+    await conn.execute(
+        """UPDATE work_orders
+           SET status = $2, updated_at = $3,
+               county_code = coalesce($4, county_code), tracker = coalesce($5, tracker)
+           WHERE id = $1""",
+        order.id,
+        to_status,
+        at,
+        county_code,
+        tracker,
+    )
+    await add_event(conn, order.id, kind, order.status, to_status, actor, note, at)
+
+
+async def get(conn: Conn, order_id: int, *, lock: bool = False) -> WorkOrder | None:
+    """One order (locked FOR UPDATE when `lock`)."""
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM work_orders w JOIN subscribers s ON s.msisdn = w.msisdn
+            WHERE w.id = $1 {"FOR UPDATE OF w" if lock else ""}""",  # noqa: S608 - constant fragments
+        order_id,
+    )
+    return None if row is None else _order(row)
+
+
+async def msisdn_of(conn: Conn, order_id: int) -> str | None:
+    """The number an order is about (to lock the subscriber first)."""
+    value = await conn.fetchval("SELECT msisdn FROM work_orders WHERE id = $1", order_id)
+    return None if value is None else str(value)
+
+
+async def history(conn: Conn, order_id: int) -> list[OrderEvent]:
+    """An order's events, oldest first."""
+    rows = await conn.fetch(
+        """SELECT id, kind, from_status, to_status, actor, note, at
+           FROM work_order_events WHERE order_id = $1 ORDER BY id""",
+        order_id,
+    )
+    return [
+        OrderEvent(int(r["id"]), r["kind"], r["from_status"], r["to_status"], r["actor"], r["note"], r["at"])
+        for r in rows
+    ]
+
+
+async def search(
+    conn: Conn,
+    *,
+    city_code: str | None,
+    county_code: str | None,
+    statuses: Sequence[str] | None,
+    msisdn: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[WorkOrder]:
+    """Orders newest first, filtered by city, county, statuses and number."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM work_orders w JOIN subscribers s ON s.msisdn = w.msisdn
+            WHERE ($1::text IS NULL OR w.city_code = $1)
+              AND ($2::text IS NULL OR w.county_code = $2)
+              AND ($3::text[] IS NULL OR w.status = ANY($3::text[]))
+              AND ($4::text IS NULL OR w.msisdn = $4)
+              AND ($5::bigint IS NULL OR w.id < $5)
+            ORDER BY w.id DESC LIMIT $6""",  # noqa: S608 - constant fragments
+        city_code,
+        county_code,
+        list(statuses) if statuses is not None else None,
+        msisdn,
+        before_id,
+        limit,
+    )
+    return [_order(r) for r in rows]
+
+
+async def open_orders(
+    conn: Conn, msisdn: str, statuses: Sequence[str], *, lock: bool = False
+) -> list[WorkOrder]:
+    """A subscriber's orders in `statuses`, oldest first (locked when `lock`; lock the subscriber first)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM work_orders w JOIN subscribers s ON s.msisdn = w.msisdn
+            WHERE w.msisdn = $1 AND w.status = ANY($2::text[])
+            ORDER BY w.id {"FOR UPDATE OF w" if lock else ""}""",  # noqa: S608 - constant fragments
+        msisdn,
+        list(statuses),
+    )
+    return [_order(r) for r in rows]
+
+
+async def due(conn: Conn, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """W4: (id, number) of open orders whose deadline has passed, oldest deadline first."""
+    rows = await conn.fetch(
+        """SELECT id, msisdn FROM work_orders
+           WHERE status IN ('new', 'dispatched') AND due_at <= $1
+           ORDER BY due_at, id LIMIT $2""",
+        now,
+        limit,
+    )
+    return [(int(r["id"]), str(r["msisdn"])) for r in rows]
+
+
+async def branch(conn: Conn, code: str) -> Branch | None:
+    """A branch by code."""
+    row = await conn.fetchrow("SELECT code, name, level, parent_code FROM branches WHERE code = $1", code)
+    return None if row is None else Branch(row["code"], row["name"], row["level"], row["parent_code"])
+
+
+async def apply(
+    conn: Conn,
+    order: WorkOrder,
+    kind: str,
+    *,
+    actor: str,
+    actor_role: str | None,
+    at: datetime,
+    note: str | None = None,
+    county_code: str | None = None,
+    tracker: str | None = None,
+) -> str:
+    """W2–W6 through the engine's state machine on a locked order (subscriber locked first).
+
+    `resuspend` also suspends the number again (W4) unless it was cancelled. Raises the
+    engine's `WorkOrderError` for an illegal event. Returns the new status.
+    """
+    new = apply_event(
+        order.status, kind, county_code=county_code, tracker=tracker, note=note, actor_role=actor_role
+    )
+    await transition(
+        conn,
+        order,
+        kind,
+        new,
+        actor,
+        note,
+        at,
+        county_code=county_code if kind == "dispatch" else None,
+        tracker=tracker if kind == "dispatch" else None,
+    )
+    if kind == "resuspend":
+        await conn.execute(
+            """UPDATE subscribers SET status = 'suspended', updated_at = $2
+               WHERE msisdn = $1 AND status <> 'cancelled'""",
+            order.msisdn,
+            at,
+        )
+    return new
