@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import structlog
 from aiohttp import web
 from redis.asyncio import Redis
 
 from entitlements.errors import EntitlementsError
 from entitlements.policy import load_policy
-from gateway.http.auth import PRINCIPAL, TokenCache, token_refresher
-from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS, TOKENS
+from gateway.http.auth import PRINCIPAL, TokenCache
+from gateway.http.keys import CREDIT, LOOKUP, METRICS, PG, POLICY, REDIS, SCREENPOP, SETTINGS, TOKENS
 from gateway.http.problems import ApiError, from_exception, problem_response
 from gateway.http.ratelimit import Limits, RateLimiter
+from gateway.http.routes import agent_page, health
+from gateway.http.routes import audit as audit_routes
 from gateway.http.routes import calls as call_routes
-from gateway.http.routes import health
+from gateway.http.routes import credit as credit_routes
+from gateway.http.routes import directory as directory_routes
 from gateway.http.routes import lookup as lookup_routes
+from gateway.http.routes import payments as payment_routes
+from gateway.http.routes import reactivations as reactivation_routes
+from gateway.http.routes import subscribers as subscriber_routes
+from gateway.http.routes import workorders as workorder_routes
 from gateway.logs import get_logger
 from gateway.metrics import Metrics
-from gateway.services.lookup import lookup_ctx
-from gateway.services.screenpop import screenpop_ctx
+from gateway.services import credit, sweeper
+from gateway.services.credit import CreditService
+from gateway.services.lookup import LookupService
+from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 from gateway.stores import db
+from gateway.stores.fastredis import PipelinedRedis
 from gateway.stores.queries import snapshot
 
 log = get_logger("http")
@@ -119,40 +131,24 @@ def create_app(settings: Settings) -> web.Application:
         machine=RateLimiter(settings.machine_rate_limit, settings.machine_rate_limit * 2),
         people=RateLimiter(settings.rate_limit, settings.rate_limit * 5),
     )
-    app.cleanup_ctx.append(_pg_ctx)
-    app.cleanup_ctx.append(_redis_ctx)
-    app.cleanup_ctx.append(token_refresher)
-    health.setup(app)
-    # --- route modules: one setup(app) per module (lookup, reactivations, credit, …) ---
-    app.cleanup_ctx.append(lookup_ctx)
-    app.cleanup_ctx.append(screenpop_ctx)
-    lookup_routes.setup(app)
-    call_routes.setup(app)
-    # issue 6: reactivation, credit, payments and status, work orders, agent view, audit
-    from gateway.http.routes import audit as audit_routes
-    from gateway.http.routes import credit as credit_routes
-    from gateway.http.routes import payments as payment_routes
-    from gateway.http.routes import reactivations as reactivation_routes
-    from gateway.http.routes import subscribers as subscriber_routes
-    from gateway.http.routes import workorders as workorder_routes
-    from gateway.services.credit import credit_ctx  # imported here: only this section is ours to edit
-    from gateway.services.sweeper import sweeper_ctx
-
-    app.cleanup_ctx.append(credit_ctx)  # credit service; journal reconciler at start-up and periodically
-    app.cleanup_ctx.append(sweeper_ctx)  # W4 overdue sweeper
-    reactivation_routes.setup(app)
-    credit_routes.setup(app)
-    payment_routes.setup(app)
-    subscriber_routes.setup(app)
-    workorder_routes.setup(app)
-    audit_routes.setup(app)
-    # issue 7: the agents' desktop widget (GET /agent/) and the small reads it needs
-    from gateway.http.routes import agent_page
-    from gateway.http.routes import directory as directory_routes
-
-    agent_page.setup(app)
-    directory_routes.setup(app)
-    # --- end of route modules ---
+    # Resources, in start order (stopped in reverse): one cleanup context each.
+    app.cleanup_ctx.extend(
+        [_pg_ctx, _redis_ctx, _tokens_ctx, _lookup_ctx, _screenpop_ctx, _credit_ctx, _sweeper_ctx]
+    )
+    for routes in (
+        health,
+        lookup_routes,
+        call_routes,
+        reactivation_routes,
+        credit_routes,
+        payment_routes,
+        subscriber_routes,
+        workorder_routes,
+        audit_routes,
+        agent_page,
+        directory_routes,
+    ):
+        routes.setup(app)
     return app
 
 
@@ -179,3 +175,75 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = client
     yield
     await client.aclose()
+
+
+async def _tokens_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the tokens at start, refresh them in the background."""
+    cache = app[TOKENS]
+    await cache.refresh()
+    task = asyncio.create_task(cache.run())
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        # A refresh cut short by the shutdown (asyncpg may report the cancelled query as an
+        # InternalClientError): nothing is left to keep.
+        log.info("token_refresh_stopped", error=type(exc).__name__)
+
+
+async def _lookup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The LookupService and its background work."""
+    settings = app[SETTINGS]
+    # The lookup's own client: every call is already bounded by asyncio.timeout, so no
+    # socket timeout (redis-py would wrap each read in a second timer).
+    redis = Redis.from_url(settings.redis_url or "", socket_connect_timeout=0.5, max_connections=512)
+    service = LookupService(settings, app[POLICY], app[PG], redis, app[METRICS])
+    with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+        await service.load_managers()
+    app[LOOKUP] = service
+    task = asyncio.create_task(service.run_background())
+    yield
+    await _stop(task)
+    await service.close()
+    await redis.aclose()
+
+
+async def _screenpop_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The ScreenPop hub and its Redis listener."""
+    fast = PipelinedRedis(app[SETTINGS].redis_url or "", connections=1)
+    hub = ScreenPop(app[REDIS], fast)
+    app[SCREENPOP] = hub
+    tasks = [asyncio.create_task(hub.listen()), asyncio.create_task(hub.run_flusher())]
+    yield
+    for task in tasks:
+        await _stop(task)
+    await hub.flush()
+    await fast.close()
+
+
+async def _credit_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The credit service; every journal reconciled at start-up, then periodically."""
+    service = CreditService(app[REDIS], app[PG], app[METRICS])
+    app[CREDIT] = service
+    await credit.reconcile_at_start(service)
+    task = asyncio.create_task(credit.reconcile_forever(service))
+    yield
+    await _stop(task)
+
+
+async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The W4 overdue sweeper, every few seconds in the background."""
+    task = asyncio.create_task(
+        sweeper.sweep_forever(app[PG], app[REDIS], app[METRICS], lambda: app[POLICY], app[SETTINGS].clock)
+    )
+    yield
+    await _stop(task)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import asyncpg
@@ -103,22 +102,3 @@ def require(request: web.Request, *roles: str) -> Principal:
             f"role {principal.role} may not call this; allowed: {', '.join(roles)}",
         )
     return principal
-
-
-async def token_refresher(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: load tokens at start, refresh them in the background."""
-    from gateway.http.keys import TOKENS  # keys imports this module for the TokenCache type
-
-    cache = app[TOKENS]
-    await cache.refresh()
-    task = asyncio.create_task(cache.run())
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    except Exception as exc:
-        # A refresh cut short by the shutdown (asyncpg may report the cancelled query as an
-        # InternalClientError): nothing is left to keep.
-        log.info("token_refresh_stopped", error=type(exc).__name__)

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from entitlements.policy import Policy
 from gateway.http.auth import TokenCache
 from gateway.metrics import Metrics
+from gateway.services.credit import CreditService
 from gateway.services.lookup import LookupService
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
@@ -21,3 +22,4 @@ TOKENS = web.AppKey("tokens", TokenCache)
 METRICS = web.AppKey("metrics", Metrics)
 LOOKUP = web.AppKey("lookup", LookupService)
 SCREENPOP = web.AppKey("screenpop", ScreenPop)
+CREDIT = web.AppKey("credit", CreditService)

@@ -31,20 +31,16 @@ answer flagged `degraded` — the charging side never gets a 5xx, and nothing is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
-from aiohttp import web
 from redis.asyncio import Redis
 
-from gateway.http.keys import METRICS, PG, REDIS
 from gateway.http.problems import ApiError
 from gateway.logs import get_logger, number_ref
 from gateway.metrics import Metrics
@@ -443,28 +439,19 @@ def _ref_conflict() -> ApiError:
     )
 
 
-CREDIT = web.AppKey("credit", CreditService)
-
-
-async def credit_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the credit service; reconcile every journal at start-up, then periodically."""
-    service = CreditService(app[REDIS], app[PG], app[METRICS])
-    app[CREDIT] = service
+async def reconcile_at_start(service: CreditService) -> None:
+    """Copy every journal entry left by any process into PostgreSQL (bounded to 10 s)."""
     try:
         copied = await asyncio.wait_for(service.reconcile(min_age_ms=0), 10.0)
         if copied:
             log.info("credit_journal_recovered", entries=copied)
     except (*STORE_FAILURES, *PG_FAILURES) as exc:
-        app[METRICS].store_errors.labels("redis", "credit_reconcile").inc()
+        service.metrics.store_errors.labels("redis", "credit_reconcile").inc()
         log.warning("credit_reconcile_failed", error=type(exc).__name__)
-    task = asyncio.create_task(_reconcile_forever(service))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
-async def _reconcile_forever(service: CreditService) -> None:
+async def reconcile_forever(service: CreditService) -> None:
+    """Reconcile the journals for as long as the process runs (a task of the app factory)."""
     # Every few seconds the numbers this process left behind; a full SCAN of the keyspace
     # (journals of a crashed process) only every FULL_RECONCILE_SECONDS: scanning a million
     # keys every few seconds would stall the hot path.

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -408,24 +407,3 @@ class LookupService:
         except (RedisError, OSError, TimeoutError):
             self.metrics.store_errors.labels("redis", "fill").inc()
             log.debug("cache_fill_failed", number=mask(msisdn))
-
-
-async def lookup_ctx(app: Any) -> AsyncIterator[None]:
-    """cleanup_ctx: the LookupService and its background work."""
-    from gateway.http.keys import LOOKUP, METRICS, PG, POLICY, SETTINGS
-
-    settings = app[SETTINGS]
-    # The lookup's own client: every call is already bounded by asyncio.timeout, so no
-    # socket timeout (redis-py would wrap each read in a second timer).
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, max_connections=512)
-    service = LookupService(settings, app[POLICY], app[PG], redis, app[METRICS])
-    with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-        await service.load_managers()
-    app[LOOKUP] = service
-    task = asyncio.create_task(service.run_background())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await service.close()
-    await redis.aclose()

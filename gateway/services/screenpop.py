@@ -13,7 +13,6 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -128,23 +127,6 @@ class ScreenPop:
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-
-
-async def screenpop_ctx(app: Any) -> AsyncIterator[None]:
-    """cleanup_ctx: the ScreenPop hub and its Redis listener."""
-    from gateway.http.keys import REDIS, SCREENPOP, SETTINGS
-
-    fast = PipelinedRedis(app[SETTINGS].redis_url or "", connections=1)
-    hub = ScreenPop(app[REDIS], fast)
-    app[SCREENPOP] = hub
-    tasks = [asyncio.create_task(hub.listen()), asyncio.create_task(hub.run_flusher())]
-    yield
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await hub.flush()
-    await fast.close()
 
 
 def sse(event: str, data: bytes, event_id: str | None = None) -> bytes:

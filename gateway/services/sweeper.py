@@ -11,19 +11,16 @@ everything (say, through a payments import), the order is resolved as `paid` ins
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
-from aiohttp import web
 from redis.asyncio import Redis
 
 from entitlements.months import shanghai_today
 from entitlements.policy import Policy
 from entitlements.workorders import is_overdue
-from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
 from gateway.logs import get_logger
 from gateway.metrics import Metrics
 from gateway.services import consistency
@@ -94,21 +91,18 @@ async def sweep_once(
     return SweepSummary(resuspended, paid, skipped)
 
 
-async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: sweep every few seconds in the background."""
-    task = asyncio.create_task(_sweep_forever(app))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _sweep_forever(app: web.Application) -> None:
-    metrics = app[METRICS]
+async def sweep_forever(
+    pool: asyncpg.Pool,
+    redis: Redis,
+    metrics: Metrics,
+    policy: Callable[[], Policy],
+    clock: Callable[[], datetime],
+) -> None:
+    """Sweep every few seconds for as long as the process runs (a task of the app factory)."""
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
         try:
-            summary = await sweep_once(app[PG], app[REDIS], metrics, app[POLICY], app[SETTINGS].clock())
+            summary = await sweep_once(pool, redis, metrics, policy(), clock())
         except (*STORE_FAILURES, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             metrics.sweeper_runs.labels("failed").inc()
             metrics.store_errors.labels("postgresql", "sweeper").inc()

@@ -26,7 +26,8 @@ from redis.asyncio import Redis
 
 from entitlements.reactivation import decide_credit
 from gateway.http.app import create_app
-from gateway.services.credit import AUTHORIZE_LUA, CREDIT, Load, authorize_args, credit_keys, state_key
+from gateway.http.keys import CREDIT
+from gateway.services.credit import AUTHORIZE_LUA, Load, authorize_args, credit_keys, state_key
 from gateway.settings import Settings
 from gateway.stores.embedded import EmbeddedRedis
 from gateway.stores.queries.credit import NO_GRANT, Grant

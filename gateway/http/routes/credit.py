@@ -8,10 +8,9 @@ from aiohttp import web
 
 from gateway.http import inputs
 from gateway.http.auth import require
-from gateway.http.keys import METRICS, SETTINGS
+from gateway.http.keys import CREDIT, METRICS, SETTINGS
 from gateway.http.openapi import json_response, problem, register
 from gateway.money import format_yuan
-from gateway.services.credit import CREDIT
 
 
 async def post_credit_authorize(request: web.Request) -> web.Response:
@@ -35,7 +34,7 @@ async def post_credit_authorize(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Register the route (the service itself comes from `gateway.services.credit.credit_ctx`)."""
+    """Register the route (the service itself comes from the app factory's credit context)."""
     app.router.add_post("/v1/credit/authorize", post_credit_authorize)
 
 
