@@ -1,4 +1,8 @@
-"""Integer fen from yuan text or policy numbers, and back — never through float."""
+"""Integer fen from yuan text, policy numbers or client input, and back — never through float.
+
+The one money module of the project: the engine reads policy amounts with `yuan_to_fen`,
+the gateway parses amounts clients send with `parse_yuan`, both print with `format_fen`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from decimal import Decimal
 from entitlements.errors import InvalidAmount
 
 _YUAN = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]{1,2})?$")
+#: What a client may send: not negative, at most 12 integer digits, at most 2 decimals.
+_INPUT = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
 
 
 def yuan_to_fen(value: int | str | Decimal) -> int:
@@ -28,6 +34,29 @@ def yuan_to_fen(value: int | str | Decimal) -> int:
     whole, _, cents = text.lstrip("-").partition(".")
     fen = int(whole) * 100 + int(cents.ljust(2, "0") or "0")
     return -fen if negative else fen
+
+
+def parse_yuan(value: object, *, allow_zero: bool = True) -> int:
+    """A client's amount: '12.3' / 12.3 / 12 → 1230 fen; rejects negatives, >2 decimals, bools, NaN."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidAmount("an amount in yuan is required")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        # JSON numbers arrive as floats; repr gives the shortest text that round-trips.
+        text = repr(value)
+        if text.endswith(".0"):
+            text = text[:-2]
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise InvalidAmount("an amount is a number or a decimal string")
+    if not _INPUT.match(text):
+        raise InvalidAmount(f"{text!r} is not an amount in yuan (digits, at most 2 decimals, not negative)")
+    fen = yuan_to_fen(text)
+    if fen == 0 and not allow_zero:
+        raise InvalidAmount("the amount must be greater than zero")
+    return fen
 
 
 def format_fen(fen: int) -> str:

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from entitlements.errors import InvalidAmount
+from entitlements.money import parse_yuan
 from gateway.batch.progress import Progress
-from gateway.money import InvalidAmount, parse_yuan
 from gateway.numbers import InvalidNumber, normalise
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

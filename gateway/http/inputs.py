@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from entitlements.errors import InvalidAmount
+from entitlements.money import parse_yuan
 from gateway.http.problems import ApiError, invalid_request
-from gateway.money import InvalidAmount, parse_yuan
 from gateway.numbers import InvalidNumber, normalise
 
 #: Ten billion yuan: far above any real charge, well inside exact integer arithmetic everywhere.

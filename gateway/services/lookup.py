@@ -29,13 +29,13 @@ from redis.exceptions import RedisError
 
 from entitlements.benefits import entitlement_codes
 from entitlements.model import Tier, bottom_level
+from entitlements.money import format_fen as format_yuan
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import Policy
 from entitlements.reactivation import AccountState, decide_reactivation
 from entitlements.routing import default_route, route
 from gateway.logs import get_logger, mask
 from gateway.metrics import Metrics
-from gateway.money import format_yuan
 from gateway.services import cache
 from gateway.settings import Settings
 from gateway.stores.breaker import CircuitBreaker

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.money import InvalidAmount, format_yuan, parse_yuan
+from entitlements.errors import InvalidAmount
+from entitlements.money import format_fen, parse_yuan
 from gateway.numbers import InvalidNumber, _normalise, is_withheld, normalise
 
 
@@ -72,7 +73,7 @@ def test_zero_can_be_refused() -> None:
 
 
 def test_format_yuan() -> None:
-    assert [format_yuan(x) for x in (0, 5, 1234, -250)] == ["0.00", "0.05", "12.34", "-2.50"]
+    assert [format_fen(x) for x in (0, 5, 1234, -250)] == ["0.00", "0.05", "12.34", "-2.50"]
 
 
 @settings(max_examples=2000, deadline=None)

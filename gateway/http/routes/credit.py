@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
+from entitlements.money import format_fen
 from gateway.http import inputs
 from gateway.http.auth import require
 from gateway.http.keys import CREDIT, METRICS, SETTINGS
 from gateway.http.openapi import json_response, problem, register
-from gateway.money import format_yuan
 
 
 async def post_credit_authorize(request: web.Request) -> web.Response:
@@ -23,7 +23,7 @@ async def post_credit_authorize(request: web.Request) -> web.Response:
     assert ref is not None  # required
     app = request.app
     answer = await app[CREDIT].authorize(msisdn, ref, amount, app[SETTINGS].clock())
-    out: dict[str, Any] = {"approved": answer.approved, "remaining_yuan": format_yuan(answer.remaining_fen)}
+    out: dict[str, Any] = {"approved": answer.approved, "remaining_yuan": format_fen(answer.remaining_fen)}
     if answer.code:
         out["code"] = answer.code
     if answer.degraded:

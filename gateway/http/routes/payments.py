@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from entitlements.money import format_fen
 from entitlements.months import shanghai_today
 from gateway.http import inputs
 from gateway.http.auth import require
 from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
 from gateway.http.openapi import json_response, problem, register
 from gateway.http.problems import ApiError
-from gateway.money import format_yuan
 from gateway.services import consistency
 from gateway.stores.queries import payments
 
@@ -45,10 +45,10 @@ async def post_payment(request: web.Request) -> web.Response:
         {
             "id": result.id,
             "msisdn": msisdn,
-            "amount_yuan": format_yuan(amount),
+            "amount_yuan": format_fen(amount),
             "paid_at": paid_at.isoformat(),
             "duplicate": result.duplicate,
-            "outstanding_yuan": format_yuan(result.outstanding_fen),
+            "outstanding_yuan": format_fen(result.outstanding_fen),
             "arrears_months": result.arrears_months,
             "status": result.status,
             "suspension_lifted": lifted,

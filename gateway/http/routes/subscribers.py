@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from entitlements.benefits import benefits
+from entitlements.money import format_fen
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import Policy
 from entitlements.reactivation import decide_reactivation
@@ -23,7 +24,6 @@ from gateway.http.openapi import json_response, problem, register
 from gateway.http.problems import ApiError
 from gateway.http.routes.workorders import order_json
 from gateway.logs import mask
-from gateway.money import format_yuan
 from gateway.services import consistency, credit
 from gateway.stores.queries import audit, snapshot, subscribers, tiers, workorders
 from gateway.stores.queries.payments import UNPAID_ORDER_STATUSES, owed_fen
@@ -169,12 +169,12 @@ async def get_subscriber(request: web.Request) -> web.Response:
             "status": snap.subscriber.status,
             "payment_mode": snap.subscriber.payment_mode,
             "arrears_months": snap.arrears_months,
-            "outstanding_yuan": format_yuan(owed_fen(snap)),
+            "outstanding_yuan": format_fen(owed_fen(snap)),
             "bills": [
                 {
                     "month": b["month"],
-                    "billed_yuan": format_yuan(b["billed_fen"]),
-                    "paid_yuan": format_yuan(b["paid_fen"]),
+                    "billed_yuan": format_fen(b["billed_fen"]),
+                    "paid_yuan": format_fen(b["paid_fen"]),
                 }
                 for b in bills
             ],
@@ -188,7 +188,7 @@ async def get_subscriber(request: web.Request) -> web.Response:
             "eligible": preview.eligible,
             "code": preview.code,
             "mode": preview.mode,
-            "credit_limit_yuan": format_yuan(preview.credit_limit_fen) if preview.credit_limit_fen else None,
+            "credit_limit_yuan": format_fen(preview.credit_limit_fen) if preview.credit_limit_fen else None,
             "hours": preview.hours,
             "days": preview.days,
             "rules": list(preview.rules),
@@ -207,8 +207,8 @@ async def get_subscriber(request: web.Request) -> web.Response:
                 "actor": h["actor"],
                 "granted_at": _iso(h["granted_at"]),
                 "expires_at": _iso(h["expires_at"]),
-                "credit_limit_yuan": format_yuan(h["credit_limit_fen"]) if h["credit_limit_fen"] else None,
-                "credit_used_yuan": format_yuan(h["credit_used_fen"]) if h["credit_limit_fen"] else None,
+                "credit_limit_yuan": format_fen(h["credit_limit_fen"]) if h["credit_limit_fen"] else None,
+                "credit_used_yuan": format_fen(h["credit_used_fen"]) if h["credit_limit_fen"] else None,
                 "work_order_id": h["work_order_id"],
                 "work_order_status": h["work_order_status"],
             }
@@ -226,9 +226,9 @@ def _credit(latest: dict[str, Any] | None, now: datetime) -> dict[str, Any] | No
     limit, used = latest["credit_limit_fen"], latest["credit_used_fen"]
     return {
         "reactivation_id": latest["id"],
-        "limit_yuan": format_yuan(limit),
-        "used_yuan": format_yuan(used),
-        "remaining_yuan": format_yuan(max(limit - used, 0)),
+        "limit_yuan": format_fen(limit),
+        "used_yuan": format_fen(used),
+        "remaining_yuan": format_fen(max(limit - used, 0)),
         "expires_at": _iso(latest["expires_at"]),
         "active": now < latest["expires_at"] and used < limit,
     }

@@ -22,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from entitlements.model import Tier, bottom_level
+from entitlements.money import format_fen
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import Policy
 from entitlements.reactivation import AccountState, ReactivationDecision, decide_reactivation
@@ -34,7 +35,6 @@ from entitlements.verification import (
 )
 from entitlements.workorders import overdue_at
 from gateway.http.problems import PROBLEM_TYPE, TITLES, ApiError
-from gateway.money import format_yuan
 from gateway.stores.queries import audit, idempotency, snapshot, workorders
 from gateway.stores.queries.snapshot import Conn, Snapshot
 
@@ -286,7 +286,7 @@ async def _grant(
     }
     if decision.mode == "prepaid_credit":
         assert decision.credit_limit_fen is not None  # R4 terms always carry an amount
-        body["credit_limit_yuan"] = format_yuan(decision.credit_limit_fen)
+        body["credit_limit_yuan"] = format_fen(decision.credit_limit_fen)
         body["days"] = decision.days
     else:
         body["hours"] = decision.hours
