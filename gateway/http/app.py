@@ -18,7 +18,7 @@ from entitlements.errors import EntitlementsError
 from entitlements.policy import load_policy
 from gateway.http.auth import PRINCIPAL, TokenCache
 from gateway.http.keys import CREDIT, LOOKUP, METRICS, PG, POLICY, REDIS, SCREENPOP, SETTINGS, TOKENS
-from gateway.http.problems import ApiError, from_exception, problem_response
+from gateway.http.problems import ApiError, from_domain_error, from_exception, problem_response
 from gateway.http.ratelimit import Limits, RateLimiter
 from gateway.http.routes import agent_page, health
 from gateway.http.routes import audit as audit_routes
@@ -47,7 +47,6 @@ PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
 LOOKUP_PATH = "/v1/ivr/lookup"
 _ID_PREFIX = f"{uuid.uuid4().hex[:8]}-"  # per process; request ids are this plus a counter
 _ids = itertools.count(1)
-DOMAIN_STATUS = {"invalid_request": 400, "forbidden": 403, "invalid_transition": 409, "invalid_policy": 500}
 LIMITS = web.AppKey("limits", Limits)
 MAX_BODY = 64 * 1024
 
@@ -87,10 +86,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except ApiError as exc:
         response = from_exception(exc)
-    except EntitlementsError as exc:  # the engine's refusals: their code decides the status
-        response = from_exception(
-            ApiError(DOMAIN_STATUS.get(exc.code, 409), exc.code, exc.message, **exc.details())
-        )
+    except EntitlementsError as exc:  # domain errors (engine, services): problems.status_of maps the code
+        response = from_domain_error(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -1,4 +1,10 @@
-"""Errors as RFC 9457 problem+json with a stable `code` — mapped in one middleware."""
+"""Errors as RFC 9457 problem+json with a stable `code` — mapped in one middleware.
+
+Two kinds reach the middleware: `ApiError`, raised by the edge itself (authentication,
+rate limits, request parsing), which names its status; and the domain errors of the
+engine and the services (`EntitlementsError`, `ServiceError`), which carry only a code —
+`status_of` below is the one place a domain code becomes an HTTP status.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from entitlements.errors import EntitlementsError
+from gateway.services.errors import Conflict
 
 PROBLEM_TYPE = "https://callgate.example/problems/"
 TITLES = {
@@ -20,6 +29,18 @@ TITLES = {
     429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
+}
+
+
+#: The status of each domain error code (SPEC §6). Any other code is a refusal: 409
+#: (the R codes, `cancelled`, `invalid_transition`, `policy_not_in_effect`, …).
+DOMAIN_STATUS = {
+    "invalid_request": 400,
+    "invalid_number": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "unknown_subscriber": 404,
+    "invalid_policy": 500,
 }
 
 
@@ -39,11 +60,9 @@ def invalid_request(detail: str, field: str | None = None) -> ApiError:
     return ApiError(400, "invalid_request", detail, **({"field": field} if field else {}))
 
 
-def problem_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
-) -> web.Response:
-    """The problem+json response for an error."""
-    body = {
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem document as a dict."""
+    return {
         "type": PROBLEM_TYPE + code,
         "title": TITLES.get(status, "Error"),
         "status": status,
@@ -51,6 +70,13 @@ def problem_response(
         "code": code,
         **extra,
     }
+
+
+def problem_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    """The problem+json response for an error."""
+    body = problem_body(status, code, detail, **extra)
     return web.Response(
         status=status,
         body=orjson.dumps(body),
@@ -63,3 +89,22 @@ def from_exception(exc: ApiError) -> web.Response:
     """problem+json for an ApiError."""
     headers = exc.extra.pop("headers", None)
     return problem_response(exc.status, exc.code, exc.detail, headers=headers, **exc.extra)
+
+
+def status_of(error: EntitlementsError) -> int:
+    """The HTTP status of a domain error: by its code (`DOMAIN_STATUS`), else 409."""
+    if isinstance(error, Conflict):  # same code as a malformed request, but a conflict (SPEC §6)
+        return 409
+    return DOMAIN_STATUS.get(error.code, 409)
+
+
+def domain_problem(error: EntitlementsError) -> tuple[int, dict[str, Any]]:
+    """(status, problem document) of a domain error (also what a replay stores)."""
+    status = status_of(error)
+    return status, problem_body(status, error.code, error.message, **error.details())
+
+
+def from_domain_error(error: EntitlementsError) -> web.Response:
+    """problem+json for a domain error of the engine or a service."""
+    status, body = domain_problem(error)
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/problem+json")

@@ -41,10 +41,10 @@ import asyncpg
 import orjson
 from redis.asyncio import Redis
 
-from gateway.http.problems import ApiError
 from gateway.logs import get_logger, number_ref
 from gateway.metrics import Metrics
 from gateway.services.consistency import STORE_FAILURES
+from gateway.services.errors import Conflict, unknown_subscriber
 from gateway.stores.queries import credit as ledger
 from gateway.stores.queries.credit import Debit, Grant, Overspend
 
@@ -257,7 +257,7 @@ class CreditService:
     # --- authorisation --------------------------------------------------------------
 
     async def authorize(self, msisdn: str, ref: str, amount_fen: int, now: datetime) -> Answer:
-        """R5: approve or decline one charge (idempotent per ref); 404 for an unknown number."""
+        """R5: approve or decline one charge (idempotent per ref); `unknown_subscriber` if not ours."""
         hash_ = body_hash(msisdn, amount_fen)
         try:
             reply = await self.decide_in_redis(msisdn, ref, hash_, amount_fen, now)
@@ -291,7 +291,7 @@ class CreditService:
             async with self.pool.acquire() as conn:
                 grant = await ledger.grant_of(conn, msisdn)
                 if grant is None:
-                    raise ApiError(404, "unknown_subscriber", "the number is not one of our subscribers")
+                    raise unknown_subscriber()
                 since = now - timedelta(milliseconds=REFS_TTL_MS)
                 debits = await ledger.recent_debits(conn, msisdn, since)
             refs = [
@@ -370,7 +370,7 @@ class CreditService:
         except PG_FAILURES as exc:
             return self._degraded(exc, msisdn)
         if found is None:
-            raise ApiError(404, "unknown_subscriber", "the number is not one of our subscribers")
+            raise unknown_subscriber()
         debit, replayed = found
         if replayed and (debit.msisdn != msisdn or debit.amount_fen != amount_fen):
             raise _ref_conflict()
@@ -433,10 +433,8 @@ def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _ref_conflict() -> ApiError:
-    return ApiError(
-        409, "invalid_request", "this ref was used for a different authorisation (number or amount)"
-    )
+def _ref_conflict() -> Conflict:
+    return Conflict("this ref was used for a different authorisation (number or amount)")
 
 
 async def reconcile_at_start(service: CreditService) -> None:
