@@ -11,16 +11,15 @@ import asyncpg
 from redis.asyncio import Redis
 
 from entitlements.errors import PolicyError
-from entitlements.model import bottom_level
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import Policy, load_policy
 from entitlements.scored import milli_text
 from entitlements.thresholds import propose_thresholds, threshold_override
-from entitlements.tiers import tier_in_force
 from gateway.batch import demo, evaluation, importer
 from gateway.logs import mask
 from gateway.numbers import InvalidNumber, normalise
 from gateway.services import cache, notify
+from gateway.services.subscribers import explain_lines
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
 from gateway.stores.queries import snapshot, tiers
@@ -194,40 +193,6 @@ async def explain(conn: asyncpg.Connection, settings: Settings, raw: str, lang: 
     lines = explain_lines(snap, rows, policy, today, lang)
     print("\n".join(lines))
     return 0
-
-
-def explain_lines(
-    snap: snapshot.Snapshot, rows: list[tiers.StoredEvaluation], policy: Policy, today: date, lang: str
-) -> list[str]:
-    """The text of `callgate explain` (also used by the agent view)."""
-    legacy = policy.transition.legacy_scheme if policy.transition else None
-    serving = tier_in_force(snap.serving(policy.name, legacy), today)
-    zh = lang == "zh"
-    if serving is None:
-        tier_text = policy.level_name(policy.scheme, bottom_level(policy.scheme), lang)
-    else:
-        tier_text = policy.level_name(serving.scheme, serving.level, lang)
-        if serving.valid_until:
-            tier_text += (
-                f"（有效期至{serving.valid_until}）" if zh else f" (valid until {serving.valid_until})"
-            )
-    lines = [f"{mask(snap.subscriber.msisdn)}: " + ("当前级别 " if zh else "current level ") + tier_text]
-    if serving is not None and serving.source == "import":
-        lines.append(
-            "原VIP会员卡（导入），到期后按新分级评定（T1.11）"
-            if zh
-            else "legacy VIP card (imported), honoured until it expires (T1.11)"
-        )
-    in_force = next((r for r in rows if r.effective_from <= today), None)
-    pending = next((r for r in rows if r.effective_from > today), None)
-    if in_force is not None:
-        lines.append(in_force.explanation.render(lang, policy))
-    if pending is not None:
-        lines.append("\n下一期评定：" if zh else "\nPending from the latest evaluation:")
-        lines.append(pending.explanation.render(lang, policy))
-    if in_force is None and pending is None:
-        lines.append("尚无评定记录" if zh else "not evaluated yet")
-    return lines
 
 
 async def cache_rebuild(conn: asyncpg.Connection, settings: Settings) -> int:

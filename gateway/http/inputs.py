@@ -3,6 +3,7 @@ choices — each failure a 400 problem naming the field."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,8 @@ from entitlements.money import parse_yuan
 from gateway.http.problems import ApiError, invalid_request
 from gateway.numbers import InvalidNumber, normalise
 
+# Any visible ASCII: SIP Call-IDs use word characters such as ! % ~ ( ) < > besides @ . : -
+CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 #: Ten billion yuan: far above any real charge, well inside exact integer arithmetic everywhere.
 MAX_AMOUNT_FEN = 10**12
 
@@ -39,6 +42,15 @@ def msisdn(value: object, field: str = "msisdn") -> str:
         return normalise(value)
     except InvalidNumber as exc:
         raise ApiError(400, "invalid_number", f"{field}: {exc.reason}", field=field) from None
+
+
+def call_id(value: str | None) -> str | None:
+    """A call id (the IVR's SIP Call-ID), None when absent."""
+    if value is None or value == "":
+        return None
+    if not CALL_ID.match(value):
+        raise invalid_request("call_id must be 1–128 visible ASCII characters (no spaces)", "call_id")
+    return value
 
 
 def text(body: Mapping[str, Any], field: str, *, required: bool = True, max_length: int = 500) -> str | None:

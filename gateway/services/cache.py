@@ -21,7 +21,7 @@ from entitlements.model import Assignment
 from entitlements.policy import Policy
 from gateway.batch.progress import Progress
 from gateway.stores.fastredis import PipelinedRedis
-from gateway.stores.queries import snapshot
+from gateway.stores.queries import snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
 from gateway.stores.record import Record, key, timeline
 
@@ -144,7 +144,7 @@ async def rebuild(
 ) -> RebuildSummary:
     """Rewrite every subscriber's record from PostgreSQL."""
     started = time.monotonic()
-    total = await conn.fetchval("SELECT count(*) FROM subscribers")
+    total = await subscribers.count(conn)
     progress = Progress("cache rebuild", total, unit="subscribers") if show_progress else None
     written = deleted = 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):

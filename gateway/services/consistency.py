@@ -6,11 +6,15 @@ Evicting first is what makes a crash between the commit and the rewrite harmless
 record is already gone, so the next lookup misses, reads PostgreSQL and fills it with
 the committed state. A Redis failure on either side never fails the request — the
 database is the system of record — it is logged and counted in `store_errors`.
+
+Every write path runs its transaction through `cache_follows`, the one place the order
+"evict, commit, rewrite" is written down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import date
 
 import asyncpg
@@ -57,3 +61,48 @@ async def refresh(
         log.warning("cache_refresh_failed", error=type(exc).__name__, refs=[number_ref(m) for m in msisdns])
         return False
     return True
+
+
+class UnitOfWork:
+    """Handed to the block of `cache_follows`: what it may tell the helper."""
+
+    __slots__ = ("follows",)
+
+    def __init__(self) -> None:
+        self.follows = True
+
+    def unchanged(self) -> None:
+        """Nothing the cache holds changed (a refusal, a replay, a reminder): neither evict nor rewrite."""
+        self.follows = False
+
+
+@asynccontextmanager
+async def cache_follows(
+    conn: Conn,
+    redis: Redis,
+    metrics: Metrics,
+    policy: Policy,
+    msisdns: Sequence[str],
+    today: date,
+    *,
+    also: Sequence[str] = (),
+) -> AsyncIterator[UnitOfWork]:
+    """One PostgreSQL transaction that the subscribers' cache records follow.
+
+    The block runs inside `conn.transaction()`. When it ends normally the records of
+    `msisdns` and the `also` keys are evicted, then the transaction commits, then the
+    records are rewritten from PostgreSQL. The `also` keys (the credit state) have no
+    rewrite: they are evicted once more after the commit, so a reader that reloaded one
+    between the eviction and the commit reloads it again. An exception in the block rolls
+    back and leaves the cache alone; a failed commit leaves the records evicted (the next
+    lookup reads PostgreSQL). Redis failures are logged and counted, never raised.
+    """
+    uow = UnitOfWork()
+    async with conn.transaction():
+        yield uow
+        if uow.follows:
+            await evict(redis, metrics, msisdns, *also)
+    if uow.follows:
+        await refresh(conn, redis, metrics, policy, msisdns, today)
+        if also:
+            await evict(redis, metrics, [], *also)

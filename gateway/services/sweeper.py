@@ -23,10 +23,10 @@ from entitlements.policy import Policy
 from entitlements.workorders import is_overdue
 from gateway.logs import get_logger
 from gateway.metrics import Metrics
-from gateway.services import consistency
-from gateway.services.consistency import STORE_FAILURES
-from gateway.stores.queries import snapshot, workorders
-from gateway.stores.queries.payments import owed_fen
+from gateway.services import workorders as orders
+from gateway.services.consistency import STORE_FAILURES, cache_follows
+from gateway.services.payments import owed_fen
+from gateway.stores.queries import snapshot, subscribers, workorders
 
 log = get_logger("sweeper")
 ACTOR = "system:sweeper"
@@ -51,29 +51,27 @@ async def sweep_once(
     resuspended = paid = skipped = 0
     async with pool.acquire() as conn:
         for order_id, msisdn in await workorders.due(conn, now, batch):
-            acted = False
-            async with conn.transaction():
-                locked = await conn.fetchval(
-                    "SELECT true FROM subscribers WHERE msisdn = $1 FOR UPDATE SKIP LOCKED", msisdn
-                )
+            async with cache_follows(conn, redis, metrics, policy, [msisdn], today) as uow:
+                locked = await subscribers.lock_unless_held(conn, msisdn)
                 order = await workorders.get(conn, order_id, lock=True) if locked else None
                 if order is None or not is_overdue(order.status, order.due_at, now):
                     skipped += 1  # another sweeper or a write path has it, or it was settled meanwhile
+                    uow.unchanged()
                     continue
                 snap = await snapshot.load_one(conn, msisdn, today)
                 assert snap is not None  # locked above
                 if owed_fen(snap) == 0:
-                    await workorders.apply(
+                    await orders.apply(
                         conn, order, "paid", actor=ACTOR, actor_role=None, at=now,
                         note="arrears found cleared at the deadline (W4)",
                     )  # fmt: skip
                     paid += 1
                 else:
                     note = f"unpaid when the window ended at {order.due_at.isoformat()} (W4)"
-                    overdue = await workorders.apply(
+                    overdue = await orders.apply(
                         conn, order, "overdue", actor=ACTOR, actor_role=None, at=now, note=note
                     )
-                    await workorders.apply(
+                    await orders.apply(
                         conn,
                         replace(order, status=overdue),
                         "resuspend",
@@ -84,10 +82,6 @@ async def sweep_once(
                     )
                     resuspended += 1
                     metrics.sweeper.inc()
-                await consistency.evict(redis, metrics, [msisdn])
-                acted = True
-            if acted:
-                await consistency.refresh(conn, redis, metrics, policy, [msisdn], today)
     return SweepSummary(resuspended, paid, skipped)
 
 

@@ -13,7 +13,7 @@ try:
 except ImportError:  # pragma: no cover - the message is the point
     pytest.fail("the Python package playwright is missing: run scripts/bootstrap dev", pytrace=False)
 
-from gateway.stores.queries.reactivations import REFUSALS
+from gateway.services.reactivations import REFUSALS
 from tests.agent import support
 from tests.agent.conftest import SIDE_PANEL, Desk, Site, Watched, assert_clean, look_up, screenshot, sign_in
 

@@ -18,9 +18,9 @@ from redis.asyncio import Redis
 from entitlements.policy import load_policy
 from gateway.http.app import create_app
 from gateway.services import cache
+from gateway.services.reactivations import hash_password
 from gateway.settings import Settings
 from gateway.stores.queries import snapshot
-from gateway.stores.queries.reactivations import hash_password
 from gateway.stores.record import key
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens

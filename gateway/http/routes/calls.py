@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.http import openapi
+from gateway.http import inputs, openapi
 from gateway.http.auth import require
 from gateway.http.keys import LOOKUP, SCREENPOP, SETTINGS
 from gateway.http.problems import ApiError, invalid_request
-from gateway.http.routes.lookup import ANSWER_SCHEMA, _call_id
+from gateway.http.views import ANSWER_SCHEMA
 from gateway.services.screenpop import now_ms, sse
 
 _AGENT_ID = re.compile(r"^[A-Za-z0-9@._-]{1,64}$")
@@ -29,7 +29,7 @@ def _agent_id(value: object, where: str = "agent_id") -> str:
 async def post_connected(request: web.Request) -> web.Response:
     """The ACD connected a call to an agent: pop the caller on the agent's widget (role ivr)."""
     require(request, "ivr")
-    call_id = _call_id(request.match_info["call_id"])
+    call_id = inputs.call_id(request.match_info["call_id"])
     assert call_id is not None
     try:
         body = await request.json(loads=orjson.loads)

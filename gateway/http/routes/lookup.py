@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 
-from gateway.http import openapi
+from gateway.http import inputs, openapi
 from gateway.http.auth import require
 from gateway.http.keys import LOOKUP
 from gateway.http.problems import ApiError, invalid_request
+from gateway.http.views import ANSWER_SCHEMA
 from gateway.numbers import InvalidNumber, is_withheld, normalise
 from gateway.services.lookup import Answer
-
-# Any visible ASCII: SIP Call-IDs use word characters such as ! % ~ ( ) < > besides @ . : -
-_CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-
-
-def _call_id(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    if not _CALL_ID.match(value):
-        raise invalid_request("call_id must be 1–128 visible ASCII characters (no spaces)", "call_id")
-    return value
 
 
 def _kv_lines(fields: dict[str, Any], prefix: str = "") -> list[str]:
@@ -61,7 +50,7 @@ async def get_lookup(request: web.Request) -> web.Response:
     fmt = query.get("format")
     if fmt not in (None, "json", "kv"):
         raise invalid_request("format must be json or kv", "format")
-    call_id = _call_id(query.get("call_id"))
+    call_id = inputs.call_id(query.get("call_id"))
     ani = query.get("ani")
     if is_withheld(ani):
         answer = service.unknown_caller()
@@ -82,69 +71,12 @@ async def get_lookup(request: web.Request) -> web.Response:
 async def get_call(request: web.Request) -> web.Response:
     """The lookup answer given for a call (screen pop), kept a few minutes."""
     require(request, "ivr", "agent")
-    call_id = _call_id(request.match_info["call_id"])
+    call_id = inputs.call_id(request.match_info["call_id"])
     assert call_id is not None
     body = await request.app[LOOKUP].recall(call_id)
     if body is None:
         raise ApiError(404, "not_found", "no lookup answer is remembered for this call_id (kept 5 minutes)")
     return web.Response(body=body, content_type="application/json")
-
-
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "msisdn",
-        "known",
-        "tier",
-        "queue",
-        "manager",
-        "entitlements",
-        "reactivation",
-        "degraded",
-        "source",
-    ],
-    "properties": {
-        "msisdn": {"type": ["string", "null"]},
-        "known": {"type": "boolean"},
-        "tier": {
-            "type": ["object", "null"],
-            "required": ["scheme", "level", "valid_until"],
-            "properties": {
-                "scheme": {"enum": ["star", "vip_card", "membership", "credit_star"]},
-                "level": {"type": "string"},
-                "valid_until": {"type": ["string", "null"], "format": "date"},
-                "name_zh": {"type": "string"},
-                "name_en": {"type": "string"},
-            },
-        },
-        "queue": {
-            "type": "object",
-            "required": ["name", "priority"],
-            "properties": {"name": {"enum": ["vip", "general"]}, "priority": {"type": "integer"}},
-        },
-        "manager": {
-            "type": ["object", "null"],
-            "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
-        },
-        "entitlements": {"type": "array", "items": {"type": "string"}},
-        "reactivation": {
-            "type": "object",
-            "required": ["eligible", "mode", "credit_limit_yuan", "hours", "days", "code"],
-            "properties": {
-                "eligible": {"type": "boolean"},
-                "mode": {"enum": ["postpaid_48h", "prepaid_credit", None]},
-                "credit_limit_yuan": {"type": ["string", "null"]},
-                "hours": {"type": ["integer", "null"]},
-                "days": {"type": ["integer", "null"]},
-                "code": {"type": ["string", "null"]},
-            },
-        },
-        "status": {"enum": ["active", "suspended", "cancelled"]},
-        "degraded": {"type": "boolean"},
-        "source": {"enum": ["cache", "database", "default"]},
-        "reason": {"type": "string"},
-    },
-}
 
 
 def setup(app: web.Application) -> None:
@@ -164,7 +96,11 @@ def setup(app: web.Application) -> None:
                     "description": "calling number (+86/0086 ok); anonymous/unknown/empty: unknown caller",
                 },
                 {"name": "dnis", "in": "query", "schema": {"type": "string", "maxLength": 32}},
-                {"name": "call_id", "in": "query", "schema": {"type": "string", "pattern": _CALL_ID.pattern}},
+                {
+                    "name": "call_id",
+                    "in": "query",
+                    "schema": {"type": "string", "pattern": inputs.CALL_ID.pattern},
+                },
                 {"name": "format", "in": "query", "schema": {"enum": ["json", "kv"]}},
             ],
             "responses": {

@@ -6,14 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from entitlements.money import format_fen
-from entitlements.months import shanghai_today
 from gateway.http import inputs
 from gateway.http.auth import require
 from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
 from gateway.http.openapi import json_response, problem, register
-from gateway.http.problems import ApiError
-from gateway.services import consistency
-from gateway.stores.queries import payments
+from gateway.services import payments
 
 
 async def post_payment(request: web.Request) -> web.Response:
@@ -25,22 +22,10 @@ async def post_payment(request: web.Request) -> web.Response:
     app = request.app
     now = app[SETTINGS].clock()
     paid_at = inputs.instant(body["paid_at"], "paid_at") if body.get("paid_at") is not None else now
-    redis, metrics, policy = app[REDIS], app[METRICS], app[POLICY]
-
-    async def evict() -> bool:
-        return await consistency.evict(redis, metrics, [msisdn])
-
-    async with app[PG].acquire() as conn:
-        result = await payments.pay(
-            conn, msisdn, amount, paid_at, actor=principal.actor, role=principal.role, now=now,
-            before_commit=evict,
-        )  # fmt: skip
-        if result is None:
-            raise ApiError(404, "unknown_subscriber", "the number is not one of our subscribers")
-        await consistency.refresh(conn, redis, metrics, policy, [msisdn], shanghai_today(now))
-    lifted = result.status_before == "suspended" and result.status == "active"
-    effect = "duplicate" if result.duplicate else ("lifted" if lifted else "recorded")
-    metrics.payments.labels(effect).inc()
+    result = await payments.pay(
+        app[PG], app[REDIS], app[METRICS], app[POLICY], msisdn, amount, paid_at,
+        actor=principal.actor, role=principal.role, now=now,
+    )  # fmt: skip
     return inputs.json(
         {
             "id": result.id,
@@ -51,7 +36,7 @@ async def post_payment(request: web.Request) -> web.Response:
             "outstanding_yuan": format_fen(result.outstanding_fen),
             "arrears_months": result.arrears_months,
             "status": result.status,
-            "suspension_lifted": lifted,
+            "suspension_lifted": result.lifted,
             "work_orders": [{"id": i, "status": s} for i, s in result.orders],
         },
         200 if result.duplicate else 201,

@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-import hashlib
+from typing import Any
 
-import orjson
 from aiohttp import web
 
-from entitlements.months import shanghai_today
+from entitlements.money import format_fen
 from gateway.http import inputs
 from gateway.http.auth import require
 from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
 from gateway.http.openapi import json_response, problem, register
-from gateway.http.problems import invalid_request
-from gateway.logs import number_ref
-from gateway.services import consistency, credit
-from gateway.stores.queries import reactivations
-from gateway.stores.queries.reactivations import ReactivationRequest
+from gateway.http.problems import domain_problem, invalid_request
+from gateway.services import reactivations
+from gateway.services.errors import ServiceError
+from gateway.services.reactivations import Grant, ReactivationRequest
 
 MAX_KEY = 200
 
 
-def request_hash(msisdn: str, channel: str, method: str, password: str | None) -> str:
-    """What a replay of an Idempotency-Key must match (the password only as a keyed hash)."""
-    canonical = {
-        "msisdn": msisdn,
-        "channel": channel,
-        "method": method,
-        "password": number_ref("service-password:" + password) if password is not None else None,
+def answer(result: Grant | ServiceError) -> tuple[int, dict[str, Any]]:
+    """The client's answer to a grant (201) or a refusal (its problem), as stored for replays."""
+    if isinstance(result, ServiceError):
+        return domain_problem(result)
+    body: dict[str, Any] = {
+        "id": result.id,
+        "msisdn": result.msisdn,
+        "mode": result.mode,
+        "granted_at": result.granted_at.isoformat(),
+        "expires_at": result.expires_at.isoformat(),
+        "tier": {"scheme": result.tier.scheme, "level": result.tier.level},
+        "rules": list(result.rules),
     }
-    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    if result.mode == "prepaid_credit":
+        assert result.credit_limit_fen is not None  # R4 terms always carry an amount
+        body["credit_limit_yuan"] = format_fen(result.credit_limit_fen)
+        body["days"] = result.days
+    else:
+        body["hours"] = result.hours
+    if result.work_order_id is not None:
+        body["work_order_id"] = result.work_order_id
+    return 201, body
 
 
 async def post_reactivation(request: web.Request) -> web.Response:
@@ -53,32 +64,19 @@ async def post_reactivation(request: web.Request) -> web.Response:
         password = inputs.text(verification, "password", max_length=64)
     assert channel is not None and method is not None  # required choices
     app = request.app
-    redis, metrics, policy = app[REDIS], app[METRICS], app[POLICY]
-    now = app[SETTINGS].clock()
     req = ReactivationRequest(
         msisdn=msisdn,
         channel=channel,
         method=method,
         password=password,
         key=key,
-        body_hash=request_hash(msisdn, channel, method, password),
+        body_hash=reactivations.request_hash(msisdn, channel, method, password),
         actor=principal.actor,
         role=principal.role,
     )
-
-    async def evict() -> bool:
-        return await consistency.evict(redis, metrics, [msisdn], credit.state_key(msisdn))
-
-    async with app[PG].acquire() as conn:
-        outcome = await reactivations.reactivate(conn, policy, req, now, evict)
-        if not outcome.replayed and outcome.status == 201:
-            await consistency.refresh(conn, redis, metrics, policy, [msisdn], shanghai_today(now))
-            # The credit state reloads from PostgreSQL on the next authorisation (R4).
-            await consistency.evict(redis, metrics, [], credit.state_key(msisdn))
-    if not outcome.replayed:
-        metrics.reactivations.labels(
-            "granted" if outcome.status == 201 else "refused", outcome.code or ""
-        ).inc()
+    outcome = await reactivations.reactivate(
+        app[PG], app[REDIS], app[METRICS], app[POLICY], req, app[SETTINGS].clock(), answer
+    )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return inputs.json(outcome.body, outcome.status, headers)
 

@@ -8,40 +8,26 @@ from typing import Any
 
 from aiohttp import web
 
-from entitlements.benefits import benefits
 from entitlements.money import format_fen
-from entitlements.months import Month, shanghai_today
 from entitlements.policy import Policy
-from entitlements.reactivation import decide_reactivation
-from entitlements.routing import route
-from entitlements.tiers import tier_in_force
-from entitlements.verification import check_verification
-from gateway.cli.commands import explain_lines
 from gateway.http import inputs
 from gateway.http.auth import require
 from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
 from gateway.http.openapi import json_response, problem, register
-from gateway.http.problems import ApiError
-from gateway.http.routes.workorders import order_json
+from gateway.http.views import order_json
 from gateway.logs import mask
-from gateway.services import consistency, credit
-from gateway.stores.queries import audit, snapshot, subscribers, tiers, workorders
-from gateway.stores.queries.payments import UNPAID_ORDER_STATUSES, owed_fen
-from gateway.stores.queries.reactivations import (
-    REFUSALS,
-    account_state,
-    serving_tier,
-    verification_state,
-)
-from gateway.stores.queries.subscribers import STATUSES
+from gateway.services import subscribers
+from gateway.services.reactivations import REFUSALS
+from gateway.services.subscribers import STATUSES, CreditState, SubscriberView
+from gateway.stores.queries.tiers import StoredEvaluation
 
 
 def _iso(value: date | datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _profile(row: dict[str, Any], reveal: bool, today: date) -> dict[str, Any]:
-    joined: date = row["joined_on"]
+def _profile(view: SubscriberView, reveal: bool) -> dict[str, Any]:
+    row = view.profile
     out: dict[str, Any] = {
         "msisdn_masked": mask(row["msisdn"]),
         "service_type": row["service_type"],
@@ -50,8 +36,8 @@ def _profile(row: dict[str, Any], reveal: bool, today: date) -> dict[str, Any]:
         "plan_code": row["plan_code"],
         "brand": row["brand"],
         "status": row["status"],
-        "joined_on": _iso(joined),
-        "tenure_months": Month.of(today) - Month.of(joined) + 1,  # T1.3: the joining month is month 1
+        "joined_on": _iso(row["joined_on"]),
+        "tenure_months": view.tenure_months,
         "city": {"code": row["city_code"], "name": row["city_name"]},
         "county": {"code": row["county_code"], "name": row["county_name"]} if row["county_code"] else None,
         "flags": sorted(row["flags"]),
@@ -66,68 +52,45 @@ def _profile(row: dict[str, Any], reveal: bool, today: date) -> dict[str, Any]:
     return out
 
 
-def _explanation(rows: list[tiers.StoredEvaluation], today: date, policy: Policy) -> dict[str, Any]:
-    def one(found: tiers.StoredEvaluation | None) -> dict[str, Any] | None:
-        if found is None:
-            return None
-        return {
-            "evaluated_month": found.evaluated_month.strftime("%Y-%m"),
-            "level": found.level,
-            "change": found.change,
-            "effective_from": _iso(found.effective_from),
-            "valid_until": _iso(found.valid_until),
-            "data": found.explanation.to_dict(),
-            "text_zh": found.explanation.render("zh", policy),
-            "text_en": found.explanation.render("en", policy),
-        }
-
+def _evaluation(found: StoredEvaluation | None, policy: Policy) -> dict[str, Any] | None:
+    if found is None:
+        return None
     return {
-        "in_force": one(next((r for r in rows if r.effective_from <= today), None)),
-        "pending": one(next((r for r in rows if r.effective_from > today), None)),
+        "evaluated_month": found.evaluated_month.strftime("%Y-%m"),
+        "level": found.level,
+        "change": found.change,
+        "effective_from": _iso(found.effective_from),
+        "valid_until": _iso(found.valid_until),
+        "data": found.explanation.to_dict(),
+        "text_zh": found.explanation.render("zh", policy),
+        "text_en": found.explanation.render("en", policy),
     }
 
 
-async def get_subscriber(request: web.Request) -> web.Response:
-    """Everything an agent needs about one customer, read from PostgreSQL."""
-    principal = require(request, "agent")
-    msisdn = inputs.msisdn(request.match_info["msisdn"])
-    reveal = request.query.get("reveal", "") in ("1", "true", "yes")
-    app = request.app
-    policy = app[POLICY]
-    now = app[SETTINGS].clock()
-    today = shanghai_today(now)
-    async with app[PG].acquire() as conn:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            snap = await snapshot.load_one(conn, msisdn, today)
-            row = await subscribers.profile(conn, msisdn)
-            if snap is None or row is None:
-                raise ApiError(404, "unknown_subscriber", "the number is not one of our subscribers")
-            rows = await tiers.explanations(conn, msisdn, policy.name)
-            bills = await subscribers.recent_bills(conn, msisdn)
-            history = await subscribers.reactivation_history(conn, msisdn)
-            orders = await workorders.search(
-                conn, city_code=None, county_code=None, statuses=UNPAID_ORDER_STATUSES, msisdn=msisdn
-            )
-            lock = await verification_state(conn, msisdn)
-        if reveal:
-            await audit.record(
-                conn, at=now, actor=principal.actor, role=principal.role, action="reveal",
-                outcome="shown", msisdn=msisdn, detail={"view": "subscriber"},
-            )  # fmt: skip
-    tier = serving_tier(snap, policy, today)
-    legacy = policy.transition.legacy_scheme if policy.transition else None
-    serving = tier_in_force(snap.serving(policy.name, legacy), today)
-    account = account_state(snap, today)
-    preview = decide_reactivation(policy, tier, account, verified=True)
-    routed = route(policy, tier)
-    check = check_verification(policy, lock, now)
-    latest_credit = next((h for h in history if h["mode"] == "prepaid_credit"), None)
-    body: dict[str, Any] = {
-        "msisdn_masked": mask(msisdn),
+def _credit(credit: CreditState | None) -> dict[str, Any] | None:
+    """The latest prepaid credit as PostgreSQL records it (R4/R5)."""
+    if credit is None:
+        return None
+    return {
+        "reactivation_id": credit.reactivation_id,
+        "limit_yuan": format_fen(credit.limit_fen),
+        "used_yuan": format_fen(credit.used_fen),
+        "remaining_yuan": format_fen(credit.remaining_fen),
+        "expires_at": _iso(credit.expires_at),
+        "active": credit.active,
+    }
+
+
+def _render(view: SubscriberView, policy: Policy, reveal: bool) -> dict[str, Any]:
+    """The JSON of the agent's view."""
+    row, tier, serving, routed = view.profile, view.tier, view.serving, view.routed
+    preview, check, snap = view.preview, view.verification, view.snap
+    return {
+        "msisdn_masked": mask(view.msisdn),
         "known": True,
         "source": "database",
-        "as_of": now.isoformat(),
-        "profile": _profile(row, reveal, today),
+        "as_of": view.now.isoformat(),
+        "profile": _profile(view, reveal),
         "tier": {
             "scheme": tier.scheme,
             "level": tier.level,
@@ -140,9 +103,10 @@ async def get_subscriber(request: web.Request) -> web.Response:
             "since": _iso(serving.since) if serving else None,
         },
         "explanation": {
-            **_explanation(rows, today, policy),
-            "text_zh": "\n".join(explain_lines(snap, rows, policy, today, "zh")),
-            "text_en": "\n".join(explain_lines(snap, rows, policy, today, "en")),
+            "in_force": _evaluation(view.in_force, policy),
+            "pending": _evaluation(view.pending, policy),
+            "text_zh": "\n".join(view.explain_zh),
+            "text_en": "\n".join(view.explain_en),
         },
         "queue": {"name": routed.queue, "priority": routed.priority, "rules": list(routed.rules)},
         "entitlements": [
@@ -154,7 +118,7 @@ async def get_subscriber(request: web.Request) -> web.Response:
                 "assumed": b.assumed,
                 "beyond_standard": b.beyond_standard,
             }
-            for b in benefits(policy, tier)
+            for b in view.benefits
         ],
         "manager": {
             "id": row["manager_id"],
@@ -169,14 +133,14 @@ async def get_subscriber(request: web.Request) -> web.Response:
             "status": snap.subscriber.status,
             "payment_mode": snap.subscriber.payment_mode,
             "arrears_months": snap.arrears_months,
-            "outstanding_yuan": format_fen(owed_fen(snap)),
+            "outstanding_yuan": format_fen(view.outstanding_fen),
             "bills": [
                 {
                     "month": b["month"],
                     "billed_yuan": format_fen(b["billed_fen"]),
                     "paid_yuan": format_fen(b["paid_fen"]),
                 }
-                for b in bills
+                for b in view.bills
             ],
         },
         "verification": {
@@ -194,10 +158,10 @@ async def get_subscriber(request: web.Request) -> web.Response:
             "rules": list(preview.rules),
             "reason_zh": REFUSALS[preview.code][0] if preview.code else None,
             "reason_en": REFUSALS[preview.code][1] if preview.code else None,
-            "grants_this_month": account.grants_this_month,
+            "grants_this_month": view.account.grants_this_month,
             "requires_verification": True,
         },
-        "credit": _credit(latest_credit, now),
+        "credit": _credit(view.credit),
         "reactivations": [
             {
                 "id": h["id"],
@@ -212,26 +176,23 @@ async def get_subscriber(request: web.Request) -> web.Response:
                 "work_order_id": h["work_order_id"],
                 "work_order_status": h["work_order_status"],
             }
-            for h in history
+            for h in view.reactivations
         ],
-        "work_orders": [order_json(o, full_number=reveal) for o in orders],
+        "work_orders": [order_json(o, full_number=reveal) for o in view.orders],
     }
-    return inputs.json(body)
 
 
-def _credit(latest: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
-    """The latest prepaid credit as PostgreSQL records it (R4/R5)."""
-    if latest is None:
-        return None
-    limit, used = latest["credit_limit_fen"], latest["credit_used_fen"]
-    return {
-        "reactivation_id": latest["id"],
-        "limit_yuan": format_fen(limit),
-        "used_yuan": format_fen(used),
-        "remaining_yuan": format_fen(max(limit - used, 0)),
-        "expires_at": _iso(latest["expires_at"]),
-        "active": now < latest["expires_at"] and used < limit,
-    }
+async def get_subscriber(request: web.Request) -> web.Response:
+    """Everything an agent needs about one customer, read from PostgreSQL."""
+    principal = require(request, "agent")
+    msisdn = inputs.msisdn(request.match_info["msisdn"])
+    reveal = request.query.get("reveal", "") in ("1", "true", "yes")
+    app = request.app
+    policy = app[POLICY]
+    view = await subscribers.view(
+        app[PG], policy, msisdn, app[SETTINGS].clock(), principal=principal, reveal=reveal
+    )
+    return inputs.json(_render(view, policy, reveal))
 
 
 async def post_status(request: web.Request) -> web.Response:
@@ -243,29 +204,16 @@ async def post_status(request: web.Request) -> web.Response:
     note = inputs.text(body, "note", required=False)
     assert status is not None  # required
     app = request.app
-    redis, metrics, policy = app[REDIS], app[METRICS], app[POLICY]
-    now = app[SETTINGS].clock()
-
-    async def evict() -> bool:
-        return await consistency.evict(redis, metrics, [msisdn], credit.state_key(msisdn))
-
-    async with app[PG].acquire() as conn:
-        change = await subscribers.change_status(
-            conn, msisdn, status, note, actor=principal.actor, role=principal.role, now=now,
-            before_commit=evict,
-        )  # fmt: skip
-        if change is None:
-            raise ApiError(404, "unknown_subscriber", "the number is not one of our subscribers")
-        await consistency.refresh(conn, redis, metrics, policy, [msisdn], shanghai_today(now))
-        await consistency.evict(redis, metrics, [], credit.state_key(msisdn))
-    if change.before != change.status:
-        metrics.status_changes.labels(change.status).inc()
+    change = await subscribers.change_status(
+        app[PG], app[REDIS], app[METRICS], app[POLICY], msisdn, status, note,
+        actor=principal.actor, role=principal.role, now=app[SETTINGS].clock(),
+    )  # fmt: skip
     return inputs.json(
         {
             "msisdn": msisdn,
             "status": change.status,
             "previous": change.before,
-            "changed": change.before != change.status,
+            "changed": change.changed,
             "levels_ended": change.levels_ended,
             "work_orders": change.orders_closed,
         }

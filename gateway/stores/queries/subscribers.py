@@ -1,87 +1,48 @@
-"""Subscriber status events (cancellation ends the level at once, T1.10/T2.7) and the
-reads behind the agent's subscriber view."""
+"""Subscribers as stored: the row lock every write path takes first, status updates,
+the end of a cancelled number's levels, and the reads behind the agent's view."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from entitlements.months import shanghai_today
-from gateway.http.problems import ApiError
-from gateway.stores.queries import audit, snapshot, workorders
-from gateway.stores.queries.payments import UNPAID_ORDER_STATUSES, settle
 from gateway.stores.queries.snapshot import Conn
 
-STATUSES = ("active", "suspended", "cancelled")
+
+async def lock(conn: Conn, msisdn: str) -> str | None:
+    """Lock the subscriber row (the first lock of every write path); its status, None if unknown."""
+    status = await conn.fetchval("SELECT status FROM subscribers WHERE msisdn = $1 FOR UPDATE", msisdn)
+    return None if status is None else str(status)
 
 
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    """What a status event did."""
-
-    before: str
-    status: str
-    levels_ended: int
-    orders_closed: list[int]
+async def lock_unless_held(conn: Conn, msisdn: str) -> bool:
+    """Lock the subscriber row unless another transaction holds it (SKIP LOCKED); True if locked."""
+    locked = await conn.fetchval(
+        "SELECT true FROM subscribers WHERE msisdn = $1 FOR UPDATE SKIP LOCKED", msisdn
+    )
+    return bool(locked)
 
 
-async def change_status(
-    conn: Conn,
-    msisdn: str,
-    status: str,
-    note: str | None,
-    *,
-    actor: str,
-    role: str,
-    now: datetime,
-    before_commit: Callable[[], Awaitable[object]],
-) -> StatusChange | None:
-    """Record a status event; None for an unknown number. A cancelled number stays cancelled."""
-    today = shanghai_today(now)
-    async with conn.transaction():
-        before = await conn.fetchval("SELECT status FROM subscribers WHERE msisdn = $1 FOR UPDATE", msisdn)
-        if before is None:
-            return None
-        if before == "cancelled" and status != "cancelled":
-            raise ApiError(
-                409,
-                "cancelled",
-                "该号码已销户，状态不能再变更。 The number is cancelled; its status is final.",
-            )
-        ended = 0
-        closed: list[int] = []
-        if status != before:
-            await conn.execute(
-                "UPDATE subscribers SET status = $2, updated_at = $3 WHERE msisdn = $1", msisdn, status, now
-            )
-        if status == "cancelled" and before != "cancelled":
-            ended = await end_levels(conn, msisdn, today)
-            for order in await workorders.open_orders(conn, msisdn, UNPAID_ORDER_STATUSES, lock=True):
-                await workorders.apply(
-                    conn, order, "close", actor=actor, actor_role="admin", at=now,
-                    note=f"number cancelled (T1.10){': ' + note if note else ''}",
-                )  # fmt: skip
-                closed.append(order.id)
-        elif status == "active" and before == "suspended":
-            snap = await snapshot.load_one(conn, msisdn, today)
-            assert snap is not None  # locked above
-            # Lifting by hand when nothing is owed resolves the orders like a payment would (W4).
-            _, resolved = await settle(conn, snap, "active", actor=actor, at=now, note="arrears cleared (W4)")
-            closed = [i for i, _ in resolved]
-        await audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            role=role,
-            action="status",
-            outcome="changed" if status != before else "unchanged",
-            msisdn=msisdn,
-            detail={"from": before, "to": status, "note": note, "levels_ended": ended, "work_orders": closed},
-        )
-        await before_commit()
-    return StatusChange(before, status, ended, closed)
+async def set_status(conn: Conn, msisdn: str, status: str, at: datetime) -> None:
+    """A new status for a (locked) subscriber."""
+    await conn.execute(
+        "UPDATE subscribers SET status = $2, updated_at = $3 WHERE msisdn = $1", msisdn, status, at
+    )
+
+
+async def suspend_unless_cancelled(conn: Conn, msisdn: str, at: datetime) -> None:
+    """Suspend the number again (W4 re-suspension); a cancelled number stays cancelled."""
+    await conn.execute(
+        """UPDATE subscribers SET status = 'suspended', updated_at = $2
+           WHERE msisdn = $1 AND status <> 'cancelled'""",
+        msisdn,
+        at,
+    )
+
+
+async def count(conn: Conn) -> int:
+    """How many subscribers there are."""
+    return int(await conn.fetchval("SELECT count(*) FROM subscribers"))
 
 
 async def end_levels(conn: Conn, msisdn: str, today: date) -> int:
@@ -97,7 +58,7 @@ async def end_levels(conn: Conn, msisdn: str, today: date) -> int:
     return int(result.split()[-1])
 
 
-# --- the agent's view ------------------------------------------------------------------
+# --- the agent's view ----------------------------------------------------------------
 
 
 async def profile(conn: Conn, msisdn: str) -> dict[str, Any] | None:

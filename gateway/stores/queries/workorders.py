@@ -1,4 +1,5 @@
-"""Work orders (W1–W6) and their append-only event history.
+"""Work orders (W1–W6) and their append-only event history, as stored (the state machine
+is the engine's, applied by `gateway.services.workorders`).
 
 Lock order, shared by every write path: the subscriber row first, then its orders —
 reactivation, payments, status changes, order events and the sweeper all take the
@@ -13,7 +14,6 @@ from datetime import datetime
 
 import asyncpg
 
-from entitlements.workorders import apply_event
 from gateway.stores.queries.snapshot import Conn
 
 _COLUMNS = """w.id, w.reactivation_id, w.msisdn, w.city_code, w.county_code, w.status, w.tracker,
@@ -242,44 +242,3 @@ async def branch(conn: Conn, code: str) -> Branch | None:
     """A branch by code."""
     row = await conn.fetchrow("SELECT code, name, level, parent_code FROM branches WHERE code = $1", code)
     return None if row is None else Branch(row["code"], row["name"], row["level"], row["parent_code"])
-
-
-async def apply(
-    conn: Conn,
-    order: WorkOrder,
-    kind: str,
-    *,
-    actor: str,
-    actor_role: str | None,
-    at: datetime,
-    note: str | None = None,
-    county_code: str | None = None,
-    tracker: str | None = None,
-) -> str:
-    """W2–W6 through the engine's state machine on a locked order (subscriber locked first).
-
-    `resuspend` also suspends the number again (W4) unless it was cancelled. Raises the
-    engine's `WorkOrderError` for an illegal event. Returns the new status.
-    """
-    new = apply_event(
-        order.status, kind, county_code=county_code, tracker=tracker, note=note, actor_role=actor_role
-    )
-    await transition(
-        conn,
-        order,
-        kind,
-        new,
-        actor,
-        note,
-        at,
-        county_code=county_code if kind == "dispatch" else None,
-        tracker=tracker if kind == "dispatch" else None,
-    )
-    if kind == "resuspend":
-        await conn.execute(
-            """UPDATE subscribers SET status = 'suspended', updated_at = $2
-               WHERE msisdn = $1 AND status <> 'cancelled'""",
-            order.msisdn,
-            at,
-        )
-    return new
