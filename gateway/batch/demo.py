@@ -18,6 +18,8 @@ from argon2 import PasswordHasher
 
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
+from gateway.stores.queries import demo as demo_rows
+from gateway.stores.queries import tokens
 
 DEMO_PASSWORD = "246810"  # the service password of every demo subscriber (README)
 BILL_MONTHS = 14
@@ -184,102 +186,44 @@ async def load(
         progress.advance()
     last_month = _month_start(today, 1)
     async with conn.transaction():
-        if await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
-            # Generated rows are consistent by construction: skip the per-row foreign-key
-            # triggers for this transaction (14 M bill rows otherwise take minutes).
-            await conn.execute("SET LOCAL session_replication_role = replica")
-        await conn.execute("INSERT INTO branches (code, name, level) VALUES ($1, $2, 'province')", *PROVINCE)
+        # Generated rows are consistent by construction: skip the per-row foreign-key
+        # triggers for this transaction when allowed (14 M bill rows otherwise take minutes).
+        await demo_rows.skip_foreign_key_checks(conn)
+        await demo_rows.insert_branch(conn, PROVINCE[0], PROVINCE[1], "province", None)
         for city_no, (city, name, _, counties) in enumerate(CITIES):
-            await conn.execute(
-                "INSERT INTO branches (code, name, level, parent_code) VALUES ($1, $2, 'city', $3)",
-                city, name, PROVINCE[0],
-            )  # fmt: skip
+            await demo_rows.insert_branch(conn, city, name, "city", PROVINCE[0])
             for county, county_name in counties:
-                await conn.execute(
-                    "INSERT INTO branches (code, name, level, parent_code) VALUES ($1, $2, 'county', $3)",
-                    county, county_name, city,
-                )  # fmt: skip
+                await demo_rows.insert_branch(conn, county, county_name, "county", city)
             for k, person in enumerate(MANAGER_NAMES[:4]):
-                await conn.execute(
-                    "INSERT INTO customer_managers (name, phone, city_code) VALUES ($1, $2, $3)",
-                    person, f"1860{city_no}{k:02d}{seed % 10000:04d}", city,
-                )  # fmt: skip
-        await conn.copy_records_to_table(
-            "subscribers",
-            records=subscribers,
-            columns=[
-                "msisdn", "service_type", "network", "payment_mode", "plan_code", "brand", "status",
-                "joined_on", "city_code", "county_code", "flags", "lucky_class", "contract_plan",
-                "suspensions", "birthday", "password_hash",
-            ],
-        )  # fmt: skip
+                await demo_rows.insert_manager(conn, person, f"1860{city_no}{k:02d}{seed % 10000:04d}", city)
+        await demo_rows.copy_subscribers(conn, subscribers)
         if progress:
             progress.advance()
-        await conn.execute(
-            """CREATE TEMP TABLE demo_profile
-                   (msisdn text, base_fen bigint, first_month date, arrears int) ON COMMIT DROP"""
-        )
-        await conn.copy_records_to_table("demo_profile", records=profiles)
-        # Bills: the profile's base revenue ±20 % per month (deterministic hash noise);
-        # paid in full, except the last `arrears` months of suspended customers.
-        bills = await conn.execute(
-            """INSERT INTO bills (msisdn, month, billed_fen, paid_fen)
-               SELECT msisdn, month, billed,
-                      CASE WHEN month > $1::date - make_interval(months => arrears) THEN 0 ELSE billed END
-               FROM (SELECT p.msisdn, p.arrears, m::date AS month,
-                            p.base_fen * (80 + abs(hashtext(p.msisdn || m::text)::bigint) % 41) / 100
-                                AS billed
-                     FROM demo_profile p,
-                          generate_series(p.first_month, $1::date, interval '1 month') AS m) x
-               ORDER BY msisdn, month""",
-            last_month,
-        )
+        await demo_rows.stage_profiles(conn, profiles)
+        bills = await demo_rows.insert_bills(conn, last_month)
         if progress:
             progress.advance()
-        # Customer managers for the high-value customers (Q3).
-        await conn.execute(
-            """UPDATE subscribers s SET manager_id = (
-                   SELECT id FROM customer_managers c WHERE c.city_code = s.city_code
-                   ORDER BY id OFFSET abs(hashtext(s.msisdn)::bigint) % 4 LIMIT 1)
-               FROM demo_profile p
-               WHERE p.msisdn = s.msisdn AND (p.base_fen >= 30000 OR 'vip_guest' = ANY (s.flags))"""
-        )
-        # Legacy VIP cards held from before unicom-2015 (T1.11), expiring over the next year.
-        cards = await conn.execute(
-            """INSERT INTO tier_assignments
-                   (msisdn, policy, evaluated_month, policy_version, scheme, level, change,
-                    effective_from, valid_until, since, source)
-               SELECT p.msisdn, 'unicom-vip', date_trunc('month', since)::date, 'import', 'vip_card',
-                      CASE WHEN p.base_fen >= 45000 THEN 'diamond'
-                           WHEN p.base_fen >= 30000 THEN 'gold' ELSE 'silver' END,
-                      'new', since, (date_trunc('month', since) + interval '12 months 7 days')::date,
-                      since, 'import'
-               FROM (SELECT p.*, $1::date - (abs(hashtext(p.msisdn)::bigint) % 300)::int AS since
-                     FROM demo_profile p JOIN subscribers s USING (msisdn)
-                     WHERE s.service_type = 'mobile' AND s.payment_mode = 'postpaid'
-                       AND s.status <> 'cancelled' AND p.base_fen >= 15000
-                       AND abs(hashtext(p.msisdn || 'card')::bigint) % 3 = 0) p""",
-            today,
-        )
+        await demo_rows.assign_managers(conn)
+        cards = await demo_rows.insert_legacy_cards(conn, today)
         if progress:
             progress.advance()
         await install_demo_tokens(conn)
         # The evaluation and the cache rebuild read subscribers in number ranges: store
         # them in number order (the manager update above scattered a tenth of them).
-        await conn.execute("CLUSTER subscribers USING subscribers_pkey")
+        await demo_rows.cluster_subscribers(conn)
         if progress:
             progress.advance()
     if not conn.is_in_transaction():
         # Leave the tables as a running database keeps them (vacuumed, with statistics),
         # so the first evaluation does not share the machine with autovacuum's catch-up.
-        await conn.execute("VACUUM (ANALYZE) subscribers, bills, tier_assignments")
+        await demo_rows.vacuum_analyze(conn)
     if progress:
         progress.advance()
         progress.finish()
     return DemoSummary(
         subscribers=len(subscribers),
-        bills=int(bills.rsplit(" ", 1)[-1]),
-        legacy_cards=int(cards.rsplit(" ", 1)[-1]),
+        bills=bills,
+        legacy_cards=cards,
         seconds=time.monotonic() - started,
     )
 
@@ -289,11 +233,5 @@ async def install_demo_tokens(conn: asyncpg.Connection) -> None:
     from gateway.services.tokens import hash_token
 
     for token, role, branch in DEMO_TOKENS:
-        await conn.execute(
-            """INSERT INTO api_tokens (token_hash, role, branch_code, name, demo)
-               VALUES ($1, $2, $3, $4, true) ON CONFLICT (token_hash) DO NOTHING""",
-            hash_token(token),
-            role,
-            branch,
-            f"demo {role}{' ' + branch if branch else ''}",
-        )
+        name = f"demo {role}{' ' + branch if branch else ''}"
+        await tokens.insert_demo(conn, hash_token(token), role, branch, name)

@@ -24,6 +24,7 @@ from entitlements.errors import InvalidAmount
 from entitlements.money import parse_yuan
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
+from gateway.stores.queries import imports
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_ERRORS_SHOWN = 50
@@ -374,70 +375,23 @@ async def _load(
         # Parents before children so the self-reference holds row by row.
         order = {"province": 0, "city": 1, "county": 2}
         records.sort(key=lambda r: order[r[2]])
-        await conn.execute(
-            "CREATE TEMP TABLE stage_branches (LIKE branches INCLUDING DEFAULTS, ord serial) ON COMMIT DROP"
-        )
-        await conn.copy_records_to_table("stage_branches", records=records, columns=COLUMNS["branches"])
-        rows = await conn.fetch(
-            """INSERT INTO branches AS b (code, name, level, parent_code)
-               SELECT code, name, level, parent_code FROM stage_branches ORDER BY ord
-               ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code
-               RETURNING (xmax = 0) AS inserted"""
-        )
-        inserted = sum(1 for r in rows if r["inserted"])
-        return inserted, len(rows) - inserted, []
+        inserted, updated = await imports.merge_branches(conn, records, COLUMNS["branches"])
+        return inserted, updated, []
     if kind == "subscribers":
-        cols = COLUMNS["subscribers"]
-        await conn.execute(
-            "CREATE TEMP TABLE stage_subscribers (LIKE subscribers INCLUDING DEFAULTS) ON COMMIT DROP"
-        )
-        await conn.copy_records_to_table("stage_subscribers", records=records, columns=cols)
-        col_list = ", ".join(cols)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "msisdn")
-        rows = await conn.fetch(
-            f"""INSERT INTO subscribers AS s ({col_list})
-                SELECT {col_list} FROM stage_subscribers
-                ON CONFLICT (msisdn) DO UPDATE SET {updates}, updated_at = now()
-                RETURNING (xmax = 0) AS inserted"""  # noqa: S608 - column names are constants above
-        )
-        inserted = sum(1 for r in rows if r["inserted"])
-        return inserted, len(rows) - inserted, [r[0] for r in records]
-    stage_columns = {
-        "bills": "row_no integer, msisdn text, month date, billed_fen bigint, paid_fen bigint",
-        "payments": "row_no integer, msisdn text, paid_at timestamptz, amount_fen bigint",
-    }[kind]
-    stage = f"stage_{kind}"  # one name per shape: asyncpg caches a table's columns by name
-    await conn.execute(f"CREATE TEMP TABLE {stage} ({stage_columns}) ON COMMIT DROP")
-    await conn.copy_records_to_table(stage, records=records)
-    await conn.execute(f"CREATE INDEX ON {stage} (msisdn)")
-    unknown = await conn.fetch(
-        f"""SELECT st.row_no, st.msisdn FROM {stage} st
-            WHERE NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.msisdn = st.msisdn)
-            ORDER BY st.row_no LIMIT 10000"""  # noqa: S608 - constant table name
-    )
+        inserted, updated = await imports.merge_subscribers(conn, records, COLUMNS["subscribers"])
+        return inserted, updated, [r[0] for r in records]
+    unknown = await imports.stage_facts(conn, kind, records)
     if unknown:
         from gateway.logs import mask
 
-        errors = [RowError(r["row_no"], f"unknown subscriber {mask(r['msisdn'])}") for r in unknown]
+        errors = [RowError(row_no, f"unknown subscriber {mask(msisdn)}") for row_no, msisdn in unknown]
         raise ImportRejected(path, errors, len(errors))
     if kind == "bills":
-        rows = await conn.fetch(
-            """INSERT INTO bills AS b (msisdn, month, billed_fen, paid_fen)
-               SELECT msisdn, month, billed_fen, paid_fen FROM stage_bills
-               ON CONFLICT (msisdn, month) DO UPDATE
-                   SET billed_fen = excluded.billed_fen, paid_fen = excluded.paid_fen
-               RETURNING (xmax = 0) AS inserted"""
-        )
+        inserted, updated = await imports.merge_bills(conn)
     else:
-        rows = await conn.fetch(
-            """INSERT INTO payments (msisdn, paid_at, amount_fen, source)
-               SELECT msisdn, paid_at, amount_fen, 'import' FROM stage_payments
-               ON CONFLICT (msisdn, paid_at, amount_fen) DO NOTHING
-               RETURNING true AS inserted"""
-        )
-    inserted = sum(1 for r in rows if r["inserted"])
+        inserted, updated = await imports.merge_payments(conn)
     msisdns = sorted({r[1] for r in records})
-    return inserted, len(rows) - inserted, msisdns
+    return inserted, updated, msisdns
 
 
 async def import_file(
@@ -452,10 +406,7 @@ async def import_file(
     """Validate `path` and load it; all or nothing."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    branches = {
-        r["code"]: (r["level"], r["parent_code"])
-        for r in await conn.fetch("SELECT code, level, parent_code FROM branches")
-    }
+    branches = await imports.branch_tree(conn)
     progress = Progress(f"validate {path.name}", _count_rows(path)) if show_progress else None
     records, _ = validate_file(kind, path, today, branches, progress)
     if progress is not None:

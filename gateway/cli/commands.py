@@ -22,24 +22,13 @@ from gateway.services import cache, notify
 from gateway.services.subscribers import explain_lines
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
-from gateway.stores.queries import snapshot, tiers
-
-DATA_TABLES = (
-    "audit_log", "work_order_events", "work_orders", "credit_debits", "reactivations",
-    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "payments", "bills",
-    "password_failures", "idempotency_keys", "subscribers", "customer_managers", "api_tokens",
-    "branches",
-)  # fmt: skip
-
-
-async def reset_data(conn: asyncpg.Connection) -> None:
-    """Delete every row of every data table (schema stays)."""
-    await conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+from gateway.stores.queries import demo as demo_rows
+from gateway.stores.queries import snapshot, subscribers, tiers, tokens
 
 
 async def demo_data(conn: asyncpg.Connection, settings: Settings, n: int, seed: int, reset: bool) -> int:
     """`callgate demo-data`."""
-    existing = await conn.fetchval("SELECT count(*) FROM subscribers")
+    existing = await subscribers.count(conn)
     if existing and not reset:
         print(
             f"callgate: the database already holds {existing:,} subscribers; "
@@ -48,7 +37,7 @@ async def demo_data(conn: asyncpg.Connection, settings: Settings, n: int, seed: 
         )
         return 1
     if reset:
-        await reset_data(conn)
+        await demo_rows.reset(conn)
     summary = await demo.load(conn, n, seed, shanghai_today(settings.clock()))
     print(
         f"demo province: {summary.subscribers:,} subscribers, {summary.bills:,} bills, "
@@ -97,10 +86,7 @@ async def tokens_create(
 
 async def tokens_revoke(conn: asyncpg.Connection, token_id: int) -> int:
     """`callgate tokens revoke ID`."""
-    status = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
-    )
-    if status.endswith(" 0"):
+    if not await tokens.revoke(conn, token_id):
         print(f"callgate: no live token with id {token_id}", file=sys.stderr)
         return 1
     print(f"token {token_id} revoked (servers stop accepting it within seconds)")
@@ -109,19 +95,13 @@ async def tokens_revoke(conn: asyncpg.Connection, token_id: int) -> int:
 
 async def tokens_list(conn: asyncpg.Connection) -> int:
     """`callgate tokens list`."""
-    rows = await conn.fetch(
-        """SELECT id, role, branch_code, name, demo, created_at, expires_at, revoked_at
-           FROM api_tokens ORDER BY id"""
-    )
-    for r in rows:
+    for t in await tokens.listing(conn):
         state = (
-            "revoked"
-            if r["revoked_at"]
-            else ("expires " + r["expires_at"].isoformat() if r["expires_at"] else "live")
+            "revoked" if t.revoked_at else ("expires " + t.expires_at.isoformat() if t.expires_at else "live")
         )
         print(
-            f"{r['id']:>5}  {r['role']:<6} {r['branch_code'] or '-':<10} {state:<32} "
-            f"{'demo ' if r['demo'] else ''}{r['name']}"
+            f"{t.id:>5}  {t.role:<6} {t.branch_code or '-':<10} {state:<32} "
+            f"{'demo ' if t.demo else ''}{t.name}"
         )
     return 0
 
@@ -240,15 +220,10 @@ async def thresholds_propose(
         shares = dict(part.split("=", 1) for part in shares_text.split(","))
     except ValueError as exc:
         raise CommandError(f"--month/--valid-from YYYY-MM and --shares level=share,…: {exc}") from exc
-    rows = await conn.fetch(
-        """SELECT explanation->'figures'->>'value' AS value FROM tier_explanations
-           WHERE policy = $1 AND evaluated_month = $2 AND explanation->'figures'->>'value' IS NOT NULL""",
-        policy.name,
-        month.first_day,
-    )
-    if not rows:
+    figures = await tiers.rated_values(conn, policy.name, month.first_day)
+    if not figures:
         raise CommandError(f"no rated {policy.name} evaluation for {month}: run `callgate evaluate` first")
-    values = [int(Decimal(r["value"]) * 1000) for r in rows]
+    values = [int(Decimal(value) * 1000) for value in figures]
     try:
         proposal = propose_thresholds(values, shares)
         text = threshold_override(policy, proposal, valid_from)

@@ -12,10 +12,8 @@ import signal
 import sys
 import tempfile
 import threading
-from datetime import date
 from pathlib import Path
 
-import asyncpg
 import uvloop
 from aiohttp import web
 
@@ -27,26 +25,13 @@ from gateway.logs import configure_logging, get_logger, load_log_key, set_log_ke
 from gateway.settings import Settings
 from gateway.stores import db, migrations
 from gateway.stores.launch import start_stores
+from gateway.stores.queries import subscribers, tiers, tokens
 
 log = get_logger("serve")
 
 
 class StartupRefused(RuntimeError):
     """The service must not start in this state."""
-
-
-async def sample_callers(conn: asyncpg.Connection, policy: str, today: date) -> list[tuple[str, str]]:
-    """One caller per level in force today (for the demo banner)."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (t.level) t.level, t.msisdn
-           FROM tier_assignments t JOIN subscribers s USING (msisdn)
-           WHERE t.policy = $1 AND t.effective_from <= $2 AND (t.valid_until IS NULL OR t.valid_until >= $2)
-             AND s.status <> 'cancelled'
-           ORDER BY t.level, t.msisdn""",
-        policy,
-        today,
-    )
-    return [(r["level"], r["msisdn"]) for r in rows]
 
 
 async def prepare(
@@ -62,9 +47,7 @@ async def prepare(
         if applied:
             log.info("migrated", applied=applied)
         if production:
-            demo_tokens = await conn.fetchval(
-                "SELECT count(*) FROM api_tokens WHERE demo AND revoked_at IS NULL"
-            )
+            demo_tokens = await tokens.live_demo_count(conn)
             if demo_tokens:
                 raise StartupRefused(
                     f"production mode (store URLs set) refuses to start while {demo_tokens} demo "
@@ -72,8 +55,8 @@ async def prepare(
                 )
             return None
         today = shanghai_today(settings.clock())
-        if demo_subscribers is None or await conn.fetchval("SELECT count(*) FROM subscribers"):
-            return await sample_callers(conn, settings.policy, today)
+        if demo_subscribers is None or await subscribers.count(conn):
+            return await tiers.sample_callers(conn, settings.policy, today)
         print(
             f"first run: loading a demo province of {demo_subscribers:,} subscribers …",
             file=sys.stderr,
@@ -86,7 +69,7 @@ async def prepare(
                 conn, policy, month, today, dsn=settings.database_url, redis_url=settings.redis_url,
                 override=settings.policy_override, workers=1,
             )  # fmt: skip
-        return await sample_callers(conn, settings.policy, today)
+        return await tiers.sample_callers(conn, settings.policy, today)
     finally:
         await conn.close()
 

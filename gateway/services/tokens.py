@@ -13,6 +13,8 @@ from datetime import datetime
 
 import asyncpg
 
+from gateway.stores.queries import tokens, workorders
+
 ROLES = ("ivr", "agent", "branch", "admin")
 
 
@@ -55,17 +57,9 @@ async def create_token(
     if (role == "branch") != (branch_code is not None):
         raise ValueError("--branch is required for role branch and only allowed for it")
     if branch_code is not None:
-        level = await conn.fetchval("SELECT level FROM branches WHERE code = $1", branch_code)
-        if level not in ("city", "county"):
+        found = await workorders.branch(conn, branch_code)
+        if found is None or found.level not in ("city", "county"):
             raise ValueError(f"branch {branch_code!r} is not a known city or county branch")
     token = new_token(role)
-    token_id = await conn.fetchval(
-        """INSERT INTO api_tokens (token_hash, role, branch_code, name, expires_at)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-        hash_token(token),
-        role,
-        branch_code,
-        name,
-        expires_at,
-    )
-    return int(token_id), token
+    token_id = await tokens.insert(conn, hash_token(token), role, branch_code, name, expires_at)
+    return token_id, token

@@ -66,3 +66,28 @@ def _explanation(row: asyncpg.Record) -> Explanation:
         row["valid_until"],
     )
     return Explanation.from_dict({**row["explanation"], **fields})
+
+
+async def rated_values(conn: Conn, policy: str, evaluated_month: date) -> list[str]:
+    """The value figure (decimal text) of every subscriber rated in a month's evaluation (T1.7)."""
+    rows = await conn.fetch(
+        """SELECT explanation->'figures'->>'value' AS value FROM tier_explanations
+           WHERE policy = $1 AND evaluated_month = $2 AND explanation->'figures'->>'value' IS NOT NULL""",
+        policy,
+        evaluated_month,
+    )
+    return [r["value"] for r in rows]
+
+
+async def sample_callers(conn: Conn, policy: str, today: date) -> list[tuple[str, str]]:
+    """(level, number): one caller per level in force today, not cancelled (the demo banner)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (t.level) t.level, t.msisdn
+           FROM tier_assignments t JOIN subscribers s USING (msisdn)
+           WHERE t.policy = $1 AND t.effective_from <= $2 AND (t.valid_until IS NULL OR t.valid_until >= $2)
+             AND s.status <> 'cancelled'
+           ORDER BY t.level, t.msisdn""",
+        policy,
+        today,
+    )
+    return [(r["level"], r["msisdn"]) for r in rows]

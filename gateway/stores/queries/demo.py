@@ -1,0 +1,135 @@
+"""The bulk writes of the synthetic demo province (`gateway.batch.demo`): branches and
+managers row by row (a few dozen), subscribers by COPY, and bills, manager assignments
+and legacy VIP cards generated set-based in PostgreSQL from a per-subscriber profile."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from gateway.stores.queries.snapshot import Conn
+
+DATA_TABLES = (
+    "audit_log", "work_order_events", "work_orders", "credit_debits", "reactivations",
+    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "payments", "bills",
+    "password_failures", "idempotency_keys", "subscribers", "customer_managers", "api_tokens",
+    "branches",
+)  # fmt: skip
+SUBSCRIBER_COLUMNS = (
+    "msisdn", "service_type", "network", "payment_mode", "plan_code", "brand", "status",
+    "joined_on", "city_code", "county_code", "flags", "lucky_class", "contract_plan",
+    "suspensions", "birthday", "password_hash",
+)  # fmt: skip
+
+
+async def reset(conn: Conn) -> None:
+    """Delete every row of every data table (the schema stays)."""
+    await conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+
+
+def _count(status: str) -> int:
+    """The row count of a command status such as ``INSERT 0 42``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def skip_foreign_key_checks(conn: Conn) -> bool:
+    """For this transaction, skip the per-row foreign-key triggers when the role may
+    (a superuser); True if skipped. Only for rows consistent by construction."""
+    if not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+        return False
+    await conn.execute("SET LOCAL session_replication_role = replica")
+    return True
+
+
+async def insert_branch(conn: Conn, code: str, name: str, level: str, parent_code: str | None) -> None:
+    """One branch of the tree."""
+    await conn.execute(
+        "INSERT INTO branches (code, name, level, parent_code) VALUES ($1, $2, $3, $4)",
+        code,
+        name,
+        level,
+        parent_code,
+    )
+
+
+async def insert_manager(conn: Conn, name: str, phone: str, city_code: str) -> None:
+    """One customer manager of a city (Q3)."""
+    await conn.execute(
+        "INSERT INTO customer_managers (name, phone, city_code) VALUES ($1, $2, $3)", name, phone, city_code
+    )
+
+
+async def copy_subscribers(conn: Conn, records: Sequence[tuple[object, ...]]) -> None:
+    """COPY subscriber rows (`SUBSCRIBER_COLUMNS`)."""
+    await conn.copy_records_to_table("subscribers", records=records, columns=SUBSCRIBER_COLUMNS)
+
+
+async def stage_profiles(conn: Conn, profiles: Sequence[tuple[str, int, date, int]]) -> None:
+    """The transaction's `demo_profile` table: (msisdn, base revenue in fen, first bill month,
+    months in arrears) per subscriber, read by the set-based writes below."""
+    await conn.execute(
+        """CREATE TEMP TABLE demo_profile
+               (msisdn text, base_fen bigint, first_month date, arrears int) ON COMMIT DROP"""
+    )
+    await conn.copy_records_to_table("demo_profile", records=profiles)
+
+
+async def insert_bills(conn: Conn, last_month: date) -> int:
+    """Bills up to `last_month`: the profile's base revenue ±20 % per month (deterministic
+    hash noise), paid in full except the last `arrears` months. Returns the bills written."""
+    status = await conn.execute(
+        """INSERT INTO bills (msisdn, month, billed_fen, paid_fen)
+           SELECT msisdn, month, billed,
+                  CASE WHEN month > $1::date - make_interval(months => arrears) THEN 0 ELSE billed END
+           FROM (SELECT p.msisdn, p.arrears, m::date AS month,
+                        p.base_fen * (80 + abs(hashtext(p.msisdn || m::text)::bigint) % 41) / 100
+                            AS billed
+                 FROM demo_profile p,
+                      generate_series(p.first_month, $1::date, interval '1 month') AS m) x
+           ORDER BY msisdn, month""",
+        last_month,
+    )
+    return _count(status)
+
+
+async def assign_managers(conn: Conn) -> None:
+    """A customer manager of their city for the high-value customers (Q3)."""
+    await conn.execute(
+        """UPDATE subscribers s SET manager_id = (
+               SELECT id FROM customer_managers c WHERE c.city_code = s.city_code
+               ORDER BY id OFFSET abs(hashtext(s.msisdn)::bigint) % 4 LIMIT 1)
+           FROM demo_profile p
+           WHERE p.msisdn = s.msisdn AND (p.base_fen >= 30000 OR 'vip_guest' = ANY (s.flags))"""
+    )
+
+
+async def insert_legacy_cards(conn: Conn, today: date) -> int:
+    """Legacy VIP cards held from before unicom-2015 (T1.11), expiring over the next year;
+    returns the cards written."""
+    status = await conn.execute(
+        """INSERT INTO tier_assignments
+               (msisdn, policy, evaluated_month, policy_version, scheme, level, change,
+                effective_from, valid_until, since, source)
+           SELECT p.msisdn, 'unicom-vip', date_trunc('month', since)::date, 'import', 'vip_card',
+                  CASE WHEN p.base_fen >= 45000 THEN 'diamond'
+                       WHEN p.base_fen >= 30000 THEN 'gold' ELSE 'silver' END,
+                  'new', since, (date_trunc('month', since) + interval '12 months 7 days')::date,
+                  since, 'import'
+           FROM (SELECT p.*, $1::date - (abs(hashtext(p.msisdn)::bigint) % 300)::int AS since
+                 FROM demo_profile p JOIN subscribers s USING (msisdn)
+                 WHERE s.service_type = 'mobile' AND s.payment_mode = 'postpaid'
+                   AND s.status <> 'cancelled' AND p.base_fen >= 15000
+                   AND abs(hashtext(p.msisdn || 'card')::bigint) % 3 = 0) p""",
+        today,
+    )
+    return _count(status)
+
+
+async def cluster_subscribers(conn: Conn) -> None:
+    """Store subscribers in number order (the evaluation and the rebuild read number ranges)."""
+    await conn.execute("CLUSTER subscribers USING subscribers_pkey")
+
+
+async def vacuum_analyze(conn: Conn) -> None:
+    """Vacuum and analyze the big tables (outside a transaction)."""
+    await conn.execute("VACUUM (ANALYZE) subscribers, bills, tier_assignments")

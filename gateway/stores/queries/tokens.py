@@ -1,0 +1,84 @@
+"""API tokens as stored: only their SHA-256 hashes, with role, branch, expiry and revocation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.stores.queries.snapshot import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """One row of `callgate tokens list` (never the token itself)."""
+
+    id: int
+    role: str
+    branch_code: str | None
+    name: str
+    demo: bool
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def insert(
+    conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str, expires_at: datetime | None
+) -> int:
+    """Store a token's hash; returns its id."""
+    token_id = await conn.fetchval(
+        """INSERT INTO api_tokens (token_hash, role, branch_code, name, expires_at)
+           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+        token_hash,
+        role,
+        branch_code,
+        name,
+        expires_at,
+    )
+    return int(token_id)
+
+
+async def insert_demo(conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str) -> None:
+    """Store a well-known demo token (flagged `demo`), unless it is there already."""
+    await conn.execute(
+        """INSERT INTO api_tokens (token_hash, role, branch_code, name, demo)
+           VALUES ($1, $2, $3, $4, true) ON CONFLICT (token_hash) DO NOTHING""",
+        token_hash,
+        role,
+        branch_code,
+        name,
+    )
+
+
+async def revoke(conn: Conn, token_id: int) -> bool:
+    """Revoke a live token; False when there is no live token with that id."""
+    status = await conn.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
+    )
+    return not status.endswith(" 0")
+
+
+async def listing(conn: Conn) -> list[StoredToken]:
+    """Every token, by id."""
+    rows = await conn.fetch(
+        """SELECT id, role, branch_code, name, demo, created_at, expires_at, revoked_at
+           FROM api_tokens ORDER BY id"""
+    )
+    return [
+        StoredToken(
+            r["id"],
+            r["role"],
+            r["branch_code"],
+            r["name"],
+            r["demo"],
+            r["created_at"],
+            r["expires_at"],
+            r["revoked_at"],
+        )
+        for r in rows
+    ]
+
+
+async def live_demo_count(conn: Conn) -> int:
+    """Demo tokens not revoked (production refuses to start while any is live)."""
+    return int(await conn.fetchval("SELECT count(*) FROM api_tokens WHERE demo AND revoked_at IS NULL"))
