@@ -41,12 +41,14 @@ import asyncpg
 import orjson
 from redis.asyncio import Redis
 
+from entitlements.reactivation import decide_credit
 from gateway.logs import get_logger, number_ref
 from gateway.metrics import Metrics
 from gateway.services.consistency import STORE_FAILURES
 from gateway.services.errors import Conflict, unknown_subscriber
 from gateway.stores.queries import credit as ledger
 from gateway.stores.queries.credit import Debit, Grant, Overspend
+from gateway.stores.queries.snapshot import Conn
 
 log = get_logger("credit")
 
@@ -366,7 +368,7 @@ class CreditService:
         """Redis unreachable: the row-locked debit in PostgreSQL (or a degraded decline)."""
         try:
             async with self.pool.acquire() as conn:
-                found = await ledger.authorize(conn, msisdn, ref, amount_fen, now)
+                found = await debit_in_postgres(conn, msisdn, ref, amount_fen, now)
         except PG_FAILURES as exc:
             return self._degraded(exc, msisdn)
         if found is None:
@@ -427,6 +429,34 @@ class CreditService:
             async with self.pool.acquire() as conn:
                 await ledger.resync_done(conn, msisdn, at)
         return copied
+
+
+async def debit_in_postgres(
+    conn: Conn, msisdn: str, ref: str, amount_fen: int, now: datetime
+) -> tuple[Debit, bool] | None:
+    """R5 without Redis: a row-locked check-and-debit in PostgreSQL.
+
+    Returns (the authorisation, replayed) — the stored one for a known ref — or None for
+    an unknown number. Marks the number for a Redis resync (its Redis state misses this).
+    """
+    async with conn.transaction():
+        grant = await ledger.grant_of(conn, msisdn, lock=True)
+        if grant is None:
+            return None
+        existing = await ledger.debit_by_ref(conn, ref)
+        if existing is not None:
+            return existing, True
+        decision = decide_credit(grant.limit_fen, grant.used_fen, grant.expires_at, amount_fen, now)
+        debit = Debit(
+            ref, msisdn, grant.id, amount_fen, decision.approved, decision.remaining_fen, decision.code, now
+        )
+        result = await ledger.record(conn, debit)
+        if result != "recorded":  # the ref was taken meanwhile (another number's request)
+            found = await ledger.debit_by_ref(conn, ref)
+            assert found is not None
+            return found, True
+        await ledger.mark_resync(conn, msisdn)
+    return debit, False
 
 
 def _wall_ms() -> int:

@@ -10,7 +10,6 @@ from typing import Literal
 
 import asyncpg
 
-from entitlements.reactivation import decide_credit
 from gateway.stores.queries.snapshot import Conn
 
 
@@ -161,36 +160,13 @@ async def record(conn: Conn, debit: Debit, *, cap: bool = False) -> RecordResult
     return "recorded"
 
 
-async def authorize(
-    conn: Conn, msisdn: str, ref: str, amount_fen: int, now: datetime
-) -> tuple[Debit, bool] | None:
-    """R5 without Redis: a row-locked check-and-debit in PostgreSQL.
-
-    Returns (the authorisation, replayed) — the stored one for a known ref — or None for
-    an unknown number. Marks the number for a Redis resync (its Redis state misses this).
-    """
-    async with conn.transaction():
-        grant = await grant_of(conn, msisdn, lock=True)
-        if grant is None:
-            return None
-        existing = await debit_by_ref(conn, ref)
-        if existing is not None:
-            return existing, True
-        decision = decide_credit(grant.limit_fen, grant.used_fen, grant.expires_at, amount_fen, now)
-        debit = Debit(
-            ref, msisdn, grant.id, amount_fen, decision.approved, decision.remaining_fen, decision.code, now
-        )
-        result = await record(conn, debit)
-        if result != "recorded":  # the ref was taken meanwhile (another number's request)
-            found = await debit_by_ref(conn, ref)
-            assert found is not None
-            return found, True
-        await conn.execute(
-            """INSERT INTO credit_resync (msisdn, at) VALUES ($1, now())
-               ON CONFLICT (msisdn) DO UPDATE SET at = excluded.at""",
-            msisdn,
-        )
-    return debit, False
+async def mark_resync(conn: Conn, msisdn: str) -> None:
+    """The number was debited in PostgreSQL while Redis was unreachable: its Redis state misses it."""
+    await conn.execute(
+        """INSERT INTO credit_resync (msisdn, at) VALUES ($1, now())
+           ON CONFLICT (msisdn) DO UPDATE SET at = excluded.at""",
+        msisdn,
+    )
 
 
 async def resync_pending(conn: Conn, limit: int = 1000) -> list[tuple[str, datetime]]:
