@@ -115,7 +115,7 @@ Render = Callable[[Grant | ServiceError], tuple[int, dict[str, Any]]]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The answer (stored for replays) and what happened."""
+    """The answer (as `render` gave it and the key stores it) and what happened."""
 
     status: int
     body: dict[str, Any]
