@@ -14,10 +14,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
-from argon2 import PasswordHasher
 
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
+from gateway.services.identity import hash_password
 from gateway.stores.queries import demo as demo_rows
 from gateway.stores.queries import tokens
 
@@ -179,7 +179,7 @@ async def load(
     started = time.monotonic()
     progress = Progress("demo-data", 6, unit="steps") if show_progress else None
     # One hash for everyone keeps a million-row demo fast; real imports hash per subscriber.
-    password_hash = PasswordHasher().hash(DEMO_PASSWORD)
+    password_hash = hash_password(DEMO_PASSWORD)
     subscribers, profiles = generate(n, seed, today, password_hash)
     profiles.sort()
     if progress:

@@ -16,7 +16,6 @@ caller passes `render`, which turns a `Grant` or a refusal (`ServiceError`) into
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
 from entitlements.model import Tier, bottom_level
@@ -34,18 +31,16 @@ from entitlements.months import Month, shanghai_today
 from entitlements.policy import Policy
 from entitlements.reactivation import AccountState, ReactivationDecision, decide_reactivation
 from entitlements.tiers import tier_in_force
-from entitlements.verification import check_verification, record_failure, record_success
 from entitlements.workorders import overdue_at
 from gateway.logs import number_ref
 from gateway.metrics import Metrics
-from gateway.services import credit
+from gateway.services import credit, identity
 from gateway.services.consistency import cache_follows
 from gateway.services.errors import Conflict, ServiceError
 from gateway.stores.queries import audit, idempotency, reactivations, snapshot, subscribers, workorders
 from gateway.stores.queries.snapshot import Conn, Snapshot
 
 SCOPE = "reactivations"
-_HASHER = PasswordHasher()
 
 #: The human sentence of every refusal code (SPEC §6), Chinese then English.
 REFUSALS: dict[str, tuple[str, str]] = {
@@ -167,77 +162,6 @@ def refusal(
     return ServiceError(code, f"{zh} {en}", detail_zh=zh, detail_en=en, rules=list(rules), **extra)
 
 
-# --- R9: identity verification -------------------------------------------------------
-
-
-async def password_matches(password_hash: str, password: str) -> bool:
-    """argon2 verification, off the event loop (it is deliberately slow)."""
-
-    def verify() -> bool:
-        try:
-            return _HASHER.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.get_running_loop().run_in_executor(None, verify)
-
-
-def hash_password(password: str) -> str:
-    """The argon2 hash stored in subscribers.password_hash."""
-    return _HASHER.hash(password)
-
-
-@dataclass(frozen=True, slots=True)
-class _Verification:
-    verified: bool
-    note: tuple[str, str] | None
-    extra: dict[str, Any]
-    audit: dict[str, Any]
-
-
-async def _verify(
-    conn: Conn, policy: Policy, req: ReactivationRequest, password_hash: str | None, now: datetime
-) -> _Verification:
-    """R9: own number (asserted by the channel) or the service password with lockout."""
-    if req.method == "own_number":
-        return _Verification(True, None, {}, {"verification": "own_number", "asserted_by": req.channel})
-    state = await reactivations.verification_state(conn, req.msisdn)
-    check = check_verification(policy, state, now)
-    if not check.allowed:
-        until = check.locked_until.isoformat() if check.locked_until else None
-        return _Verification(
-            False,
-            (f"服务密码验证已锁定至{until}。", f"Password verification is locked until {until}."),
-            {"remaining_attempts": 0, "locked_until": until},
-            {"verification": "service_password", "result": "locked", "locked_until": until},
-        )
-    if password_hash is None:
-        return _Verification(
-            False,
-            ("该号码未设置服务密码。", "No service password is set for this number."),
-            {"remaining_attempts": check.remaining_attempts},
-            {"verification": "service_password", "result": "no_password_set"},
-        )
-    if await password_matches(password_hash, req.password or ""):
-        await reactivations.save_verification(conn, req.msisdn, record_success(policy, state, now), now)
-        return _Verification(True, None, {}, {"verification": "service_password", "result": "ok"})
-    failed = record_failure(policy, state, now)
-    await reactivations.save_verification(conn, req.msisdn, failed, now)
-    remaining = max(policy.verification.max_failures - failed.failures, 0)
-    until = failed.locked_until.isoformat() if failed.locked_until else None
-    note = (
-        (f"服务密码错误，验证已锁定至{until}。", f"Wrong service password; locked until {until}.")
-        if until
-        else (f"服务密码错误，还可尝试{remaining}次。", f"Wrong service password; {remaining} attempts left.")
-    )
-    return _Verification(
-        False,
-        note,
-        {"remaining_attempts": remaining, "locked_until": until},
-        {"verification": "service_password", "result": "wrong", "failures": failed.failures},
-    )
-
-
 # --- the grant -----------------------------------------------------------------------
 
 
@@ -324,12 +248,13 @@ async def reactivate(
             code = stored.response.get("code")
             return Outcome(stored.status, stored.response, True, False, code, None)
         known, password_hash = await reactivations.password_hash(conn, req.msisdn)
-        verification = _Verification(False, None, {}, {})
+        verification = identity.NOT_VERIFIED
         tier: Tier | None = None
         account: AccountState | None = None
         snap: Snapshot | None = None
         if known:
-            verification = await _verify(conn, policy, req, password_hash, now)
+            claim = identity.Claim(req.msisdn, req.channel, req.method, req.password)
+            verification = await identity.verify(conn, policy, claim, password_hash, now)
             snap = await snapshot.load_one(conn, req.msisdn, today)  # PostgreSQL, never the cache
         if snap is not None:
             tier = serving_tier(snap, policy, today)
@@ -347,10 +272,10 @@ async def reactivate(
         code = decision.code
         if not decision.eligible:
             assert code is not None  # a refusal always carries its code
-            identity = code == "identity_not_verified"
+            unverified = code == "identity_not_verified"
             result = refusal(
-                code, decision.rules, verification.note if identity else None,
-                **(verification.extra if identity else {}),
+                code, decision.rules, verification.note if unverified else None,
+                **(verification.extra if unverified else {}),
             )  # fmt: skip
             uow.unchanged()  # a refusal changes nothing the cache holds
         assert result is not None

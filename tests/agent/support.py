@@ -11,7 +11,7 @@ from entitlements.months import Month
 from entitlements.policy import load_policy
 from gateway.batch import evaluation
 from gateway.batch.demo import DEMO_PASSWORD
-from gateway.services.reactivations import hash_password
+from gateway.services.identity import hash_password
 from tests.gateway import grants, province
 from tests.gateway.grants import Tokens
 

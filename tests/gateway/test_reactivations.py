@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from entitlements.policy import load_policy
 from gateway.http.app import create_app
 from gateway.services import cache
-from gateway.services.reactivations import hash_password
+from gateway.services.identity import hash_password
 from gateway.settings import Settings
 from gateway.stores.queries import snapshot
 from gateway.stores.record import key
