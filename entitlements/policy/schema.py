@@ -320,10 +320,13 @@ class VerificationRules:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class WorkOrderRules:
-    """W4: when an unpaid postpaid reactivation's work order becomes overdue."""
+    """W4: when an unpaid order becomes overdue; W2–W5: what each branch level may record."""
 
     overdue_after_hours: int
     rule: str
+    #: Branch level (``city``, ``county``) → the events its staff may record (W2–W4).
+    branch_events: Mapping[str, frozenset[str]]
+    branch_rule: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -140,10 +140,22 @@ def test_unknown_policy() -> None:
             "unicom-2015", 'mode = "star"', 'mode = "card"',
             "star.validity.mode", "not one of", id="a star policy with card validity",
         ),
+        pytest.param(
+            "unicom-2015", 'county = ["remind", "paid"]', 'county = ["remind", "pay"]',
+            "work_orders.branch_events.county", "not one of", id="a branch event the engine does not know",
+        ),
+        pytest.param(
+            "unicom-2015", 'county = ["remind", "paid"]', 'district = ["remind", "paid"]',
+            "work_orders.branch_events.district", "unknown branch level", id="an unknown branch level",
+        ),
+        pytest.param(
+            "unicom-vip", 'county = ["remind", "paid"]', 'county = ["remind", "paid", "close"]',
+            "work_orders.branch_events.county", "only an admin closes", id="a branch given the admin's close",
+        ),
     ],
 )  # fmt: skip
 def test_validation_errors(name: str, old: str, new: str, key: str, problem: str) -> None:
-    # rule T1.5 (bands), rule T1.7 (thresholds), rule Q2, rule R12: invalid policy data
+    # rule T1.5 (bands), rule T1.7 (thresholds), rule Q2, rule R12, rule W5: invalid policy data
     label = f"entitlements/policies/{name}.toml"
     with pytest.raises(PolicyError) as caught:
         parse_policy(edit(name, old, new), label=label)
