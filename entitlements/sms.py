@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from entitlements.errors import EntitlementsError
 from entitlements.model import bottom_level
 from entitlements.months import zh_date
 from entitlements.policy import Policy, load_policy
@@ -16,13 +15,6 @@ from entitlements.tiers import Evaluation
 
 #: Changes that are news to the customer (T1.9: the result is sent by SMS).
 SMS_CHANGES: Final[frozenset[str]] = frozenset({"new", "raised", "renewed", "lowered", "expired"})
-
-
-def _policy(name: str) -> Policy | None:
-    try:
-        return load_policy(name)
-    except EntitlementsError:
-        return None
 
 
 def needs_sms(evaluation: Evaluation) -> bool:
@@ -33,19 +25,20 @@ def needs_sms(evaluation: Evaluation) -> bool:
 def sms_text(evaluation: Evaluation, policy: Policy | None = None) -> str:
     """T1.9: the Chinese SMS announcing a changed level and its validity.
 
-    Only for results that are news (``needs_sms``); ``ValueError`` otherwise.
+    Only for results that are news (``needs_sms``); ``ValueError`` otherwise. Signed with
+    the policy's ``[sms] brand`` and naming its ``hotline``; without ``policy`` the bundled
+    policy the evaluation names is loaded (``PolicyError`` if there is none).
     """
     if not needs_sms(evaluation):
         raise ValueError(f"no SMS for a {evaluation.change!r} evaluation")
-    pol = policy if policy is not None else _policy(evaluation.policy)
+    pol = policy if policy is not None else load_policy(evaluation.policy)
     scheme = evaluation.scheme
 
     def name(level: str) -> str:
-        return level if pol is None else pol.level_name(scheme, level, "zh")
+        return pol.level_name(scheme, level, "zh")
 
     kind = {"star": "客户星级", "vip_card": "VIP会员级别", "membership": "会员等级"}.get(scheme, "信用等级")
-    # T5 is China Mobile's scheme; every other policy speaks for China Unicom.
-    brand, hotline = ("【中国移动】", "10086") if scheme == "credit_star" else ("【中国联通】", "10010")
+    brand, hotline = pol.sms.brand, pol.sms.hotline
     start = zh_date(evaluation.effective_from)
     if evaluation.change == "expired" or evaluation.level == bottom_level(scheme):
         previous = evaluation.previous_level

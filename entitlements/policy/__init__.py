@@ -16,7 +16,7 @@ The package, layer by layer (each imports only the ones above it):
 * ``common`` — shapes several rating sections share (eligibility, ladders, bands, validity);
 * one module per rule family: ``star`` (T1), ``cards`` (T2/T3), ``membership`` (T4),
   ``credit`` (T5), ``routing`` (Q), ``benefits`` (E), ``reactivation`` (R),
-  ``workorders`` (W);
+  ``workorders`` (W), ``sms`` (T1.9);
 * ``document`` — a whole document, section by section;
 * ``loading`` — bundled files by name, overrides, the cache (``load_policy``).
 
@@ -48,6 +48,7 @@ from entitlements.policy.schema import (
     RouteRule,
     Routing,
     Segment,
+    SmsRules,
     StarRules,
     Supreme,
     ThresholdSet,
@@ -83,6 +84,7 @@ __all__ = [
     "RouteRule",
     "Routing",
     "Segment",
+    "SmsRules",
     "StarRules",
     "Supreme",
     "ThresholdSet",

@@ -14,6 +14,7 @@ from entitlements.policy.reactivation import read_reactivation, read_verificatio
 from entitlements.policy.reader import Node, Source
 from entitlements.policy.routing import read_routing
 from entitlements.policy.schema import LevelName, Policy, Rating, Transition
+from entitlements.policy.sms import read_sms
 from entitlements.policy.star import read_star
 from entitlements.policy.workorders import read_work_orders
 
@@ -95,6 +96,7 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
     reactivation = read_reactivation(top.table("reactivation"), benefits)
     verification = read_verification(top.table("verification"))
     work_orders = read_work_orders(top.table("work_orders"))
+    sms = read_sms(top.table("sms"))
     top.done()
     files = (src.base,) if src.override is None else (src.base, src.override)
     return Policy(
@@ -114,5 +116,6 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         reactivation=reactivation,
         verification=verification,
         work_orders=work_orders,
+        sms=sms,
         document=doc,
     )

@@ -330,6 +330,15 @@ class WorkOrderRules:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class SmsRules:
+    """T1.9: how the SMS announcing an evaluation's result is signed."""
+
+    brand: str
+    hotline: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Policy:
     """A validated policy: rating rules for its scheme plus routing, benefits, reactivation."""
 
@@ -349,6 +358,7 @@ class Policy:
     reactivation: ReactivationRules
     verification: VerificationRules
     work_orders: WorkOrderRules
+    sms: SmsRules
     document: Mapping[str, object] = field(repr=False)
 
     @property

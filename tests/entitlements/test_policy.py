@@ -152,10 +152,18 @@ def test_unknown_policy() -> None:
             "unicom-vip", 'county = ["remind", "paid"]', 'county = ["remind", "paid", "close"]',
             "work_orders.branch_events.county", "only an admin closes", id="a branch given the admin's close",
         ),
+        pytest.param(
+            "cmcc-credit", 'hotline = "10086"', 'hotline = "100-86"',
+            "sms.hotline", "3 to 12 digits", id="a hotline that is not a number",
+        ),
+        pytest.param(
+            "unicom-henan-2011", 'brand = "【中国联通】"\n', "",
+            "sms.brand", "missing key", id="an SMS without a brand",
+        ),
     ],
 )  # fmt: skip
 def test_validation_errors(name: str, old: str, new: str, key: str, problem: str) -> None:
-    # rule T1.5 (bands), rule T1.7 (thresholds), rule Q2, rule R12, rule W5: invalid policy data
+    # rule T1.5 (bands), rule T1.7 (thresholds), rule Q2, rule R12, rule W5, rule T1.9: invalid data
     label = f"entitlements/policies/{name}.toml"
     with pytest.raises(PolicyError) as caught:
         parse_policy(edit(name, old, new), label=label)
