@@ -186,6 +186,14 @@ _NOTE_TEXT: Final[dict[str, tuple[str, str]]] = {
         "2G→3G contract: the higher of the plan's card and the old card",
     ),
     "before_billing_close": ("出账前评定", "evaluated before billing closed"),
+    "lucky_network": (
+        "靓号入网即得VIP仅限3G用户，按平均消费评级",
+        "lucky-number cards at joining are for 3G users only: rated by the average bill",
+    ),
+    "contract_network": (
+        "合约计划入网即得VIP仅限3G用户，按平均消费评级",
+        "contract-plan cards at joining are for 3G users only: rated by the average bill",
+    ),
 }
 
 

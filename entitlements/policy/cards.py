@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from entitlements.model import FLAGS, LEVELS, NETWORKS, SERVICE_TYPES
 from entitlements.policy.common import read_eligibility, read_ladder, read_validity
-from entitlements.policy.reader import Node
+from entitlements.policy.reader import RULE_ID, Node
 from entitlements.policy.schema import CardRules, Segment, Supreme
 
 
@@ -20,6 +20,21 @@ def _level_map(node: Node, key: str, scheme: str) -> dict[int, str]:
         result[int(raw_key)] = value
     table.done()
     return result
+
+
+def _networks(node: Node, rule: str) -> tuple[frozenset[str] | None, str]:
+    """C1: ``networks`` a joining card is limited to (absent: any) and the rule saying so."""
+    if not node.has("networks"):
+        if node.has("network_rule"):
+            node.fail("network_rule", "cites the rule of 'networks', which is not set")
+        return None, rule
+    networks = node.codes("networks", NETWORKS)
+    if not networks:
+        node.fail("networks", "at least one network (leave the key out for any network)")
+    network_rule = node.text("network_rule", default=rule)
+    if not RULE_ID.match(network_rule):
+        node.fail("network_rule", f"{network_rule!r} is not a SPEC rule ID")
+    return networks, network_rule
 
 
 def read_card(node: Node) -> CardRules:
@@ -57,20 +72,26 @@ def read_card(node: Node) -> CardRules:
         sup.done()
     lucky: dict[int, str] = {}
     lucky_rule = "T3.2"
+    lucky_networks: frozenset[str] | None = None
+    lucky_network_rule = lucky_rule
     lucky_node = node.optional_table("lucky_numbers")
     if lucky_node is not None:
         lucky_rule = lucky_node.rule("T3")
         lucky = _level_map(lucky_node, "classes", "vip_card")
+        lucky_networks, lucky_network_rule = _networks(lucky_node, lucky_rule)
         lucky_node.done()
     exact: dict[int, str] = {}
     at_least: list[tuple[int, str]] = []
     contract_rule = "T3.3"
+    contract_networks: frozenset[str] | None = None
+    contract_network_rule = contract_rule
     contract = node.optional_table("contract_plans")
     if contract is not None:
         contract_rule = contract.rule("T3")
         exact = _level_map(contract, "exact", "vip_card") if contract.has("exact") else {}
         if contract.has("at_least"):
             at_least = sorted(_level_map(contract, "at_least", "vip_card").items(), reverse=True)
+        contract_networks, contract_network_rule = _networks(contract, contract_rule)
         contract.done()
     migration_min = None
     migration_rule = "T3.4"
@@ -104,9 +125,13 @@ def read_card(node: Node) -> CardRules:
         supreme=supreme,
         lucky_classes=lucky,
         lucky_rule=lucky_rule,
+        lucky_networks=lucky_networks,
+        lucky_network_rule=lucky_network_rule,
         contract_exact=exact,
         contract_at_least=tuple(at_least),
         contract_rule=contract_rule,
+        contract_networks=contract_networks,
+        contract_network_rule=contract_network_rule,
         migration_min_plan=migration_min,
         migration_rule=migration_rule,
         reporting_rule=reporting_rule,

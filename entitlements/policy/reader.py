@@ -17,7 +17,8 @@ from entitlements.errors import InvalidAmount, PolicyError
 from entitlements.money import yuan_to_fen
 from entitlements.months import Month
 
-RULE_ID = re.compile(r"^(T[1-5](\.\d{1,2})?|Q[1-6]|E|R([1-9]|1[0-2])|W[1-6])$")
+#: SPEC rule IDs a policy may cite: §1–§5 (T, Q, E, R, W) and the §13 corrections (C).
+RULE_ID = re.compile(r"^(T[1-5](\.\d{1,2})?|Q[1-6]|E|R([1-9]|1[0-2])|W[1-6]|C[1-9])$")
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 META_KEYS: Final[frozenset[str]] = frozenset({"assumption", "note", "source"})
 
@@ -205,7 +206,7 @@ class Node:
         """The table's ``rule`` (a SPEC rule ID), required; checks its family if given."""
         value = self.text("rule")
         if not RULE_ID.match(value):
-            self.fail("rule", f"{value!r} is not a SPEC rule ID (like T1.5, Q2, E, R4)")
+            self.fail("rule", f"{value!r} is not a SPEC rule ID (like T1.5, Q2, E, R4, C1)")
         if expected_prefix is not None and not value.startswith(expected_prefix):
             self.fail("rule", f"expected a {expected_prefix}… rule ID here, got {value!r}")
         return value

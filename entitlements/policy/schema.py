@@ -207,9 +207,15 @@ class CardRules:
     supreme: Supreme | None
     lucky_classes: Mapping[int, str]
     lucky_rule: str
+    #: C1: the networks whose users get a lucky-number card at joining (``None``: any).
+    lucky_networks: frozenset[str] | None
+    lucky_network_rule: str
     contract_exact: Mapping[int, str]
     contract_at_least: tuple[tuple[int, str], ...]
     contract_rule: str
+    #: C1: the networks whose users get a contract-plan card at joining (``None``: any).
+    contract_networks: frozenset[str] | None
+    contract_network_rule: str
     migration_min_plan: int | None
     migration_rule: str
     reporting_rule: str | None
