@@ -92,7 +92,7 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         rating = read_credit(rating_node)
 
     routing = read_routing(top.table("routing"), schemes)
-    benefits = read_benefits(top.table("benefits"), schemes)
+    benefits, service_benefits = read_benefits(top.table("benefits"), schemes)
     reactivation = read_reactivation(top.table("reactivation"), benefits)
     verification = read_verification(top.table("verification"))
     work_orders = read_work_orders(top.table("work_orders"))
@@ -113,6 +113,7 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         transition=transition,
         routing=routing,
         benefits=benefits,
+        service_benefits=service_benefits,
         reactivation=reactivation,
         verification=verification,
         work_orders=work_orders,

@@ -293,6 +293,19 @@ class BenefitRow:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class ServiceBenefits:
+    """C2: service types that get only some rows of the service table.
+
+    A subscriber of a service type in ``only`` has the listed rows at its level's value;
+    every other row reads as the scheme's bottom level (what a customer without a level
+    gets), cited by ``rule``.
+    """
+
+    only: Mapping[str, frozenset[str]]
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class ReactivationTerms:
     """R3/R4/R6/R12 terms of one tier class (e.g. ``diamond``)."""
 
@@ -361,6 +374,7 @@ class Policy:
     transition: Transition | None
     routing: Routing
     benefits: Mapping[str, tuple[BenefitRow, ...]]
+    service_benefits: ServiceBenefits | None
     reactivation: ReactivationRules
     verification: VerificationRules
     work_orders: WorkOrderRules

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from entitlements.benefits import benefits, entitlement_codes
 from entitlements.model import Assignment, BillHistory
+from entitlements.reactivation import AccountState, decide_reactivation
+from entitlements.routing import route
 from tests.entitlements.helpers import PHENAN, bills, card, d, run, sub
 
 RUN = "2026-11-06"
@@ -184,8 +187,8 @@ def test_a_new_card_counts_as_this_months_new_vip() -> None:
         pytest.param({"service_type": "fixed", "network": None}, True, id="individual fixed lines are rated"),
         pytest.param(
             {"service_type": "broadband", "network": None},
-            False,
-            id="broadband is outside this policy",
+            True,
+            id="individual broadband users are rated too (C2: the fixed network)",
         ),
     ],
 )
@@ -254,3 +257,56 @@ def test_c1_a_migration_is_one_onto_3g(network: str, level: str, change: str, mi
     ev = run(PHENAN, RUN, s, six(20000), held_card("gold"))
     assert (ev.level, ev.change) == (level, change)
     assert ("T3.4" in ev.explanation.rules) is migrated
+
+
+# ------------------------------------------------------------------------- C2
+
+MOBILE_TABLE = (
+    "priority_access", "priority_hall", "customer_manager", "emergency_reactivation",
+    "free_sim_replacement", "roaming_without_deposit", "appointment", "do_not_disturb",
+    "birthday_greeting",
+)  # fmt: skip
+FIXED_NETWORK = ("priority_access", "priority_hall")
+
+
+@pytest.mark.parametrize(
+    ("service_type", "avg_fen", "level", "entitlements"),
+    [
+        pytest.param("fixed", 50000, "diamond", FIXED_NETWORK, id="a fixed line averaging 500.00 is diamond with priority access and halls only"),
+        pytest.param("fixed", 49999, "gold", FIXED_NETWORK, id="a fixed line averaging 499.99 is gold"),
+        pytest.param("fixed", 30000, "gold", FIXED_NETWORK, id="a fixed line averaging 300.00 is gold"),
+        pytest.param("fixed", 20000, "silver", FIXED_NETWORK, id="a fixed line averaging 200.00 is silver (non-3G)"),
+        pytest.param("fixed", 19999, "none", (), id="a fixed line averaging 199.99 has no card"),
+        pytest.param("broadband", 50000, "diamond", FIXED_NETWORK, id="broadband averaging 500.00 is diamond with priority access and halls only"),
+        pytest.param("broadband", 30000, "gold", FIXED_NETWORK, id="broadband averaging 300.00 is gold"),
+        pytest.param("broadband", 20000, "silver", FIXED_NETWORK, id="broadband averaging 200.00 is silver"),
+        pytest.param("broadband", 15000, "none", (), id="broadband averaging 150.00 has no card (silver is 200 off 3G)"),
+        pytest.param("mobile", 50000, "diamond", MOBILE_TABLE, id="a 3G mobile diamond keeps the whole mobile service table"),
+    ],
+)  # fmt: skip
+def test_c2_the_fixed_network_is_graded_but_gets_no_mobile_benefits(
+    service_type: str, avg_fen: int, level: str, entitlements: tuple[str, ...]
+) -> None:
+    # rule C2 (rule T3.6 with rule T3.1, rule E, rule Q3, rule R1): S239 "固网个人客户", S240 "VIP服务内容另行通知".
+    s = sub(service_type=service_type, network="3g" if service_type == "mobile" else None)
+    ev = run(PHENAN, RUN, s, six(avg_fen))
+    assert (ev.level, ev.rated) == (level, True)
+    tier = ev.tier()
+    assert entitlement_codes(PHENAN, tier, service_type) == entitlements
+    fixed_network = service_type != "mobile" and level != "none"
+    limited = {b.code for b in benefits(PHENAN, tier, service_type) if b.rule == "C2"}
+    every_row = {row.code for row in PHENAN.benefits["vip_card"]}
+    assert limited == (every_row - set(FIXED_NETWORK) if fixed_network else set())
+    routed = route(PHENAN, tier, service_type)
+    assert routed.queue == ("vip" if level != "none" else "general")  # priority access stays (Q1)
+    assert routed.has_manager is (level in ("diamond", "gold") and not fixed_network)
+    account = AccountState(service_type, "prepaid", "suspended", 1, 0, False)
+    decision = decide_reactivation(PHENAN, tier, account, verified=True)
+    assert decision.code == (None if service_type == "mobile" else "not_entitled")
+
+
+def test_c2_without_a_service_type_the_table_is_the_levels_own() -> None:
+    # rule C2 with rule E: callers that do not say the service type get the E table as it is.
+    tier = run(PHENAN, RUN, sub(service_type="fixed", network=None), six(50000)).tier()
+    assert entitlement_codes(PHENAN, tier) == MOBILE_TABLE
+    assert entitlement_codes(PHENAN, tier, "fixed") == FIXED_NETWORK

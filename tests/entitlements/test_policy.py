@@ -142,6 +142,21 @@ def test_unknown_policy() -> None:
             "star.validity.mode", "not one of", id="a star policy with card validity",
         ),
         pytest.param(
+            "unicom-henan-2011", 'broadband = ["priority_access", "priority_hall"]',
+            'satellite = ["priority_access", "priority_hall"]',
+            "benefits.by_service_type.satellite", "unknown service type", id="a limit for an unknown service type",
+        ),
+        pytest.param(
+            "unicom-henan-2011", 'broadband = ["priority_access", "priority_hall"]',
+            'broadband = ["priority_access", "lounge"]',
+            "benefits.by_service_type.broadband", "not one of", id="a limit keeping a row the table lacks",
+        ),
+        pytest.param(
+            "unicom-henan-2011", 'networks = ["3g"]\nnetwork_rule = "C1"\n\n# T3.3',
+            'networks = []\nnetwork_rule = "C1"\n\n# T3.3',
+            "card.lucky_numbers.networks", "at least one network", id="lucky cards for no network at all",
+        ),
+        pytest.param(
             "unicom-2015", 'county = ["remind", "paid"]', 'county = ["remind", "pay"]',
             "work_orders.branch_events.county", "not one of", id="a branch event the engine does not know",
         ),
