@@ -163,6 +163,8 @@ class StarRules:
     threshold_sets: tuple[ThresholdSet, ...]
     special_levels: tuple[tuple[str, frozenset[str]], ...]
     special_rule: str
+    #: C3: the special levels, like every star, start at ``min_tenure_months``.
+    special_tenure_rule: str
     validity: Validity
 
     def thresholds_for(self, month: Month) -> ThresholdSet | None:

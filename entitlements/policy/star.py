@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from entitlements.model import FLAGS, LEVELS
 from entitlements.policy.common import read_bands, read_eligibility, read_validity, whole_points
-from entitlements.policy.reader import Node
+from entitlements.policy.reader import RULE_ID, Node
 from entitlements.policy.schema import Ladder, StarRules, ThresholdSet
 
 
@@ -56,6 +56,9 @@ def read_star(node: Node) -> StarRules:
     th_node.done()
     special = node.table("special_levels")
     special_rule = special.rule("T1")
+    special_tenure_rule = special.text("tenure_rule", default=tenure_rule)
+    if not RULE_ID.match(special_tenure_rule):
+        special.fail("tenure_rule", f"{special_tenure_rule!r} is not a SPEC rule ID")
     specials = []
     for level in ("vip_guest", "loyal"):
         if special.has(level):
@@ -77,6 +80,7 @@ def read_star(node: Node) -> StarRules:
         threshold_sets=tuple(sets),
         special_levels=tuple(specials),
         special_rule=special_rule,
+        special_tenure_rule=special_tenure_rule,
         validity=validity,
     )
 

@@ -308,7 +308,7 @@ def test_a_later_threshold_set_replaces_the_earlier_from_its_month(tmp_path: obj
         pytest.param(["loyal"], 20000, 30, "loyal", id="loyal ranks above a four-star value"),
         pytest.param(["loyal"], 30000, 30, "five_star", id="a five-star value ranks above loyal"),
         pytest.param(["loyal"], 15000, 12, "loyal", id="loyal beats a four-star value at 1.0"),
-        pytest.param(["vip_guest"], 0, 3, "vip_guest", id="the special rule does not wait for month 7"),
+        pytest.param(["vip_guest"], 0, 3, "unrated", id="the special rule waits for month 7 too (C3)"),
         pytest.param(
             ["vip_guest", "data_card"], 0, 30, "unrated", id="a flagged data card is still excluded"
         ),
@@ -321,6 +321,36 @@ def test_special_levels(flags: list[str], arpu_fen: int, tenure: int, level: str
     if level in ("vip_guest", "loyal"):
         assert "T1.8" in ev.explanation.rules
         assert ev.explanation.figures["special"] == level
+
+
+@pytest.mark.parametrize(
+    ("flags", "joined", "run_date", "level"),
+    [
+        pytest.param(["vip_guest"], "2026-05-31", "2026-11-06", "vip_guest", id="a VIP-guest flag joined 2026-05 is VIP guest in 2026-11 (month 7)"),
+        pytest.param(["vip_guest"], "2026-06-01", "2026-11-06", "unrated", id="a VIP-guest flag joined 2026-06 is unrated in 2026-11 (month 6)"),
+        pytest.param(["vip_guest"], "2026-06-01", "2026-12-07", "vip_guest", id="the same VIP guest is rated in 2026-12, its month 7"),
+        pytest.param(["loyal"], "2026-05-01", "2026-11-06", "loyal", id="a loyal flag joined 2026-05 is loyal in 2026-11"),
+        pytest.param(["loyal"], "2026-06-15", "2026-11-06", "unrated", id="a loyal flag joined 2026-06 is unrated in 2026-11"),
+        pytest.param(["vip_guest", "loyal"], "2026-11-02", "2026-11-06", "unrated", id="a flagged subscriber in its joining month is unrated"),
+    ],
+)  # fmt: skip
+def test_c3_special_levels_start_at_tenure_month_7(
+    flags: list[str], joined: str, run_date: str, level: str
+) -> None:
+    # rule C3 (rule T1.8, rule T1.9, rule T1.3): S207 "第7个自然月开始计算评级" holds for every star.
+    ev = run(P2015, run_date, sub(joined, flags=flags), flat(run_date[:7], 10000))  # value 100: three-star
+    assert ev.level == level
+    rules = ev.explanation.rules
+    if level == "unrated":
+        assert (ev.rated, ev.change) == (False, "not_rated")
+        assert "C3" in rules and "T1.3" in rules
+        assert "tenure" in ev.explanation.notes
+        assert "special" not in ev.explanation.figures
+    else:
+        assert (ev.rated, ev.change) == (True, "new")
+        assert "T1.8" in rules and "C3" not in rules
+        assert ev.explanation.figures["special"] == level
+        assert ev.effective_from.day == 1  # effective the 1st of the next month (T1.9)
 
 
 def test_display_order_ranks_special_levels() -> None:
