@@ -10,8 +10,9 @@ Three regimes, chosen per policy (``[<rating>.validity] mode``):
   (2013-01…2013-12 → 2014-01-08).
 * ``monthly`` (T4/T5 [assumption]): each evaluation replaces the level, no validity.
 
-Within validity a level only rises (a rise restarts the validity); at re-evaluation it
-may be renewed, lowered or expire. Cancellation ends a level at once (T1.10, T2.7).
+Within validity a level only rises (a rise restarts the validity from the rise, in the
+re-evaluation month too: C4); at re-evaluation it may be renewed, lowered or expire.
+Cancellation ends a level at once (T1.10, T2.7).
 A re-evaluation result takes effect the day after the old validity ends, so the old
 level is never cut short and there is no gap.
 """
@@ -164,10 +165,9 @@ def decide(
     renewed_end = renewal_end(validity, old_end)
     after = max(start, old_end + _DAY)
     if rated and new_rank > cur_rank:
-        # A rise at re-evaluation keeps the longer of the rise and renewal validities, so
-        # rising never shortens what staying level would have given.
-        end = max(new_end, renewed_end) if new_end is not None else renewed_end
-        return Outcome(computed, "raised", start, end, start, (validity.rise_rule, validity.rule))
+        # C4 (T2.6): a rise restarts the 12 months from the rise, in the re-evaluation month
+        # too (silver expiring 2013-03-08, gold on 2013-02-05 → gold expiring 2014-02-08).
+        return Outcome(computed, "raised", start, new_end, start, (validity.rise_rule, validity.rule))
     if rated and new_rank == cur_rank:
         return Outcome(computed, "renewed", after, renewed_end, since, (validity.rule,))
     if rated and new_rank > 0:
