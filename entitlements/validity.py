@@ -8,7 +8,8 @@ Three regimes, chosen per policy (``[<rating>.validity] mode``):
   expires on the 8th of D's month + 12; re-evaluated in the month before the expiry
   month, a renewal expiring on the 8th twelve months after the old expiry month
   (2013-01…2013-12 → 2014-01-08).
-* ``monthly`` (T4/T5 [assumption]): each evaluation replaces the level, no validity.
+* ``monthly`` (T4/T5 [assumption]): each evaluation replaces the level, no validity;
+  with ``downgrade = false`` (C5, T4) it replaces it only with a higher one.
 
 Within validity a level only rises (a rise restarts the validity from the rise, in the
 re-evaluation month too: C4); at re-evaluation it may be renewed, lowered or expire.
@@ -183,11 +184,18 @@ def _monthly(
     live: Assignment | None,
     start: date,
 ) -> Outcome:
-    """T4/T5 [assumption]: each evaluation replaces the level from ``start``."""
+    """T4/T5 [assumption]: each evaluation replaces the level from ``start``.
+
+    C5: with ``downgrade = false`` (T4 membership) a level only rises: figures that give
+    less, or none at all, hold the level in force while the customer stays.
+    """
     ranks = RANK[scheme]
     bottom = _bottom(scheme)
     rules = (validity.rule,)
     cur_rank = 0 if live is None else ranks[live.level]
+    if live is not None and not validity.downgrade and (not rated or ranks[computed] < cur_rank):
+        since = live.since or live.effective_from
+        return Outcome(live.level, "held", live.effective_from, live.valid_until, since, rules)
     if not rated:
         change = "expired" if live is not None else "not_rated"
         return Outcome(bottom, change, start, None, None, rules)

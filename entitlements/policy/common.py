@@ -124,6 +124,9 @@ def read_validity(node: Node, expected: ValidityMode | None = None) -> Validity:
         node.fail("rise_rule", f"{rise_rule!r} is not a SPEC rule ID")
     if mode == "card" and effective != "next_month":
         node.fail("effective", "card validity is day-based (T2.5); 'effective' is not used")
+    downgrade = node.boolean("downgrade", default=True)
+    if not downgrade and mode != "monthly":
+        node.fail("downgrade", "star and card levels fall only at re-evaluation; this is for monthly levels")
     node.done()
     return Validity(
         mode=mode,  # type: ignore[arg-type]  # one of modes
@@ -132,6 +135,7 @@ def read_validity(node: Node, expected: ValidityMode | None = None) -> Validity:
         next_month=effective == "next_month",
         rule=rule,
         rise_rule=rise_rule,
+        downgrade=downgrade,
     )
 
 

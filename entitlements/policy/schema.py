@@ -137,6 +137,9 @@ class Validity:
     next_month: bool
     rule: str
     rise_rule: str
+    #: Whether a monthly level may fall (C5: membership levels never fall while the
+    #: customer stays). Star and card levels fall only at re-evaluation, as their mode says.
+    downgrade: bool
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -157,6 +157,10 @@ def test_unknown_policy() -> None:
             "card.lucky_numbers.networks", "at least one network", id="lucky cards for no network at all",
         ),
         pytest.param(
+            "unicom-2015", 'mode = "star"', 'mode = "star"\ndowngrade = false',
+            "star.validity.downgrade", "monthly levels", id="downgrade = false on a star validity",
+        ),
+        pytest.param(
             "unicom-2015", 'county = ["remind", "paid"]', 'county = ["remind", "pay"]',
             "work_orders.branch_events.county", "not one of", id="a branch event the engine does not know",
         ),
