@@ -3,7 +3,7 @@
 Three regimes, chosen per policy (``[<rating>.validity] mode``):
 
 * ``star`` (T1.9): evaluated in M, effective the 1st of M+1, valid through the last day
-  of M+12; re-evaluated in the last month of validity.
+  of M+12; re-evaluated in the last month of validity (C6).
 * ``card`` (T2.5/T2.6): a first grant or a rise on run day D is effective on D and
   expires on the 8th of D's month + 12; re-evaluated in the month before the expiry
   month, a renewal expiring on the 8th twelve months after the old expiry month
@@ -60,7 +60,10 @@ def month_start(validity: Validity, month: int) -> tuple[date, date | None]:
 
 
 def reevaluation_month(validity: Validity, valid_until: date) -> int:
-    """The month a held level is re-evaluated in (T1.9: its last month; T2.5: the month before)."""
+    """The month a held level is re-evaluated in (T1.9/C6: its last month; T2.5: the month before).
+
+    C6: a star valid through 2027-11-30 is re-evaluated in 2027-11, effective 2027-12-01.
+    """
     last = valid_until.year * 12 + valid_until.month - 1
     return last - 1 if validity.mode == "card" else last
 

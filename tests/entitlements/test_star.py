@@ -473,6 +473,40 @@ def test_validity_only_rises_and_is_re_evaluated_in_its_last_month(
     assert ev.previous_level == current[0]
 
 
+@pytest.mark.parametrize(
+    ("run_date", "arpu_fen", "flags", "level", "change", "effective", "until"),
+    [
+        pytest.param("2027-10-06", 8000, (), "four_star", "held", "2026-12-01", "2027-11-30", id="valid through 2027-11-30, the 2027-10 run holds the level"),
+        pytest.param("2027-10-06", 25000, (), "five_star", "raised", "2027-11-01", "2028-10-31", id="a rise in 2027-10 is within validity and restarts the year"),
+        pytest.param("2027-11-06", 13000, (), "four_star", "renewed", "2027-12-01", "2028-11-30", id="valid through 2027-11-30, re-evaluated in 2027-11, renewed from 2027-12-01"),
+        pytest.param("2027-11-06", 8000, (), "three_star", "lowered", "2027-12-01", "2028-11-30", id="re-evaluated in 2027-11 and lowered from 2027-12-01"),
+        pytest.param("2027-11-06", 25000, (), "five_star", "raised", "2027-12-01", "2028-11-30", id="re-evaluated in 2027-11 and raised from 2027-12-01"),
+        pytest.param("2027-11-06", 13000, ("data_card",), "unrated", "expired", "2027-12-01", None, id="no longer rated in 2027-11: the level ends after 2027-11-30"),
+    ],
+)  # fmt: skip
+def test_c6_re_evaluation_in_the_last_month_of_validity(
+    run_date: str,
+    arpu_fen: int,
+    flags: tuple[str, ...],
+    level: str,
+    change: str,
+    effective: str,
+    until: str | None,
+) -> None:
+    # rule C6 (rule T1.9): S210 "在有效期截止前一个月，重新对客户级别进行评定", S257 "次月评级生效".
+    # Joined 2024-01: tenure 46–47, score 1.3 (80 yuan → 104 three-star, 130 → 169 four, 250 → 325 five).
+    current = star("four_star", "2026-12-01", "2027-11-30", since="2026-12-01")
+    ev = run(P2015, run_date, sub("2024-01-10", flags=flags), flat(run_date[:7], arpu_fen), current)
+    assert (ev.level, ev.change, ev.previous_level) == (level, change, "four_star")
+    assert ev.effective_from == d(effective)
+    assert ev.valid_until == (None if until is None else d(until))
+    served = ev.assignment()
+    if run_date.startswith("2027-11"):
+        # re-evaluated: the old level serves to its last day, the result from the next one
+        assert tier_in_force([current, served], d("2027-11-30")) == current
+        assert tier_in_force([current, served], d("2027-12-01")) == served
+
+
 def test_renewal_keeps_since() -> None:
     # rule T1.9: `since` records when the level was reached; a renewal keeps it.
     current = star("four_star", "2025-12-01", "2026-11-30", since="2024-12-01")
