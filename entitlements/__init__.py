@@ -5,7 +5,7 @@ policy files. The batch evaluation, the IVR lookup and the reactivation endpoint
 call it; no rule is written a second time elsewhere.
 
 Modules: ``months`` (calendar months, Asia/Shanghai), ``model`` (facts), ``policy``
-(policies as TOML data), ``tiers`` (``evaluate``, ``tier_in_force``), ``explain``,
+(policies as TOML data), ``tiers`` (``evaluate``, ``tier_in_force``), ``explain``, ``sms``,
 ``routing``, ``benefits``, ``reactivation``, ``verification``, ``workorders``,
 ``staffing``, ``thresholds``, ``errors``.
 """
@@ -18,7 +18,7 @@ from entitlements.errors import (
     PolicyError,
     WorkOrderError,
 )
-from entitlements.explain import Explanation, needs_sms, sms_text
+from entitlements.explain import Explanation
 from entitlements.model import (
     LEVELS,
     SCHEMES,
@@ -38,6 +38,7 @@ from entitlements.reactivation import (
     decide_reactivation,
 )
 from entitlements.routing import Route, default_route, route
+from entitlements.sms import needs_sms, sms_text
 from entitlements.tiers import Evaluation, end_assignment, evaluate, tier_in_force
 
 __all__ = [

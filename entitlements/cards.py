@@ -37,8 +37,18 @@ def lucky_card(rules: CardRules, lucky_class: int | None) -> str | None:
     return rules.lucky_classes.get(lucky_class)
 
 
+def lucky_network_ok(rules: CardRules, sub: Subscriber) -> bool:
+    """C1 (T3.2): whether the subscriber's network may have a lucky-number card (3G only)."""
+    return rules.lucky_networks is None or sub.network in rules.lucky_networks
+
+
+def contract_network_ok(rules: CardRules, sub: Subscriber) -> bool:
+    """C1 (T3.3): whether the subscriber's network may have a contract-plan card (3G only)."""
+    return rules.contract_networks is None or sub.network in rules.contract_networks
+
+
 def rate_card(rules: CardRules, sub: Subscriber, bills: BillHistory, month: int) -> Scored:
-    """T2.1–T2.3, T2.8, T3.1–T3.3, T3.6: the card the figures give in ``month``."""
+    """T2.1–T2.3, T2.8, T3.1–T3.3, T3.6, C1: the card the figures give in ``month``."""
     elig = rules.eligibility
     joined = sub.joined_on
     inputs: dict[str, Scalar] = {
@@ -65,23 +75,32 @@ def rate_card(rules: CardRules, sub: Subscriber, bills: BillHistory, month: int)
     nxt: dict[str, Scalar] | None = None
     notes: list[str] = []
 
-    # T3.2 / T3.3: cards at joining, whatever the tenure.
+    # T3.2 / T3.3: cards at joining, whatever the tenure; C1: for 3G users only, the others
+    # are rated by the average bill (T3.1) like everyone else.
     if sub.service_type == "mobile":
         lucky = lucky_card(rules, sub.lucky_class)
         if lucky is not None:
             inputs["lucky_class"] = sub.lucky_class
-            figures["lucky_level"] = lucky
-            rule_ids.append(rules.lucky_rule)
-            rated = True
-            best = lucky
+            if lucky_network_ok(rules, sub):
+                figures["lucky_level"] = lucky
+                rule_ids.append(rules.lucky_rule)
+                rated = True
+                best = lucky
+            else:
+                rule_ids.append(rules.lucky_network_rule)
+                notes.append("lucky_network")
         contract = contract_card(rules, sub.contract_plan)
         if contract is not None:
             inputs["contract_plan"] = sub.contract_plan
-            figures["contract_level"] = contract
-            rule_ids.append(rules.contract_rule)
-            rated = True
-            if ranks[contract] > ranks[best]:
-                best = contract
+            if contract_network_ok(rules, sub):
+                figures["contract_level"] = contract
+                rule_ids.append(rules.contract_rule)
+                rated = True
+                if ranks[contract] > ranks[best]:
+                    best = contract
+            else:
+                rule_ids.append(rules.contract_network_rule)
+                notes.append("contract_network")
 
     segment = segment_for(rules, sub)
     if tenure < rules.min_tenure_months:

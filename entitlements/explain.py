@@ -10,23 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from entitlements.errors import EntitlementsError
 from entitlements.immutable import immutable
-from entitlements.model import bottom_level
-from entitlements.months import iso
+from entitlements.months import iso, zh_date
 from entitlements.policy import Policy, load_policy
 from entitlements.scored import Scalar
 
-if TYPE_CHECKING:
-    from entitlements.tiers import Evaluation
-
 #: Bumped when the stored shape changes incompatibly.
 FORMAT: Final = 1
-
-#: Changes that are news to the customer (T1.9: the result is sent by SMS).
-SMS_CHANGES: Final[frozenset[str]] = frozenset({"new", "raised", "renewed", "lowered", "expired"})
 
 
 @immutable
@@ -165,10 +158,6 @@ def _policy(name: str) -> Policy | None:
         return None
 
 
-def _zh_date(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 _CHANGE_TEXT: Final[dict[str, tuple[str, str]]] = {
     "new": ("新评定", "newly rated"),
     "raised": ("级别提升", "raised"),
@@ -197,6 +186,14 @@ _NOTE_TEXT: Final[dict[str, tuple[str, str]]] = {
         "2G→3G contract: the higher of the plan's card and the old card",
     ),
     "before_billing_close": ("出账前评定", "evaluated before billing closed"),
+    "lucky_network": (
+        "靓号入网即得VIP仅限3G用户，按平均消费评级",
+        "lucky-number cards at joining are for 3G users only: rated by the average bill",
+    ),
+    "contract_network": (
+        "合约计划入网即得VIP仅限3G用户，按平均消费评级",
+        "contract-plan cards at joining are for 3G users only: rated by the average bill",
+    ),
 }
 
 
@@ -218,7 +215,7 @@ class _Renderer:
     def day(self, day: date | None) -> str:
         if day is None:
             return "长期" if self.zh else "open-ended"
-        return _zh_date(day) if self.zh else day.isoformat()
+        return zh_date(day) if self.zh else day.isoformat()
 
     def lines(self) -> list[str]:
         e = self.e
@@ -373,39 +370,3 @@ class _Renderer:
                 else f"To reach {target}: {n['points_more']} more points ({n['score']})"
             )
         return None
-
-
-def needs_sms(evaluation: Evaluation) -> bool:
-    """T1.9: whether the result is news to send the customer by SMS."""
-    return evaluation.change in SMS_CHANGES
-
-
-def sms_text(evaluation: Evaluation, policy: Policy | None = None) -> str:
-    """T1.9: the Chinese SMS announcing a changed level and its validity.
-
-    Only for results that are news (``needs_sms``); ``ValueError`` otherwise.
-    """
-    if not needs_sms(evaluation):
-        raise ValueError(f"no SMS for a {evaluation.change!r} evaluation")
-    pol = policy if policy is not None else _policy(evaluation.policy)
-    scheme = evaluation.scheme
-
-    def name(level: str) -> str:
-        return level if pol is None else pol.level_name(scheme, level, "zh")
-
-    kind = {"star": "客户星级", "vip_card": "VIP会员级别", "membership": "会员等级"}.get(scheme, "信用等级")
-    # T5 is China Mobile's scheme; every other policy speaks for China Unicom.
-    brand, hotline = ("【中国移动】", "10086") if scheme == "credit_star" else ("【中国联通】", "10010")
-    start = _zh_date(evaluation.effective_from)
-    if evaluation.change == "expired" or evaluation.level == bottom_level(scheme):
-        previous = evaluation.previous_level
-        what = f"您的{kind}" + (f"（{name(previous)}）" if previous else "")
-        return f"{brand}尊敬的客户：{what}已于{start}起终止。感谢您的支持！"
-    until = f"，有效期至{_zh_date(evaluation.valid_until)}" if evaluation.valid_until is not None else ""
-    verb = {"renewed": "已续期为", "lowered": "经重新评定为", "raised": "已提升为"}.get(
-        evaluation.change, "评定为"
-    )
-    return (
-        f"{brand}尊敬的客户：您的{kind}{verb}{name(evaluation.level)}，"
-        f"自{start}起生效{until}。详询{hotline}。"
-    )

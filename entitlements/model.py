@@ -26,6 +26,11 @@ NETWORKS: Final[tuple[str, ...]] = ("2g", "3g", "4g", "5g")
 PAYMENT_MODES: Final[tuple[str, ...]] = ("prepaid", "postpaid")
 STATUSES: Final[tuple[str, ...]] = ("active", "suspended", "cancelled")
 
+#: Events a work order takes (W2–W6), in the order of its life.
+WORK_ORDER_EVENTS: Final[tuple[str, ...]] = ("dispatch", "remind", "paid", "overdue", "resuspend", "close")
+#: Branch levels of the branch directory (SPEC §5: the province, its city and county branches).
+BRANCH_LEVELS: Final[tuple[str, ...]] = ("province", "city", "county")
+
 #: Subscriber flags of the import (SPEC §6 ``flags`` column).
 FLAGS: Final[frozenset[str]] = frozenset(
     {

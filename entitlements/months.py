@@ -125,6 +125,11 @@ def iso(day: date) -> str:
     return text
 
 
+def zh_date(day: date) -> str:
+    """``2026年12月1日``: a date as agents read it out and SMS texts print it."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 def shanghai_today(now: datetime) -> date:
     """The calendar day in Asia/Shanghai at the aware instant ``now``."""
     if now.tzinfo is None or now.tzinfo.utcoffset(now) is None:

@@ -93,9 +93,11 @@ def _refuse(code: str, *rules: str) -> ReactivationDecision:
     return ReactivationDecision(False, code, None, None, None, None, rules)
 
 
-def reactivation_terms(policy: Policy, tier: Tier | None) -> ReactivationTerms | None:
-    """R1/R4/R12: the terms a tier's emergency reactivation has, or ``None``."""
-    if tier is None or benefit_value(policy, tier, REACTIVATION_BENEFIT) != "yes":
+def reactivation_terms(
+    policy: Policy, tier: Tier | None, service_type: str | None = None
+) -> ReactivationTerms | None:
+    """R1/R4/R12: the terms a tier's emergency reactivation has, or ``None`` (C2 as E)."""
+    if tier is None or benefit_value(policy, tier, REACTIVATION_BENEFIT, service_type) != "yes":
         return None
     name = policy.reactivation.levels.get(tier.scheme, {}).get(tier.level)
     return None if name is None else policy.reactivation.terms[name]
@@ -112,7 +114,7 @@ def decide_reactivation(
         return _refuse("identity_not_verified", "R9")
     if account.status == "cancelled":
         return _refuse("cancelled", "T1.10")
-    terms = reactivation_terms(policy, tier)
+    terms = reactivation_terms(policy, tier, account.service_type)
     if terms is None or account.service_type not in rules.service_types:
         return _refuse("not_entitled", "R1")
     if account.status != "suspended":

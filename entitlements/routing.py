@@ -25,10 +25,12 @@ def default_route(policy: Policy) -> Route:
     return Route("general", policy.routing.general_priority, False, ("Q4",))
 
 
-def route(policy: Policy, tier: Tier | None) -> Route:
+def route(policy: Policy, tier: Tier | None, service_type: str | None = None) -> Route:
     """Q1–Q3: the route for a tier; unknown callers and unrated/one/two-star go general.
 
-    A tier of a scheme the policy does not serve is routed like an unknown caller.
+    A tier of a scheme the policy does not serve is routed like an unknown caller. With
+    the subscriber's ``service_type``, Q3 follows C2 (no manager for a Henan fixed-network
+    card: the customer-manager row is not one it keeps).
     """
     routing = policy.routing
     if tier is None:
@@ -38,7 +40,7 @@ def route(policy: Policy, tier: Tier | None) -> Route:
     if rule is None:
         return Route("general", routing.general_priority, False, (routing.rule,))
     # Q3: the E table's customer-manager row is the single source for who has a manager.
-    manager = benefit_value(policy, tier, MANAGER_BENEFIT) == "yes"
+    manager = benefit_value(policy, tier, MANAGER_BENEFIT, service_type) == "yes"
     rules = (routing.rule, routing.priority_rule) if rule.queue == "vip" else (routing.rule,)
     if manager:
         rules = (*rules, "Q3")

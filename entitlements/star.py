@@ -87,10 +87,11 @@ def rate_star(rules: StarRules, sub: Subscriber, bills: BillHistory, month: int)
                 break
 
     if tenure < rules.min_tenure_months:
+        # C3: VIP guests and loyal customers, like every star, start at tenure month 7.
+        rule_ids = [elig.rule, rules.tenure_rule]
         if special is not None:
-            figures["special"] = special
-            return Scored(True, special, [elig.rule, rules.special_rule], inputs, figures, None, [])
-        return Scored(False, "unrated", [elig.rule, rules.tenure_rule], inputs, figures, None, ["tenure"])
+            rule_ids.append(rules.special_tenure_rule)
+        return Scored(False, "unrated", rule_ids, inputs, figures, None, ["tenure"])
 
     # T1.4: the last 12 months before M, or from the joining month when shorter.
     n = min(rules.arpu_months, tenure - 1)

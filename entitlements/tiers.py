@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 
-from entitlements.cards import rate_card
+from entitlements.cards import contract_network_ok, rate_card
 from entitlements.credit import rate_credit
 from entitlements.errors import EvaluationError
 from entitlements.explain import Explanation
@@ -331,11 +331,12 @@ def _card_rules(
     notes: list[str],
     run_date: date,
 ) -> None:
-    """T3.4 / T3.5 / T2.4 citations that depend on the outcome."""
+    """T3.4 / T3.5 / T2.4 citations that depend on the outcome (T3.4: only onto 3G, C1)."""
     if (
         rules_.migration_min_plan is not None
         and sub.contract_plan is not None
         and sub.contract_plan >= rules_.migration_min_plan
+        and contract_network_ok(rules_, sub)  # C1: a migration to 3G
         and current is not None
         and current.level != "none"
         and current.in_force(run_date)

@@ -3,15 +3,17 @@
 Three regimes, chosen per policy (``[<rating>.validity] mode``):
 
 * ``star`` (T1.9): evaluated in M, effective the 1st of M+1, valid through the last day
-  of M+12; re-evaluated in the last month of validity.
+  of M+12; re-evaluated in the last month of validity (C6).
 * ``card`` (T2.5/T2.6): a first grant or a rise on run day D is effective on D and
   expires on the 8th of D's month + 12; re-evaluated in the month before the expiry
   month, a renewal expiring on the 8th twelve months after the old expiry month
   (2013-01…2013-12 → 2014-01-08).
-* ``monthly`` (T4/T5 [assumption]): each evaluation replaces the level, no validity.
+* ``monthly`` (T4/T5 [assumption]): each evaluation replaces the level, no validity;
+  with ``downgrade = false`` (C5, T4) it replaces it only with a higher one.
 
-Within validity a level only rises (a rise restarts the validity); at re-evaluation it
-may be renewed, lowered or expire. Cancellation ends a level at once (T1.10, T2.7).
+Within validity a level only rises (a rise restarts the validity from the rise, in the
+re-evaluation month too: C4); at re-evaluation it may be renewed, lowered or expire.
+Cancellation ends a level at once (T1.10, T2.7).
 A re-evaluation result takes effect the day after the old validity ends, so the old
 level is never cut short and there is no gap.
 """
@@ -58,7 +60,10 @@ def month_start(validity: Validity, month: int) -> tuple[date, date | None]:
 
 
 def reevaluation_month(validity: Validity, valid_until: date) -> int:
-    """The month a held level is re-evaluated in (T1.9: its last month; T2.5: the month before)."""
+    """The month a held level is re-evaluated in (T1.9/C6: its last month; T2.5: the month before).
+
+    C6: a star valid through 2027-11-30 is re-evaluated in 2027-11, effective 2027-12-01.
+    """
     last = valid_until.year * 12 + valid_until.month - 1
     return last - 1 if validity.mode == "card" else last
 
@@ -164,10 +169,9 @@ def decide(
     renewed_end = renewal_end(validity, old_end)
     after = max(start, old_end + _DAY)
     if rated and new_rank > cur_rank:
-        # A rise at re-evaluation keeps the longer of the rise and renewal validities, so
-        # rising never shortens what staying level would have given.
-        end = max(new_end, renewed_end) if new_end is not None else renewed_end
-        return Outcome(computed, "raised", start, end, start, (validity.rise_rule, validity.rule))
+        # C4 (T2.6): a rise restarts the 12 months from the rise, in the re-evaluation month
+        # too (silver expiring 2013-03-08, gold on 2013-02-05 → gold expiring 2014-02-08).
+        return Outcome(computed, "raised", start, new_end, start, (validity.rise_rule, validity.rule))
     if rated and new_rank == cur_rank:
         return Outcome(computed, "renewed", after, renewed_end, since, (validity.rule,))
     if rated and new_rank > 0:
@@ -183,11 +187,18 @@ def _monthly(
     live: Assignment | None,
     start: date,
 ) -> Outcome:
-    """T4/T5 [assumption]: each evaluation replaces the level from ``start``."""
+    """T4/T5 [assumption]: each evaluation replaces the level from ``start``.
+
+    C5: with ``downgrade = false`` (T4 membership) a level only rises: figures that give
+    less, or none at all, hold the level in force while the customer stays.
+    """
     ranks = RANK[scheme]
     bottom = _bottom(scheme)
     rules = (validity.rule,)
     cur_rank = 0 if live is None else ranks[live.level]
+    if live is not None and not validity.downgrade and (not rated or ranks[computed] < cur_rank):
+        since = live.since or live.effective_from
+        return Outcome(live.level, "held", live.effective_from, live.valid_until, since, rules)
     if not rated:
         change = "expired" if live is not None else "not_rated"
         return Outcome(bottom, change, start, None, None, rules)

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from entitlements.errors import WorkOrderError
+from entitlements.model import WORK_ORDER_EVENTS
 from entitlements.policy import Policy
 
 Status = Literal["new", "dispatched", "paid", "overdue", "resuspended", "closed"]
 Event = Literal["dispatch", "remind", "paid", "overdue", "resuspend", "close"]
 
 STATUSES: Final[tuple[str, ...]] = ("new", "dispatched", "paid", "overdue", "resuspended", "closed")
-EVENTS: Final[tuple[str, ...]] = ("dispatch", "remind", "paid", "overdue", "resuspend", "close")
+EVENTS: Final[tuple[str, ...]] = WORK_ORDER_EVENTS
 #: Statuses in which the order still waits for something to happen.
 OPEN_STATUSES: Final[frozenset[str]] = frozenset({"new", "dispatched", "overdue"})
 
@@ -111,3 +112,13 @@ def overdue_at(policy: Policy, granted_at: datetime, hours: int | None = None) -
 def is_overdue(status: str, deadline: datetime, now: datetime) -> bool:
     """W4: whether an unpaid order should take the ``overdue`` event now."""
     return status in ("new", "dispatched") and now >= deadline
+
+
+def events_allowed(policy: Policy, level: str) -> frozenset[str]:
+    """W2–W5: the events staff of a ``level`` branch (``city``, ``county``) may record.
+
+    Policy data (``[work_orders.branch_events]``); a level the policy does not list —
+    or no branch at all — records nothing. Admins are not branch staff: they may record
+    every event, and only they close (W6, checked by ``apply_event``).
+    """
+    return policy.work_orders.branch_events.get(level, frozenset())

@@ -31,10 +31,10 @@ from typing import Any
 import asyncpg
 
 from entitlements.errors import EvaluationError
-from entitlements.explain import needs_sms, sms_text
 from entitlements.model import Assignment
 from entitlements.months import Month
 from entitlements.policy import Policy, load_policy
+from entitlements.sms import needs_sms, sms_text
 from entitlements.tiers import Evaluation, end_assignment, evaluate
 from gateway.batch.progress import Progress
 from gateway.logs import get_logger

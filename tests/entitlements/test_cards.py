@@ -188,8 +188,8 @@ def test_first_grant_expires_on_the_8th_a_year_later(run_date: str, until: str) 
             "diamond",
             "raised",
             "2012-12-05",
-            "2014-01-08",
-            id="a rise at re-evaluation is effective at once and keeps the renewal's expiry",
+            "2013-12-08",
+            id="a rise at re-evaluation is effective at once and restarts the 12 months (C4)",
         ),
     ],
 )
@@ -238,6 +238,32 @@ def test_silver_evaluated_gold_on_2012_03_05(old_expiry: str) -> None:
     assert ev.effective_from == d("2012-03-05")
     assert ev.valid_until == d("2013-03-08")
     assert "T2.6" in ev.explanation.rules
+
+
+@pytest.mark.parametrize(
+    ("held", "run_date", "avg_fen", "level", "change", "effective", "until"),
+    [
+        pytest.param(("silver", "2012-03-05", "2013-03-08"), "2013-02-05", 30000, "gold", "raised", "2013-02-05", "2014-02-08", id="silver expiring 2013-03-08 raised to gold on 2013-02-05 expires 2014-02-08"),
+        pytest.param(("silver", "2012-03-05", "2013-03-08"), "2013-02-05", 15000, "silver", "renewed", "2013-03-09", "2014-03-08", id="the same silver renewed on 2013-02-05 expires 2014-03-08"),
+        pytest.param(("silver", "2012-03-05", "2013-03-08"), "2012-12-05", 30000, "gold", "raised", "2012-12-05", "2013-12-08", id="silver raised to gold on 2012-12-05 expires 2013-12-08"),
+        pytest.param(("silver", "2011-06-01", "2012-06-08"), "2012-03-05", 30000, "gold", "raised", "2012-03-05", "2013-03-08", id="silver from 2011-06-01 raised to gold on 2012-03-05 expires 2013-03-08"),
+        pytest.param(("gold", "2012-03-05", "2013-03-08"), "2013-02-05", 45000, "diamond", "raised", "2013-02-05", "2014-02-08", id="gold raised to diamond in its re-evaluation month restarts from the rise"),
+    ],
+)  # fmt: skip
+def test_c4_a_rise_restarts_the_12_months_from_the_rise(
+    held: tuple[str, str, str],
+    run_date: str,
+    avg_fen: int,
+    level: str,
+    change: str,
+    effective: str,
+    until: str,
+) -> None:
+    # rule C4 (rule T2.6, rule T2.5): S108 "从新级别晋升之日重新计算会员有效期".
+    ev = run(PVIP, run_date, sub("2008-01-01"), flat(run_date[:7], avg_fen), card(*held))
+    assert (ev.level, ev.change, ev.previous_level) == (level, change, held[0])
+    assert (ev.effective_from, ev.valid_until) == (d(effective), d(until))
+    assert ("T2.6" in ev.explanation.rules) is (change == "raised")
 
 
 def test_within_validity_a_card_never_falls() -> None:

@@ -1,4 +1,4 @@
-"""Explanations: stored compactly, read back, rendered for agents; the SMS (T1.9)."""
+"""Explanations: stored compactly, read back, rendered for agents (the SMS: test_sms)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from entitlements.errors import EntitlementsError
-from entitlements.explain import Explanation, needs_sms, sms_text
+from entitlements.explain import Explanation
 from tests.entitlements.helpers import (
     P2015,
     PCREDIT,
@@ -129,35 +129,3 @@ def test_every_kind_renders_in_both_languages(
         text = ev.explanation.render(lang)
         assert ev.explanation.rules[0] in text
         assert len(text.splitlines()) >= 3
-
-
-def test_sms_announces_level_and_validity() -> None:
-    # rule T1.9: the result is sent to the customer by SMS.
-    ev = four_star_at_240()
-    assert needs_sms(ev)  # type: ignore[arg-type]  # Evaluation
-    text = sms_text(ev)  # type: ignore[arg-type]  # Evaluation
-    assert "四星客户" in text
-    assert "2026年12月1日起生效" in text
-    assert "有效期至2027年11月30日" in text
-
-
-def test_sms_for_a_card_names_the_8th() -> None:
-    # rule T2.5
-    ev = run(PVIP, RUN, sub(), flat(M, 30000))
-    assert "有效期至2027年11月8日" in sms_text(ev)
-
-
-def test_no_sms_for_a_held_level() -> None:
-    # rule T1.9
-    ev = run(P2015, RUN, sub(), flat(M, 0), star("four_star", "2026-06-01", "2027-05-31"))
-    assert ev.change == "held"
-    assert not needs_sms(ev)
-    with pytest.raises(ValueError):
-        sms_text(ev)
-
-
-def test_sms_when_a_level_expires() -> None:
-    # rule T2.5
-    ev = run(PVIP, RUN, sub(), flat(M, 0), card("silver", "2025-12-05", "2026-12-08"))
-    assert ev.change == "expired"
-    assert "终止" in sms_text(ev)

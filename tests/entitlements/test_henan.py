@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from entitlements.benefits import benefits, entitlement_codes
 from entitlements.model import Assignment, BillHistory
+from entitlements.reactivation import AccountState, decide_reactivation
+from entitlements.routing import route
 from tests.entitlements.helpers import PHENAN, bills, card, d, run, sub
 
 RUN = "2026-11-06"
@@ -184,8 +187,8 @@ def test_a_new_card_counts_as_this_months_new_vip() -> None:
         pytest.param({"service_type": "fixed", "network": None}, True, id="individual fixed lines are rated"),
         pytest.param(
             {"service_type": "broadband", "network": None},
-            False,
-            id="broadband is outside this policy",
+            True,
+            id="individual broadband users are rated too (C2: the fixed network)",
         ),
     ],
 )
@@ -196,3 +199,114 @@ def test_who_is_rated(kwargs: dict[str, object], rated: bool) -> None:
     if not rated:
         assert (ev.level, ev.change) == ("none", "not_rated")
         assert "T3.6" in ev.explanation.rules
+
+
+# ------------------------------------------------------------------------- C1
+
+
+@pytest.mark.parametrize(
+    ("network", "lucky_class", "plan", "joined", "avg_fen", "level"),
+    [
+        pytest.param("3g", 1, None, "2026-11-02", 0, "diamond", id="a 3G user with a class 1 lucky number is diamond at joining"),
+        pytest.param("3g", 3, None, "2026-11-02", 0, "gold", id="a 3G user with a class 3 lucky number is gold at joining"),
+        pytest.param("2g", 1, None, "2026-11-02", 0, "none", id="a 2G user with a class 1 lucky number gets no card at joining"),
+        pytest.param("4g", 2, None, "2026-11-02", 0, "none", id="a 4G user with a class 2 lucky number gets no card at joining"),
+        pytest.param("5g", 3, None, "2026-11-02", 0, "none", id="a 5G user with a class 3 lucky number gets no card at joining"),
+        pytest.param("2g", 1, None, "2025-01-10", 20000, "silver", id="a 2G user with a class 1 lucky number averaging 200.00 is silver by T3.1"),
+        pytest.param("4g", 1, None, "2025-01-10", 30000, "gold", id="a 4G user with a class 1 lucky number averaging 300.00 is gold by T3.1"),
+        pytest.param("3g", None, 586, "2026-11-02", 0, "diamond", id="a 3G user on contract plan 586 is diamond at joining"),
+        pytest.param("3g", None, 156, "2026-11-02", 0, "silver", id="a 3G user on contract plan 156 is silver at joining"),
+        pytest.param("4g", None, 586, "2026-11-02", 0, "none", id="a 4G user on contract plan 586 gets no card at joining"),
+        pytest.param("2g", None, 386, "2026-11-02", 0, "none", id="a 2G user on contract plan 386 gets no card at joining"),
+        pytest.param("2g", None, 386, "2025-01-10", 50000, "diamond", id="a 2G user on contract plan 386 averaging 500.00 is diamond by T3.1"),
+        pytest.param("4g", None, 156, "2025-01-10", 14999, "none", id="a 4G user on contract plan 156 averaging 149.99 has no card"),
+    ],
+)  # fmt: skip
+def test_c1_joining_cards_are_for_3g_users_only(
+    network: str, lucky_class: int | None, plan: int | None, joined: str, avg_fen: int, level: str
+) -> None:
+    # rule C1 (rule T3.2, rule T3.3): S243 "186靓号3G用户", S245 "合约计划的3G用户"; other users by rule T3.1.
+    s = sub(joined, network=network, lucky_class=lucky_class, contract_plan=plan)
+    ev = run(PHENAN, RUN, s, six(avg_fen) if avg_fen else bills(M, []))
+    assert ev.computed_level == level
+    rules = ev.explanation.rules
+    figures = ev.explanation.figures
+    if network == "3g":
+        assert "C1" not in rules
+        assert ("T3.2" if lucky_class else "T3.3") in rules
+        assert (ev.level, ev.change, ev.effective_from) == (level, "new", d(RUN))
+    else:
+        assert "C1" in rules
+        assert "T3.2" not in rules and "T3.3" not in rules
+        assert "lucky_level" not in figures and "contract_level" not in figures
+        assert ("lucky_network" if lucky_class else "contract_network") in ev.explanation.notes
+        assert "3G users only" in ev.explanation.render("en")
+        assert ev.rated is (joined < "2026-05")  # young non-3G users wait for month 7 (T3.1)
+
+
+@pytest.mark.parametrize(
+    ("network", "level", "change", "migrated"),
+    [
+        pytest.param("3g", "diamond", "raised", True, id="a 2G gold card moving to a 3G 586 contract becomes diamond"),
+        pytest.param("4g", "gold", "held", False, id="a gold card on a 4G 586 contract is no 3G migration and stays gold"),
+    ],
+)  # fmt: skip
+def test_c1_a_migration_is_one_onto_3g(network: str, level: str, change: str, migrated: bool) -> None:
+    # rule C1 with rule T3.4: "2G转3G" — the contract card of a non-3G plan does not apply.
+    s = sub("2015-03-01", network=network, contract_plan=586)
+    ev = run(PHENAN, RUN, s, six(20000), held_card("gold"))
+    assert (ev.level, ev.change) == (level, change)
+    assert ("T3.4" in ev.explanation.rules) is migrated
+
+
+# ------------------------------------------------------------------------- C2
+
+MOBILE_TABLE = (
+    "priority_access", "priority_hall", "customer_manager", "emergency_reactivation",
+    "free_sim_replacement", "roaming_without_deposit", "appointment", "do_not_disturb",
+    "birthday_greeting",
+)  # fmt: skip
+FIXED_NETWORK = ("priority_access", "priority_hall")
+
+
+@pytest.mark.parametrize(
+    ("service_type", "avg_fen", "level", "entitlements"),
+    [
+        pytest.param("fixed", 50000, "diamond", FIXED_NETWORK, id="a fixed line averaging 500.00 is diamond with priority access and halls only"),
+        pytest.param("fixed", 49999, "gold", FIXED_NETWORK, id="a fixed line averaging 499.99 is gold"),
+        pytest.param("fixed", 30000, "gold", FIXED_NETWORK, id="a fixed line averaging 300.00 is gold"),
+        pytest.param("fixed", 20000, "silver", FIXED_NETWORK, id="a fixed line averaging 200.00 is silver (non-3G)"),
+        pytest.param("fixed", 19999, "none", (), id="a fixed line averaging 199.99 has no card"),
+        pytest.param("broadband", 50000, "diamond", FIXED_NETWORK, id="broadband averaging 500.00 is diamond with priority access and halls only"),
+        pytest.param("broadband", 30000, "gold", FIXED_NETWORK, id="broadband averaging 300.00 is gold"),
+        pytest.param("broadband", 20000, "silver", FIXED_NETWORK, id="broadband averaging 200.00 is silver"),
+        pytest.param("broadband", 15000, "none", (), id="broadband averaging 150.00 has no card (silver is 200 off 3G)"),
+        pytest.param("mobile", 50000, "diamond", MOBILE_TABLE, id="a 3G mobile diamond keeps the whole mobile service table"),
+    ],
+)  # fmt: skip
+def test_c2_the_fixed_network_is_graded_but_gets_no_mobile_benefits(
+    service_type: str, avg_fen: int, level: str, entitlements: tuple[str, ...]
+) -> None:
+    # rule C2 (rule T3.6 with rule T3.1, rule E, rule Q3, rule R1): S239 "固网个人客户", S240 "VIP服务内容另行通知".
+    s = sub(service_type=service_type, network="3g" if service_type == "mobile" else None)
+    ev = run(PHENAN, RUN, s, six(avg_fen))
+    assert (ev.level, ev.rated) == (level, True)
+    tier = ev.tier()
+    assert entitlement_codes(PHENAN, tier, service_type) == entitlements
+    fixed_network = service_type != "mobile" and level != "none"
+    limited = {b.code for b in benefits(PHENAN, tier, service_type) if b.rule == "C2"}
+    every_row = {row.code for row in PHENAN.benefits["vip_card"]}
+    assert limited == (every_row - set(FIXED_NETWORK) if fixed_network else set())
+    routed = route(PHENAN, tier, service_type)
+    assert routed.queue == ("vip" if level != "none" else "general")  # priority access stays (Q1)
+    assert routed.has_manager is (level in ("diamond", "gold") and not fixed_network)
+    account = AccountState(service_type, "prepaid", "suspended", 1, 0, False)
+    decision = decide_reactivation(PHENAN, tier, account, verified=True)
+    assert decision.code == (None if service_type == "mobile" else "not_entitled")
+
+
+def test_c2_without_a_service_type_the_table_is_the_levels_own() -> None:
+    # rule C2 with rule E: callers that do not say the service type get the E table as it is.
+    tier = run(PHENAN, RUN, sub(service_type="fixed", network=None), six(50000)).tier()
+    assert entitlement_codes(PHENAN, tier) == MOBILE_TABLE
+    assert entitlement_codes(PHENAN, tier, "fixed") == FIXED_NETWORK

@@ -57,7 +57,8 @@ def test_every_table_cites_a_rule(name: str) -> None:
 
     walk(doc, "", False)
     rules = re.findall(r'rule = "([^"]+)"', text_of(name))
-    assert rules and all(re.match(r"^(T\d(\.\d+)?|Q\d|E|R\d+|W\d)$", r) for r in rules)
+    # §1–§5 rule IDs, and the §13 corrections (C) that override them.
+    assert rules and all(re.match(r"^(T\d(\.\d+)?|Q\d|E|R\d+|W\d|C\d)$", r) for r in rules)
 
 
 def test_unknown_policy() -> None:
@@ -140,10 +141,49 @@ def test_unknown_policy() -> None:
             "unicom-2015", 'mode = "star"', 'mode = "card"',
             "star.validity.mode", "not one of", id="a star policy with card validity",
         ),
+        pytest.param(
+            "unicom-henan-2011", 'broadband = ["priority_access", "priority_hall"]',
+            'satellite = ["priority_access", "priority_hall"]',
+            "benefits.by_service_type.satellite", "unknown service type", id="a limit for an unknown service type",
+        ),
+        pytest.param(
+            "unicom-henan-2011", 'broadband = ["priority_access", "priority_hall"]',
+            'broadband = ["priority_access", "lounge"]',
+            "benefits.by_service_type.broadband", "not one of", id="a limit keeping a row the table lacks",
+        ),
+        pytest.param(
+            "unicom-henan-2011", 'networks = ["3g"]\nnetwork_rule = "C1"\n\n# T3.3',
+            'networks = []\nnetwork_rule = "C1"\n\n# T3.3',
+            "card.lucky_numbers.networks", "at least one network", id="lucky cards for no network at all",
+        ),
+        pytest.param(
+            "unicom-2015", 'mode = "star"', 'mode = "star"\ndowngrade = false',
+            "star.validity.downgrade", "monthly levels", id="downgrade = false on a star validity",
+        ),
+        pytest.param(
+            "unicom-2015", 'county = ["remind", "paid"]', 'county = ["remind", "pay"]',
+            "work_orders.branch_events.county", "not one of", id="a branch event the engine does not know",
+        ),
+        pytest.param(
+            "unicom-2015", 'county = ["remind", "paid"]', 'district = ["remind", "paid"]',
+            "work_orders.branch_events.district", "unknown branch level", id="an unknown branch level",
+        ),
+        pytest.param(
+            "unicom-vip", 'county = ["remind", "paid"]', 'county = ["remind", "paid", "close"]',
+            "work_orders.branch_events.county", "only an admin closes", id="a branch given the admin's close",
+        ),
+        pytest.param(
+            "cmcc-credit", 'hotline = "10086"', 'hotline = "100-86"',
+            "sms.hotline", "3 to 12 digits", id="a hotline that is not a number",
+        ),
+        pytest.param(
+            "unicom-henan-2011", 'brand = "【中国联通】"\n', "",
+            "sms.brand", "missing key", id="an SMS without a brand",
+        ),
     ],
 )  # fmt: skip
 def test_validation_errors(name: str, old: str, new: str, key: str, problem: str) -> None:
-    # rule T1.5 (bands), rule T1.7 (thresholds), rule Q2, rule R12: invalid policy data
+    # rule T1.5 (bands), rule T1.7 (thresholds), rule Q2, rule R12, rule W5, rule T1.9: invalid data
     label = f"entitlements/policies/{name}.toml"
     with pytest.raises(PolicyError) as caught:
         parse_policy(edit(name, old, new), label=label)

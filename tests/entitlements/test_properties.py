@@ -25,7 +25,7 @@ from tests.entitlements.helpers import P2015, PCREDIT, PCUM, PHENAN, PVIP
 
 POLICIES = (P2015, PVIP, PHENAN, PCUM, PCREDIT)
 VALIDITY_POLICIES = (P2015, PVIP, PHENAN)
-RULE_ID = r"^(T\d(\.\d+)?|Q\d|E|R\d+|W\d)$"
+RULE_ID = r"^(T\d(\.\d+)?|Q\d|E|R\d+|W\d|C\d)$"  # §1–§5, and the §13 corrections
 FIRST = Month.parse("2016-01")
 LAST = Month.parse("2030-12")
 

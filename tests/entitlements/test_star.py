@@ -308,7 +308,7 @@ def test_a_later_threshold_set_replaces_the_earlier_from_its_month(tmp_path: obj
         pytest.param(["loyal"], 20000, 30, "loyal", id="loyal ranks above a four-star value"),
         pytest.param(["loyal"], 30000, 30, "five_star", id="a five-star value ranks above loyal"),
         pytest.param(["loyal"], 15000, 12, "loyal", id="loyal beats a four-star value at 1.0"),
-        pytest.param(["vip_guest"], 0, 3, "vip_guest", id="the special rule does not wait for month 7"),
+        pytest.param(["vip_guest"], 0, 3, "unrated", id="the special rule waits for month 7 too (C3)"),
         pytest.param(
             ["vip_guest", "data_card"], 0, 30, "unrated", id="a flagged data card is still excluded"
         ),
@@ -321,6 +321,36 @@ def test_special_levels(flags: list[str], arpu_fen: int, tenure: int, level: str
     if level in ("vip_guest", "loyal"):
         assert "T1.8" in ev.explanation.rules
         assert ev.explanation.figures["special"] == level
+
+
+@pytest.mark.parametrize(
+    ("flags", "joined", "run_date", "level"),
+    [
+        pytest.param(["vip_guest"], "2026-05-31", "2026-11-06", "vip_guest", id="a VIP-guest flag joined 2026-05 is VIP guest in 2026-11 (month 7)"),
+        pytest.param(["vip_guest"], "2026-06-01", "2026-11-06", "unrated", id="a VIP-guest flag joined 2026-06 is unrated in 2026-11 (month 6)"),
+        pytest.param(["vip_guest"], "2026-06-01", "2026-12-07", "vip_guest", id="the same VIP guest is rated in 2026-12, its month 7"),
+        pytest.param(["loyal"], "2026-05-01", "2026-11-06", "loyal", id="a loyal flag joined 2026-05 is loyal in 2026-11"),
+        pytest.param(["loyal"], "2026-06-15", "2026-11-06", "unrated", id="a loyal flag joined 2026-06 is unrated in 2026-11"),
+        pytest.param(["vip_guest", "loyal"], "2026-11-02", "2026-11-06", "unrated", id="a flagged subscriber in its joining month is unrated"),
+    ],
+)  # fmt: skip
+def test_c3_special_levels_start_at_tenure_month_7(
+    flags: list[str], joined: str, run_date: str, level: str
+) -> None:
+    # rule C3 (rule T1.8, rule T1.9, rule T1.3): S207 "第7个自然月开始计算评级" holds for every star.
+    ev = run(P2015, run_date, sub(joined, flags=flags), flat(run_date[:7], 10000))  # value 100: three-star
+    assert ev.level == level
+    rules = ev.explanation.rules
+    if level == "unrated":
+        assert (ev.rated, ev.change) == (False, "not_rated")
+        assert "C3" in rules and "T1.3" in rules
+        assert "tenure" in ev.explanation.notes
+        assert "special" not in ev.explanation.figures
+    else:
+        assert (ev.rated, ev.change) == (True, "new")
+        assert "T1.8" in rules and "C3" not in rules
+        assert ev.explanation.figures["special"] == level
+        assert ev.effective_from.day == 1  # effective the 1st of the next month (T1.9)
 
 
 def test_display_order_ranks_special_levels() -> None:
@@ -441,6 +471,40 @@ def test_validity_only_rises_and_is_re_evaluated_in_its_last_month(
     assert ev.effective_from == d(effective)
     assert ev.valid_until == d(until)
     assert ev.previous_level == current[0]
+
+
+@pytest.mark.parametrize(
+    ("run_date", "arpu_fen", "flags", "level", "change", "effective", "until"),
+    [
+        pytest.param("2027-10-06", 8000, (), "four_star", "held", "2026-12-01", "2027-11-30", id="valid through 2027-11-30, the 2027-10 run holds the level"),
+        pytest.param("2027-10-06", 25000, (), "five_star", "raised", "2027-11-01", "2028-10-31", id="a rise in 2027-10 is within validity and restarts the year"),
+        pytest.param("2027-11-06", 13000, (), "four_star", "renewed", "2027-12-01", "2028-11-30", id="valid through 2027-11-30, re-evaluated in 2027-11, renewed from 2027-12-01"),
+        pytest.param("2027-11-06", 8000, (), "three_star", "lowered", "2027-12-01", "2028-11-30", id="re-evaluated in 2027-11 and lowered from 2027-12-01"),
+        pytest.param("2027-11-06", 25000, (), "five_star", "raised", "2027-12-01", "2028-11-30", id="re-evaluated in 2027-11 and raised from 2027-12-01"),
+        pytest.param("2027-11-06", 13000, ("data_card",), "unrated", "expired", "2027-12-01", None, id="no longer rated in 2027-11: the level ends after 2027-11-30"),
+    ],
+)  # fmt: skip
+def test_c6_re_evaluation_in_the_last_month_of_validity(
+    run_date: str,
+    arpu_fen: int,
+    flags: tuple[str, ...],
+    level: str,
+    change: str,
+    effective: str,
+    until: str | None,
+) -> None:
+    # rule C6 (rule T1.9): S210 "在有效期截止前一个月，重新对客户级别进行评定", S257 "次月评级生效".
+    # Joined 2024-01: tenure 46–47, score 1.3 (80 yuan → 104 three-star, 130 → 169 four, 250 → 325 five).
+    current = star("four_star", "2026-12-01", "2027-11-30", since="2026-12-01")
+    ev = run(P2015, run_date, sub("2024-01-10", flags=flags), flat(run_date[:7], arpu_fen), current)
+    assert (ev.level, ev.change, ev.previous_level) == (level, change, "four_star")
+    assert ev.effective_from == d(effective)
+    assert ev.valid_until == (None if until is None else d(until))
+    served = ev.assignment()
+    if run_date.startswith("2027-11"):
+        # re-evaluated: the old level serves to its last day, the result from the next one
+        assert tier_in_force([current, served], d("2027-11-30")) == current
+        assert tier_in_force([current, served], d("2027-12-01")) == served
 
 
 def test_renewal_keeps_since() -> None:

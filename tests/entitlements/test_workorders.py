@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from entitlements.errors import WorkOrderError
+from entitlements.policy import POLICY_NAMES, load_policy
 from entitlements.workorders import (
     EVENTS,
     STATUSES,
     TRANSITIONS,
     apply_event,
+    events_allowed,
     is_overdue,
     overdue_at,
 )
@@ -118,3 +121,41 @@ def test_overdue_when_the_48_hour_window_ends() -> None:
     assert is_overdue("dispatched", deadline, deadline)
     assert is_overdue("new", deadline, deadline)
     assert not is_overdue("paid", deadline, deadline + timedelta(days=1))
+
+
+# ------------------------------------------------------------------ who records what
+
+
+@pytest.mark.parametrize("name", POLICY_NAMES)
+@pytest.mark.parametrize(
+    ("level", "event", "allowed"),
+    [
+        pytest.param("city", "dispatch", True, id="the city branch dispatches to a county"),
+        pytest.param("county", "dispatch", False, id="a county branch does not dispatch"),
+        pytest.param("county", "remind", True, id="the county branch reminds the customer"),
+        pytest.param("city", "remind", True, id="the city branch may remind too"),
+        pytest.param("county", "paid", True, id="the county branch records the payment"),
+        pytest.param("city", "paid", True, id="the city branch records the payment"),
+        pytest.param("city", "overdue", True, id="the city branch marks an unpaid order overdue"),
+        pytest.param("county", "overdue", False, id="a county branch does not mark it overdue"),
+        pytest.param("city", "resuspend", True, id="the city branch suspends the number again"),
+        pytest.param("county", "resuspend", False, id="a county branch does not suspend"),
+        pytest.param("city", "close", False, id="no branch closes an order, only an admin"),
+        pytest.param("county", "close", False, id="a county branch does not close either"),
+        pytest.param("province", "remind", False, id="a province branch is listed for nothing"),
+        pytest.param("district", "paid", False, id="an unknown branch level records nothing"),
+    ],
+)
+def test_events_each_branch_level_may_record(name: str, level: str, event: str, allowed: bool) -> None:
+    # rule W2, rule W3, rule W4, rule W5 and rule W6: policy data [work_orders.branch_events].
+    assert (event in events_allowed(load_policy(name), level)) is allowed
+
+
+def test_branch_events_are_policy_data(tmp_path: Path) -> None:
+    # rule W5: an override changes who may record what, without a release.
+    path = tmp_path / "county-dispatch.toml"
+    path.write_text('[work_orders.branch_events]\ncounty = ["remind", "paid", "dispatch"]\n', "utf-8")
+    policy = load_policy("unicom-2015", path)
+    assert events_allowed(policy, "county") == {"remind", "paid", "dispatch"}
+    assert events_allowed(policy, "city") == events_allowed(P2015, "city")
+    assert events_allowed(P2015, "county") == {"remind", "paid"}

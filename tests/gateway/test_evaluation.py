@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from entitlements.explain import sms_text
 from entitlements.months import Month
 from entitlements.policy import load_policy
+from entitlements.sms import sms_text
 from entitlements.tiers import Evaluation
 from gateway.batch import demo, evaluation
 from gateway.services import cache
