@@ -7,7 +7,7 @@ as if it did not exist. Agents read everything; admins read and act on everythin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from entitlements.errors import WorkOrderError
 from entitlements.months import shanghai_today
 from entitlements.policy import Policy
-from entitlements.workorders import apply_event, is_overdue
+from entitlements.workorders import apply_event, events_allowed, is_overdue
 from gateway.metrics import Metrics
 from gateway.services.consistency import cache_follows
 from gateway.services.errors import ServiceError, invalid_request
@@ -151,12 +151,10 @@ async def record_event(
     tracker: str | None,
     note: str | None,
     now: datetime,
-    branch_events: Mapping[str, frozenset[str]],
 ) -> tuple[WorkOrder, list[OrderEvent]]:
     """Apply one event (W2–W6) as `principal`; the order after it, with its history.
 
-    `branch_events` says which events a city or county branch may record.
-    """
+    Branch staff record only the events their level may (W5, policy data)."""
     async with pool.acquire() as conn:
         scope = await scope_of(conn, principal)
         msisdn = await workorders.msisdn_of(conn, order_id)
@@ -168,7 +166,7 @@ async def record_event(
             order = await workorders.get(conn, order_id, lock=True)
             if order is None or not scope.sees(order):
                 raise not_found(order_id)
-            if scope.level != "all" and kind not in branch_events[scope.level]:
+            if scope.level != "all" and kind not in events_allowed(policy, scope.level):
                 raise ServiceError("forbidden", f"a {scope.level} branch may not record {kind!r} events")
             # an illegal event raises WorkOrderError: the edge maps it to a 409 problem
             apply_event(

@@ -9,13 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from entitlements.workorders import EVENTS
+from entitlements.workorders import EVENTS, events_allowed
 from gateway.http import inputs
 from gateway.http.auth import PRINCIPAL, require
-from gateway.http.keys import PG
+from gateway.http.keys import PG, POLICY
 from gateway.http.openapi import json_response, problem, register
 from gateway.http.problems import invalid_request
-from gateway.http.routes.workorders import BRANCH_EVENTS
 from gateway.stores.queries import branches, workorders
 from gateway.stores.queries.workorders import Branch
 
@@ -36,8 +35,9 @@ async def get_me(request: web.Request) -> web.Response:
             branch = await workorders.branch(conn, principal.branch_code)
     if principal.role == "admin":
         events = list(EVENTS)
-    elif principal.role == "branch" and branch is not None and branch.level in BRANCH_EVENTS:
-        events = [e for e in EVENTS if e in BRANCH_EVENTS[branch.level]]
+    elif principal.role == "branch" and branch is not None:
+        allowed = events_allowed(request.app[POLICY], branch.level)  # W5, policy data
+        events = [e for e in EVENTS if e in allowed]
     else:
         events = []
     return inputs.json(

@@ -14,13 +14,6 @@ from gateway.http.problems import invalid_request
 from gateway.http.views import event_json, order_json
 from gateway.services import workorders
 
-#: What branch staff may do (W2: the city dispatches; W3: the county reminds; W4: the
-#: city re-suspends). Closing is an admin's (W6, checked by the engine).
-BRANCH_EVENTS: dict[str, frozenset[str]] = {
-    "city": frozenset({"dispatch", "remind", "paid", "overdue", "resuspend"}),
-    "county": frozenset({"remind", "paid"}),
-}
-
 
 def _order_id(request: web.Request) -> int:
     raw = request.match_info["id"]
@@ -76,7 +69,6 @@ async def post_work_order_event(request: web.Request) -> web.Response:
     order, events = await workorders.record_event(
         app[PG], app[REDIS], app[METRICS], app[POLICY], principal, order_id, kind,
         county_code=county_code, tracker=tracker, note=note, now=app[SETTINGS].clock(),
-        branch_events=BRANCH_EVENTS,
     )  # fmt: skip
     return inputs.json(
         {**order_json(order, full_number=True), "events": [event_json(e) for e in events]}, 201
