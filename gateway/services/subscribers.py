@@ -202,8 +202,8 @@ async def view(
         pending=next((r for r in rows if r.effective_from > today), None),
         explain_zh=explain_lines(snap, rows, policy, today, "zh"),
         explain_en=explain_lines(snap, rows, policy, today, "en"),
-        routed=route(policy, tier),
-        benefits=benefits(policy, tier),
+        routed=route(policy, tier, snap.subscriber.service_type),  # C2: fixed-network cards
+        benefits=benefits(policy, tier, snap.subscriber.service_type),
         outstanding_fen=owed_fen(snap),
         bills=bills,
         verification=check_verification(policy, lock, now),
