@@ -169,9 +169,12 @@ class LookupService:
         """The record-dependent part of an answer, built once per distinct record."""
         month = Month.of(today)
         tier = record.tier_on(today)
+        # Everything the answer below reads from the record, as it is read: a clamped value
+        # would let two records share an answer the policy tells apart (R7's limit is
+        # policy data; a province may set it to 4 months or more).
         memo_key = (
             record.policy, tier, record.status, record.payment_mode, record.service_type,
-            min(record.arrears_months, 3), record.grants_in(month), record.unpaid_grant,
+            record.arrears_months, record.grants_in(month), record.unpaid_grant,
             record.manager_id, source,
         )  # fmt: skip
         found = self.fragments.get(memo_key)
