@@ -44,7 +44,8 @@ from gateway.services import cache
 from gateway.settings import Settings
 from gateway.stores.breaker import CircuitBreaker
 from gateway.stores.fastredis import PipelinedRedis, ReplyError
-from gateway.stores.queries import snapshot
+from gateway.stores.queries import managers, snapshot
+from gateway.stores.queries.managers import Manager
 from gateway.stores.record import Record, key
 
 log = get_logger("lookup")
@@ -54,15 +55,6 @@ RECENT_MAX = 200_000
 RECENT_SECONDS = 900.0
 CALL_TTL = 300
 FRAGMENTS_MAX = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class Manager:
-    """A customer manager's contact (Q3)."""
-
-    id: int
-    name: str
-    phone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +111,14 @@ class LookupService:
     # ------------------------------------------------------------------ lifecycle
 
     async def _pg_probe(self, timeout: float) -> None:
-        await self.pool.fetchval("SELECT 1", timeout=timeout)
+        await managers.answers(self.pool, timeout)
 
     async def load_managers(self) -> None:
         """(Re)load the customer managers' contacts (a small table)."""
-        rows = await self.pool.fetch("SELECT id, name, phone FROM customer_managers", timeout=2.0)
-        self.managers = {r["id"]: Manager(r["id"], r["name"], r["phone"]) for r in rows}
+        self.managers = {m.id: m for m in await managers.every_manager(self.pool, timeout=2.0)}
+        # Answers built with the old contacts go, the ones reused by record bytes too.
         self.fragments.clear()
+        self.by_raw.clear()
 
     async def run_background(self) -> None:
         """Flush remembered calls to Redis every 50 ms; reload managers every minute."""

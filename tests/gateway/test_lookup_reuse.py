@@ -1,8 +1,9 @@
-"""R7's arrears limit is policy data: the lookup's reused answers follow a province's
-override, whatever order the callers come in and wherever the answer is read from."""
+"""The lookup reuses the part of an answer built from a record: the reuse must follow
+everything that part is built from — a province's R7 limit, a manager's contact."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,10 +17,11 @@ from entitlements.months import Month
 from entitlements.policy import load_policy
 from gateway.batch import evaluation
 from gateway.http.app import create_app
+from gateway.http.keys import LOOKUP
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
 from tests.gateway import province
-from tests.gateway.lookup_support import TODAY
+from tests.gateway.lookup_support import FIVE, TODAY, evaluated_province
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
 THREE_MONTHS, FOUR_MONTHS = "18612340201", "18612340202"
@@ -69,3 +71,29 @@ async def test_a_province_limit_of_four_months_tells_three_and_four_months_apart
         seen = {msisdn: await reactivation(msisdn) for msisdn in order}
         assert (seen[THREE_MONTHS]["eligible"], seen[THREE_MONTHS]["mode"]) == (True, "postpaid_48h")
         assert (seen[FOUR_MONTHS]["eligible"], seen[FOUR_MONTHS]["code"]) == (False, "arrears_too_long")
+
+
+async def test_a_reloaded_manager_contact_reaches_answers_built_before_it(
+    aiohttp_client: ClientFactory, settings: Settings, conn: asyncpg.Connection, database_url: str
+) -> None:
+    # rule Q3: the five-star caller's manager, as the minute's reload last read it
+    tokens = await evaluated_province(conn, database_url)
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+
+    async def manager() -> tuple[str, dict[str, str]]:
+        response = await client.get(
+            "/v1/ivr/lookup", params={"ani": FIVE}, headers={"Authorization": f"Bearer {tokens['ivr']}"}
+        )
+        body = await response.json()
+        return body["source"], body["manager"]
+
+    for _ in range(200):  # until the miss's fill has landed and the answer comes from the cache
+        source, contact = await manager()
+        if source == "cache":
+            break
+        await asyncio.sleep(0.01)
+    assert source == "cache" and contact["phone"] == "18600001111"
+    await conn.execute("UPDATE customer_managers SET phone = '18600002222'")
+    await app[LOOKUP].load_managers()
+    assert await manager() == ("cache", {"name": "王丽", "phone": "18600002222"})
