@@ -173,10 +173,14 @@ class _Protocol(asyncio.Protocol):
             if not future.done():
                 future.set_exception(RedisUnavailable(reason))
 
-    def drop(self, reason: str) -> None:
-        """Close the socket at once and fail everything pending on it."""
+    def drop(self, reason: str, *, flush: bool = False) -> None:
+        """Close the socket and fail everything pending on it: at once, or (`flush`) once
+        what is already written has gone out."""
         if self.transport is not None:
-            self.transport.abort()
+            if flush:
+                self.transport.close()
+            else:
+                self.transport.abort()
         self._fail_all(reason)
 
     def expire(self, futures: list[asyncio.Future[Any]]) -> None:
@@ -384,4 +388,4 @@ class PipelinedRedis:
         """Close every connection."""
         for protocol in self.connections:
             if protocol is not None:
-                protocol.drop("client closed")
+                protocol.drop("client closed", flush=True)
