@@ -3,7 +3,11 @@ when neither answers inside the budget — never a failed call.
 
 Fail-open rules, one per dependency:
 - Redis slow, down or frozen: its call times out within its share of the budget, the
-  breaker opens after a few failures, and lookups go straight to PostgreSQL.
+  breaker opens after a few failures, and lookups go straight to PostgreSQL. The
+  breaker probes through the lookup's own connections (fastredis drops a connection
+  whose reply is late, so a probe that passes means they answer in step again).
+- Redis answering with an error (WRONGTYPE: the key holds something else) is not an
+  outage: the key is treated as a miss and overwritten from PostgreSQL.
 - PostgreSQL too: the process's recent answer for the number (flagged degraded), or
   the default route (general queue, `degraded: true`, `source: "default"`).
 - Only bad input fails: a malformed number is a 400 `invalid_number`.
@@ -39,8 +43,9 @@ from gateway.metrics import Metrics
 from gateway.services import cache
 from gateway.settings import Settings
 from gateway.stores.breaker import CircuitBreaker
-from gateway.stores.fastredis import PipelinedRedis
-from gateway.stores.queries import snapshot
+from gateway.stores.fastredis import PipelinedRedis, ReplyError
+from gateway.stores.queries import managers, snapshot
+from gateway.stores.queries.managers import Manager
 from gateway.stores.record import Record, key
 
 log = get_logger("lookup")
@@ -50,15 +55,6 @@ RECENT_MAX = 200_000
 RECENT_SECONDS = 900.0
 CALL_TTL = 300
 FRAGMENTS_MAX = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class Manager:
-    """A customer manager's contact (Q3)."""
-
-    id: int
-    name: str
-    phone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +90,8 @@ class LookupService:
         # PostgreSQL keeps enough for a full answer when Redis hangs, until the breaker
         # opens and Redis is skipped altogether.
         self.redis_share = self.budget * 0.5
-        self.redis_breaker = CircuitBreaker("redis", redis.ping, metrics)
         self.fast = PipelinedRedis(settings.redis_url or "", connections=2)
+        self.redis_breaker = CircuitBreaker("redis", self.fast.ping, metrics)
         self.pg_breaker = CircuitBreaker("postgresql", self._pg_probe, metrics)
         self.managers: dict[int, Manager] = {}
         self.recent: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
@@ -114,14 +110,15 @@ class LookupService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def _pg_probe(self) -> None:
-        await self.pool.fetchval("SELECT 1", timeout=self.pg_breaker.probe_timeout)
+    async def _pg_probe(self, timeout: float) -> None:
+        await managers.answers(self.pool, timeout)
 
     async def load_managers(self) -> None:
         """(Re)load the customer managers' contacts (a small table)."""
-        rows = await self.pool.fetch("SELECT id, name, phone FROM customer_managers", timeout=2.0)
-        self.managers = {r["id"]: Manager(r["id"], r["name"], r["phone"]) for r in rows}
+        self.managers = {m.id: m for m in await managers.every_manager(self.pool, timeout=2.0)}
+        # Answers built with the old contacts go, the ones reused by record bytes too.
         self.fragments.clear()
+        self.by_raw.clear()
 
     async def run_background(self) -> None:
         """Flush remembered calls to Redis every 50 ms; reload managers every minute."""
@@ -165,9 +162,12 @@ class LookupService:
         """The record-dependent part of an answer, built once per distinct record."""
         month = Month.of(today)
         tier = record.tier_on(today)
+        # Everything the answer below reads from the record, as it is read: a clamped value
+        # would let two records share an answer the policy tells apart (R7's limit is
+        # policy data; a province may set it to 4 months or more).
         memo_key = (
             record.policy, tier, record.status, record.payment_mode, record.service_type,
-            min(record.arrears_months, 3), record.grants_in(month), record.unpaid_grant,
+            record.arrears_months, record.grants_in(month), record.unpaid_grant,
             record.manager_id, source,
         )  # fmt: skip
         found = self.fragments.get(memo_key)
@@ -316,20 +316,26 @@ class LookupService:
         today = self.today()
         answer: Answer | None = None
         reason = "budget exhausted"
+        unusable = False  # the key holds something that is not a usable record
         if self.redis_breaker.allow():
             try:
                 raw = await self.fast.get(key(msisdn).encode(), self.redis_share)
+            except ReplyError:  # e.g. WRONGTYPE: Redis answered, the key is just not a record
+                self.redis_breaker.success()
+                unusable = True
+            except TimeoutError:  # (an OSError: caught before RedisUnavailable's clause)
+                self.redis_breaker.failure("timeout")
+            except OSError as exc:  # RedisUnavailable: lost, refused or out of step
+                self.redis_breaker.failure(type(exc).__name__)
+            else:
                 self.redis_breaker.success()
                 if raw == UNKNOWN_MARK:
                     answer = self._unknown(msisdn, "cache")
                 elif isinstance(raw, bytes):
                     answer = self._from_cache(msisdn, raw, today)
-            except TimeoutError:
-                self.redis_breaker.failure("timeout")
-            except (RedisError, OSError) as exc:  # RedisUnavailable is an OSError
-                self.redis_breaker.failure(type(exc).__name__)
+                    unusable = answer is None
         if answer is None:
-            answer, reason = await self._from_database(msisdn, today, deadline)
+            answer, reason = await self._from_database(msisdn, today, deadline, replace=unusable)
         if answer is None:
             answer = self._fallback(msisdn, reason)
         elif answer.outcome == "known":
@@ -344,7 +350,9 @@ class LookupService:
         self.metrics.lookup_latency.observe(elapsed)
         return answer
 
-    async def _from_database(self, msisdn: str, today: date, deadline: float) -> tuple[Answer | None, str]:
+    async def _from_database(
+        self, msisdn: str, today: date, deadline: float, *, replace: bool = False
+    ) -> tuple[Answer | None, str]:
         if not self.pg_breaker.allow():
             return None, "postgresql unavailable (breaker open)"
         remaining = deadline - asyncio.get_running_loop().time() - 0.002
@@ -368,10 +376,10 @@ class LookupService:
                 self._release(conn, discard=timed_out)
         self.pg_breaker.success()
         if snap is None:
-            self._spawn(self._fill(msisdn, None))
+            self._spawn(self._fill(msisdn, None, replace=replace))
             return self._unknown(msisdn, "database"), ""
         record = cache.record_for(snap, self.policy, today)
-        self._spawn(self._fill(msisdn, record))
+        self._spawn(self._fill(msisdn, record, replace=replace))
         if record is None:  # a cancelled number is an unknown caller
             return self._unknown(msisdn, "database"), ""
         return self._known(msisdn, record, today, "database"), ""
@@ -394,14 +402,18 @@ class LookupService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _fill(self, msisdn: str, record: Record | None) -> None:
-        """Write what PostgreSQL said back to Redis (never on the caller's time)."""
+    async def _fill(self, msisdn: str, record: Record | None, *, replace: bool = False) -> None:
+        """Write what PostgreSQL said back to Redis (never on the caller's time).
+
+        "Not a subscriber" does not overwrite a record a write path may have stored
+        meanwhile, unless the key held something unusable (`replace`).
+        """
         if not self.redis_breaker.allow():
             return
         try:
             async with asyncio.timeout(0.5):
                 if record is None:
-                    await self.redis.set(key(msisdn), UNKNOWN_MARK, ex=UNKNOWN_TTL, nx=True)
+                    await self.redis.set(key(msisdn), UNKNOWN_MARK, ex=UNKNOWN_TTL, nx=not replace)
                 else:
                     await self.redis.set(key(msisdn), record.encode())
         except (RedisError, OSError, TimeoutError):

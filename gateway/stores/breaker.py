@@ -1,5 +1,10 @@
 """A circuit breaker per store: after a few failures in a row the hot path stops calling
-the store and a background probe checks it again; the first good probe closes it."""
+the store and a background probe checks it again; the first good probe closes it.
+
+The probe must go through the same connections the hot path uses (for Redis, a PING
+on each pipelined connection): a probe on a connection of its own can find the store
+healthy while the hot path's connections are broken, and close the breaker onto them.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +16,27 @@ from gateway.logs import get_logger
 from gateway.metrics import Metrics
 
 log = get_logger("breaker")
+#: Extra seconds the breaker waits beyond the probe's own timeout before cancelling it:
+#: the probe's own deadline should fire first, so that it can drop a connection whose
+#: reply is late (a cancelled call leaves the connection as it is).
+PROBE_GRACE = 0.05
 
 
 class CircuitBreaker:
-    """Closed: calls go through. Open: calls are skipped until a probe succeeds."""
+    """Closed: calls go through. Open: calls are skipped until a probe succeeds (half-open:
+    one probe at a time, in the background)."""
 
     def __init__(
         self,
         name: str,
-        probe: Callable[[], Awaitable[object]],
+        probe: Callable[[float], Awaitable[object]],
         metrics: Metrics,
         *,
         failures_to_open: int = 3,
         probe_every: float = 0.25,
         probe_timeout: float = 0.2,
     ) -> None:
+        """`probe(timeout)` checks the store within `timeout` seconds, raising if it is not healthy."""
         self.name = name
         self.probe = probe
         self.metrics = metrics
@@ -60,8 +71,8 @@ class CircuitBreaker:
         while self.open:
             await asyncio.sleep(self.probe_every)
             try:
-                async with asyncio.timeout(self.probe_timeout):
-                    await self.probe()
+                async with asyncio.timeout(self.probe_timeout + PROBE_GRACE):
+                    await self.probe(self.probe_timeout)
             except Exception as exc:  # a failed probe of any kind keeps the breaker open
                 log.debug("probe_failed", store=self.name, error=type(exc).__name__)
                 continue
