@@ -175,7 +175,7 @@ class LookupService:
             return found
         policy = self.policy
         served = tier if tier is not None else Tier(policy.scheme, bottom_level(policy.scheme), None)
-        routed = route(policy, served)
+        routed = route(policy, served, record.service_type)  # C2: fixed-network cards
         manager = self.managers.get(record.manager_id) if routed.has_manager and record.manager_id else None
         decision = decide_reactivation(
             policy,
@@ -201,7 +201,7 @@ class LookupService:
             },
             "queue": {"name": routed.queue, "priority": routed.priority},
             "manager": {"name": manager.name, "phone": manager.phone} if manager else None,
-            "entitlements": list(entitlement_codes(policy, served)),
+            "entitlements": list(entitlement_codes(policy, served, record.service_type)),
             "reactivation": {
                 "eligible": decision.eligible,
                 "mode": decision.mode,
