@@ -8,14 +8,8 @@ import pytest
 from gateway.http.app import create_app
 from gateway.http.openapi import document
 from gateway.settings import Settings
-from tests.gateway import grants, province
+from tests.gateway import grants
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
-
-
-@pytest.fixture
-async def tokens(conn: asyncpg.Connection) -> Tokens:
-    await province.branches(conn)
-    return await grants.tokens(conn)
 
 
 async def test_admins_query_every_decision(

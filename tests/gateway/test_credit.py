@@ -31,16 +31,10 @@ from gateway.services.credit import AUTHORIZE_LUA, Load, authorize_args, credit_
 from gateway.settings import Settings
 from gateway.stores.embedded import EmbeddedRedis
 from gateway.stores.queries.credit import NO_GRANT, Grant
-from tests.gateway import grants, province
+from tests.gateway import grants
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def tokens(conn: asyncpg.Connection) -> Tokens:
-    await province.branches(conn)
-    return await grants.tokens(conn)
 
 
 async def authorize(

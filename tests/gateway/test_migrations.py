@@ -1,8 +1,13 @@
-"""Migrations: applied once, in order, idempotent; an edited applied file is refused."""
+"""Migrations: applied once, in order, idempotent; an edited applied file is refused; an
+installation without its migrations fails loudly instead of migrating nothing."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -57,6 +62,48 @@ async def test_failed_migration_leaves_nothing(conn: asyncpg.Connection, tmp_pat
         await migrations.migrate(conn, copy)
     assert await conn.fetchval("SELECT to_regclass('half')") is None
     assert await conn.fetchval("SELECT count(*) FROM schema_migrations WHERE version = '999_broken'") == 0
+
+
+async def test_no_migration_files_is_an_error_naming_where_it_looked(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    empty = tmp_path / "sql"
+    empty.mkdir()
+    (empty / "README.md").write_text("not a migration")
+    with pytest.raises(migrations.MigrationError, match=re.escape(f"in {empty}: ")):
+        migrations.discover(empty)
+    await conn.execute("CREATE SCHEMA fresh")
+    await conn.execute("SET search_path TO fresh")
+    with pytest.raises(migrations.MigrationError, match=re.escape("gateway.stores.sql is missing")):
+        await migrations.migrate(conn, empty)
+    # refused before touching the database: not even the bookkeeping table was created
+    assert await conn.fetchval("SELECT to_regclass('fresh.schema_migrations')") is None
+
+
+# A wheel built without its package data: the migrations package cannot be imported.
+WITHOUT_SQL_PACKAGE = """
+import sys
+sys.modules["gateway.stores.sql"] = None  # import of it now raises ModuleNotFoundError
+from gateway.cli.main import main
+sys.exit(main(["migrate"]))
+"""
+
+
+def test_migrate_without_the_migrations_package_exits_non_zero(database_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "CALLGATE_DATABASE_URL": database_url, "CALLGATE_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SQL_PACKAGE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "schema is current" not in result.stdout
+    looked_in = Path(migrations.__file__).resolve().parent / "sql"
+    assert f"callgate: no migration files (NNN_description.sql) in {looked_in}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 async def test_work_order_history_cannot_be_rewritten(conn: asyncpg.Connection) -> None:

@@ -17,17 +17,11 @@ from gateway.http.app import create_app
 from gateway.services import cache
 from gateway.settings import Settings
 from gateway.stores.record import Record
-from tests.gateway import grants, province
+from tests.gateway import grants
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
 
 POLICY = load_policy("unicom-2015")
 TODAY = date(2026, 11, 26)
-
-
-@pytest.fixture
-async def tokens(conn: asyncpg.Connection) -> Tokens:
-    await province.branches(conn)
-    return await grants.tokens(conn)
 
 
 async def pay(

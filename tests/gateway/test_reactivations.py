@@ -22,17 +22,11 @@ from gateway.services.identity import hash_password
 from gateway.settings import Settings
 from gateway.stores.queries import snapshot
 from gateway.stores.record import key
-from tests.gateway import grants, province
+from tests.gateway import grants
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
 
 POLICY = load_policy("unicom-2015")
 TODAY = date(2026, 11, 26)
-
-
-@pytest.fixture
-async def tokens(conn: asyncpg.Connection) -> Tokens:
-    await province.branches(conn)
-    return await grants.tokens(conn)
 
 
 async def prior_grant(

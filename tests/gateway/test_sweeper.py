@@ -7,7 +7,6 @@ import asyncio
 from datetime import datetime, timedelta
 
 import asyncpg
-import pytest
 from redis.asyncio import Redis
 
 from entitlements.policy import load_policy
@@ -16,18 +15,12 @@ from gateway.metrics import Metrics
 from gateway.services.sweeper import sweep_once
 from gateway.settings import Settings
 from gateway.stores import db
-from tests.gateway import grants, province
+from tests.gateway import grants
 from tests.gateway.grants import GOLD, ClientFactory, Tokens
 
 POLICY = load_policy("unicom-2015")
 NOW = datetime.fromisoformat("2026-11-26T10:00:00+08:00")
 LATER = NOW + timedelta(hours=48, minutes=1)  # rule W4: the 48-hour window has ended
-
-
-@pytest.fixture
-async def tokens(conn: asyncpg.Connection) -> Tokens:
-    await province.branches(conn)
-    return await grants.tokens(conn)
 
 
 async def grant_orders(

@@ -10,16 +10,10 @@ import pytest
 
 from gateway.http.app import create_app
 from gateway.settings import Settings
-from tests.gateway import grants, province
+from tests.gateway import grants
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
 
 LY = "18612346003"  # a customer of the other city (洛阳)
-
-
-@pytest.fixture
-async def tokens(conn: asyncpg.Connection) -> Tokens:
-    await province.branches(conn)
-    return await grants.tokens(conn)
 
 
 async def new_order(client: Any, tokens: Tokens, msisdn: str = GOLD) -> int:
