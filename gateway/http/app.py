@@ -35,6 +35,7 @@ from gateway.metrics import Metrics
 from gateway.services import credit, sweeper
 from gateway.services.credit import CreditService
 from gateway.services.lookup import LookupService
+from gateway.services.policies import PolicyHolder
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 from gateway.stores import db
@@ -121,7 +122,7 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs resolved store URLs; start embedded stores first")
     app = web.Application(middlewares=[context_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[POLICY] = load_policy(settings.policy, settings.policy_override)
+    app[POLICY] = PolicyHolder(load_policy(settings.policy, settings.policy_override))
     app[METRICS] = Metrics()
     app[LIMITS] = Limits(
         lookup=RateLimiter(settings.machine_rate_limit, settings.machine_rate_limit * 2),
@@ -234,7 +235,9 @@ async def _credit_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     """The W4 overdue sweeper, every few seconds in the background."""
     task = asyncio.create_task(
-        sweeper.sweep_forever(app[PG], app[REDIS], app[METRICS], lambda: app[POLICY], app[SETTINGS].clock)
+        sweeper.sweep_forever(
+            app[PG], app[REDIS], app[METRICS], lambda: app[POLICY].current, app[SETTINGS].clock
+        )
     )
     yield
     await _stop(task)

@@ -6,16 +6,16 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
-from entitlements.policy import Policy
 from gateway.http.auth import TokenCache
 from gateway.metrics import Metrics
 from gateway.services.credit import CreditService
 from gateway.services.lookup import LookupService
+from gateway.services.policies import PolicyHolder
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
-POLICY = web.AppKey("policy", Policy)
+POLICY = web.AppKey("policy", PolicyHolder)  # read `.current` once per request (O2 reloads swap it)
 PG: web.AppKey[asyncpg.Pool] = web.AppKey("pg")
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 TOKENS = web.AppKey("tokens", TokenCache)

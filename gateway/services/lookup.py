@@ -41,6 +41,7 @@ from entitlements.routing import default_route, route
 from gateway.logs import get_logger, mask
 from gateway.metrics import Metrics
 from gateway.services import cache
+from gateway.services.policies import PolicyHolder
 from gateway.settings import Settings
 from gateway.stores.breaker import CircuitBreaker
 from gateway.stores.fastredis import PipelinedRedis, ReplyError
@@ -78,10 +79,12 @@ class LookupService:
     """Everything the lookup needs, held for the life of the app."""
 
     def __init__(
-        self, settings: Settings, policy: Policy, pool: asyncpg.Pool, redis: Redis, metrics: Metrics
+        self, settings: Settings, policies: PolicyHolder, pool: asyncpg.Pool, redis: Redis, metrics: Metrics
     ):
         self.settings = settings
-        self.policy = policy
+        self.policies = policies
+        self.policy = policies.current
+        self._generation = policies.generation
         self.pool = pool
         self.redis = redis
         self.metrics = metrics
@@ -105,8 +108,22 @@ class LookupService:
         self._counters: dict[tuple[str, str], Any] = {}
         self._today = date.min
         self._today_until = 0.0
+        self.default_queue: dict[str, Any] = {}
+        self._adopt(policies.current)
+
+    def _adopt(self, policy: Policy) -> None:
+        """Build from `policy` from now on; answers built from the one before are dropped."""
+        self.policy = policy
+        self._generation = self.policies.generation
         route_default = default_route(policy)
         self.default_queue = {"name": route_default.queue, "priority": route_default.priority}
+        self.fragments.clear()
+        self.by_raw.clear()
+
+    def _policy_now(self) -> None:
+        # One int comparison per call; a reload (O2) bumped the generation.
+        if self.policies.generation != self._generation:
+            self._adopt(self.policies.current)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -307,12 +324,14 @@ class LookupService:
 
     def unknown_caller(self) -> Answer:
         """A withheld caller ID: an ordinary unknown caller (Q4)."""
+        self._policy_now()
         return self._unknown(None, "default")
 
     async def lookup(self, msisdn: str) -> Answer:
         """The answer for a normalised number, inside the time budget."""
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + self.budget
+        self._policy_now()
         today = self.today()
         answer: Answer | None = None
         reason = "budget exhausted"

@@ -17,7 +17,7 @@ from entitlements.months import Month
 from entitlements.policy import load_policy
 from gateway.batch import evaluation
 from gateway.http.app import create_app
-from gateway.http.keys import LOOKUP
+from gateway.http.keys import LOOKUP, POLICY
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
 from tests.gateway import province
@@ -97,3 +97,35 @@ async def test_a_reloaded_manager_contact_reaches_answers_built_before_it(
     await conn.execute("UPDATE customer_managers SET phone = '18600002222'")
     await app[LOOKUP].load_managers()
     assert await manager() == ("cache", {"name": "王丽", "phone": "18600002222"})
+
+
+async def test_a_replaced_policy_reaches_answers_built_before_it(
+    aiohttp_client: ClientFactory,
+    settings: Settings,
+    conn: asyncpg.Connection,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    # rule Q2 (O2): a province raises the five-star priority; cached answers built from the
+    # old policy are not served once the new one is in force
+    tokens = await evaluated_province(conn, database_url)
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+
+    async def queue() -> tuple[str, dict[str, Any]]:
+        response = await client.get(
+            "/v1/ivr/lookup", params={"ani": FIVE}, headers={"Authorization": f"Bearer {tokens['ivr']}"}
+        )
+        body = await response.json()
+        return body["source"], body["queue"]
+
+    for _ in range(200):  # until the answer comes from the cache (and its fragment is reused)
+        source, routed = await queue()
+        if source == "cache":
+            break
+        await asyncio.sleep(0.01)
+    assert (source, routed) == ("cache", {"name": "vip", "priority": 30})
+    override = tmp_path / "province.toml"
+    override.write_text('[routing.star]\nfive_star = { queue = "vip", priority = 35 }\n')
+    app[POLICY].replace(load_policy("unicom-2015", override))
+    assert await queue() == ("cache", {"name": "vip", "priority": 35})

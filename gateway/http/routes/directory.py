@@ -36,7 +36,7 @@ async def get_me(request: web.Request) -> web.Response:
     if principal.role == "admin":
         events = list(EVENTS)
     elif principal.role == "branch" and branch is not None:
-        allowed = events_allowed(request.app[POLICY], branch.level)  # W5, policy data
+        allowed = events_allowed(request.app[POLICY].current, branch.level)  # W5, policy data
         events = [e for e in EVENTS if e in allowed]
     else:
         events = []

@@ -23,7 +23,7 @@ async def post_payment(request: web.Request) -> web.Response:
     now = app[SETTINGS].clock()
     paid_at = inputs.instant(body["paid_at"], "paid_at") if body.get("paid_at") is not None else now
     result = await payments.pay(
-        app[PG], app[REDIS], app[METRICS], app[POLICY], msisdn, amount, paid_at,
+        app[PG], app[REDIS], app[METRICS], app[POLICY].current, msisdn, amount, paid_at,
         actor=principal.actor, role=principal.role, now=now,
     )  # fmt: skip
     return inputs.json(

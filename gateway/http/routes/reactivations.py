@@ -75,7 +75,7 @@ async def post_reactivation(request: web.Request) -> web.Response:
         role=principal.role,
     )
     outcome = await reactivations.reactivate(
-        app[PG], app[REDIS], app[METRICS], app[POLICY], req, app[SETTINGS].clock(), answer
+        app[PG], app[REDIS], app[METRICS], app[POLICY].current, req, app[SETTINGS].clock(), answer
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return inputs.json(outcome.body, outcome.status, headers)

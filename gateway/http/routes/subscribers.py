@@ -188,7 +188,7 @@ async def get_subscriber(request: web.Request) -> web.Response:
     msisdn = inputs.msisdn(request.match_info["msisdn"])
     reveal = request.query.get("reveal", "") in ("1", "true", "yes")
     app = request.app
-    policy = app[POLICY]
+    policy = app[POLICY].current
     view = await subscribers.view(
         app[PG], policy, msisdn, app[SETTINGS].clock(), principal=principal, reveal=reveal
     )
@@ -205,7 +205,7 @@ async def post_status(request: web.Request) -> web.Response:
     assert status is not None  # required
     app = request.app
     change = await subscribers.change_status(
-        app[PG], app[REDIS], app[METRICS], app[POLICY], msisdn, status, note,
+        app[PG], app[REDIS], app[METRICS], app[POLICY].current, msisdn, status, note,
         actor=principal.actor, role=principal.role, now=app[SETTINGS].clock(),
     )  # fmt: skip
     return inputs.json(

@@ -67,7 +67,7 @@ async def post_work_order_event(request: web.Request) -> web.Response:
     assert kind is not None  # required
     app = request.app
     order, events = await workorders.record_event(
-        app[PG], app[REDIS], app[METRICS], app[POLICY], principal, order_id, kind,
+        app[PG], app[REDIS], app[METRICS], app[POLICY].current, principal, order_id, kind,
         county_code=county_code, tracker=tracker, note=note, now=app[SETTINGS].clock(),
     )  # fmt: skip
     return inputs.json(
