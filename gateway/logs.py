@@ -8,7 +8,8 @@ that looks like a bearer token, before it is rendered. Standard-library loggers
 
 Logging never changes an answer: a line that cannot be rendered is rendered with its
 unprintable characters escaped, and a line that cannot be written is dropped and
-counted (`LOG_FAILURES`, which the HTTP edge adds to `callgate_unexpected_errors_total`).
+counted (`LOG_FAILURES`, which the HTTP edge adds to `callgate_unexpected_errors_total`);
+the processors themselves do not raise.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ _NUMBER = re.compile(r"(?<![0-9])(?:(?:\+86|0086|86)[- ]?)?(1[3-9][0-9]{9}|0[0-9
 # word Bearer — also as aiohttp's parser quotes it (`Bearer\\x00…` inside a bytes repr).
 _TOKEN = re.compile(r"cg_[A-Za-z]+_[A-Za-z0-9_-]{6,}")
 _CREDENTIAL = re.compile(r"(?i)\b(bearer)(?:\s|\\[tx0-9a-f]{1,3}|[:=])+[^\s'\"]{8,}")
-# One C-speed pre-check for all of them: a run of 11 digits of any script, or a secret's marker.
-_SUSPECT = re.compile(r"\d{11}|cg_|(?i:bearer)")
+# Pre-checks (every log line's strings pass them): a run of 11 digits — ASCII, or of any
+# script in a non-ASCII string — or a secret's marker, found with C-speed substring tests.
+_DIGIT_RUN = re.compile(r"[0-9]{11}")
+_ANY_DIGIT_RUN = re.compile(r"\d{11}")
 # In a request path anything number-shaped is masked: 7+ digits of any script, separators allowed.
 _PATH_NUMBER = re.compile(r"\+?\d(?:[ ().-]*\d){6,}")
 
@@ -92,9 +95,26 @@ def mask_path(path: str) -> str:
     return _PATH_NUMBER.sub(lambda m: mask(ascii_digits(re.sub(r"[^\d+]", "", m.group()))), path)
 
 
+def _suspect(text: str) -> bool:
+    return (
+        "cg_" in text  # a token
+        or "earer" in text  # Bearer, bearer
+        or "EARER" in text
+        or (_DIGIT_RUN if text.isascii() else _ANY_DIGIT_RUN).search(text) is not None
+    )
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub_text(value) if _SUSPECT.search(value) is not None else value
+        # _suspect() inlined: this runs for every string of every log line
+        if (
+            "cg_" in value
+            or "earer" in value
+            or "EARER" in value
+            or (_DIGIT_RUN if value.isascii() else _ANY_DIGIT_RUN).search(value) is not None
+        ):
+            return scrub_text(value)
+        return value
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -119,7 +139,7 @@ class ScrubFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a record whose arguments do not fit its format: keep the format alone
             message, record.args = str(record.msg), None
-        if _SUSPECT.search(message) is not None:
+        if _suspect(message):
             record.msg = scrub_text(message)
             record.args = None
         return True
@@ -150,20 +170,32 @@ class _SafeStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]  # ge
         LOG_FAILURES.add()
 
 
-def _safe_logger_class(numeric: int) -> type[Any]:
-    base: Any = structlog.make_filtering_bound_logger(numeric)
+class SafePrintLogger(structlog.PrintLogger):
+    """structlog's PrintLogger, but a line that cannot be written (a full disk, a closed or
+    broken pipe, an encoding the stream refuses) is dropped and counted, never raised: the
+    answer to a request is decided by then, and a write may have committed."""
 
-    class SafeBoundLogger(base):  # type: ignore[misc]  # a class built at run time (Any base)
-        """A bound logger whose calls never raise: a failed line is dropped and counted."""
+    def msg(self, message: str) -> None:
+        """Print *message*, or count it as lost."""
+        try:
+            with self._lock:
+                print(message, file=self._file, flush=True)
+        except (OSError, ValueError):  # ValueError: a closed file, UnicodeEncodeError
+            LOG_FAILURES.add()
 
-        def _proxy_to_logger(self, method_name: str, event: str | None = None, **event_kw: Any) -> Any:
-            try:
-                return super()._proxy_to_logger(method_name, event, **event_kw)
-            except Exception:  # logging must never change an answer (the write may have committed)
-                LOG_FAILURES.add()
-                return None
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
 
-    return SafeBoundLogger
+
+class SafePrintLoggerFactory:
+    """Produces SafePrintLoggers writing to one stream."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, *_args: Any) -> SafePrintLogger:
+        """The logger for a bound logger (arguments are structlog's, unused)."""
+        return SafePrintLogger(self._stream)
 
 
 def _printable(value: Any) -> Any:
@@ -210,8 +242,8 @@ def configure_logging(level: str = "info", stream: TextIO | None = None, *, cach
     )
     structlog.configure(
         processors=[*shared, renderer],
-        wrapper_class=_safe_logger_class(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=SafePrintLoggerFactory(stream),
         cache_logger_on_first_use=cache,
     )
     handler = _SafeStreamHandler(stream)
