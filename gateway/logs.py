@@ -1,9 +1,15 @@
-"""Structured logging: JSON lines, request context, and phone numbers always masked.
+"""Structured logging: JSON lines, request context, and phone numbers and secrets always masked.
 
 Numbers are masked at the call site (`mask`, `number_ref`) and, as a safety net, a
-processor scrubs any digit run that looks like a phone number from every string in
-the event before it is rendered. Standard-library loggers (aiohttp, asyncpg) go
-through the same scrubbing filter.
+processor scrubs from every string in the event — exception text and tracebacks
+included — any digit run (of any script) that looks like a phone number and anything
+that looks like a bearer token, before it is rendered. Standard-library loggers
+(aiohttp, asyncpg) go through the same processors and filter.
+
+Logging never changes an answer: a line that cannot be rendered is rendered with its
+unprintable characters escaped, and a line that cannot be written is dropped and
+counted (`LOG_FAILURES`, which the HTTP edge adds to `callgate_unexpected_errors_total`);
+the processors themselves do not raise.
 """
 
 from __future__ import annotations
@@ -21,8 +27,20 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
+from gateway.numbers import ascii_digits
+
 # +86 / 0086 prefixed, or any run of 11–12 digits (mobile, fixed line with area code).
 _NUMBER = re.compile(r"(?<![0-9])(?:(?:\+86|0086|86)[- ]?)?(1[3-9][0-9]{9}|0[0-9]{10,11})(?![0-9])")
+# Bearer tokens (`cg_<role>_<secret>`, demo ones `cg_demo_<role>_…`), and whatever follows the
+# word Bearer — also as aiohttp's parser quotes it (`Bearer\\x00…` inside a bytes repr).
+_TOKEN = re.compile(r"cg_[A-Za-z]+_[A-Za-z0-9_-]{6,}")
+_CREDENTIAL = re.compile(r"(?i)\b(bearer)(?:\s|\\[tx0-9a-f]{1,3}|[:=])+[^\s'\"]{8,}")
+# Pre-checks (every log line's strings pass them): a run of 11 digits — ASCII, or of any
+# script in a non-ASCII string — or a secret's marker, found with C-speed substring tests.
+_DIGIT_RUN = re.compile(r"[0-9]{11}")
+_ANY_DIGIT_RUN = re.compile(r"\d{11}")
+# In a request path anything number-shaped is masked: 7+ digits of any script, separators allowed.
+_PATH_NUMBER = re.compile(r"\+?\d(?:[ ().-]*\d){6,}")
 
 _state: dict[str, bytes] = {"key": secrets.token_bytes(32)}
 
@@ -62,26 +80,46 @@ def number_ref(number: str) -> str:
 
 
 def scrub_text(text: str) -> str:
-    """Mask every phone-number-like digit run in free text."""
-    return _NUMBER.sub(lambda m: mask(m.group(1)), text)
+    """Mask every phone-number-like digit run (digits of any script) and every bearer token in free text."""
+    if not text.isascii():
+        text = ascii_digits(text)  # one character for one: ١٣٨… and １３８… are numbers too
+    text = _NUMBER.sub(lambda m: mask(m.group(1)), text)
+    text = _TOKEN.sub("cg_***", text)
+    return _CREDENTIAL.sub(lambda m: f"{m.group(1)} ***", text)
+
+
+def mask_path(path: str) -> str:
+    """A request path for a log line: every number-shaped part masked (any script, any length ≥ 7)."""
+    if _PATH_NUMBER.search(path) is None:
+        return path  # the common case: no digits worth hiding
+    return _PATH_NUMBER.sub(lambda m: mask(ascii_digits(re.sub(r"[^\d+]", "", m.group()))), path)
+
+
+def _suspect(text: str) -> bool:
+    return (
+        "cg_" in text  # a token
+        or "earer" in text  # Bearer, bearer
+        or "EARER" in text
+        or (_DIGIT_RUN if text.isascii() else _ANY_DIGIT_RUN).search(text) is not None
+    )
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return scrub_text(value) if _could_hold_number(value) else value
+        # _suspect() inlined: this runs for every string of every log line
+        if (
+            "cg_" in value
+            or "earer" in value
+            or "EARER" in value
+            or (_DIGIT_RUN if value.isascii() else _ANY_DIGIT_RUN).search(value) is not None
+        ):
+            return scrub_text(value)
+        return value
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
-
-
-_DIGIT_RUN = re.compile(r"[0-9]{11}")
-
-
-def _could_hold_number(text: str) -> bool:
-    # Cheap pre-check in C: every form _NUMBER masks contains a run of 11 digits.
-    return _DIGIT_RUN.search(text) is not None
 
 
 def scrub_numbers(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -92,19 +130,95 @@ def scrub_numbers(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 
 
 class ScrubFilter(logging.Filter):
-    """Masks phone numbers in standard-library log records."""
+    """Masks phone numbers and secrets in standard-library log records (their exception text is
+    formatted and scrubbed by the processors)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message with numbers masked."""
-        message = record.getMessage()
-        if _could_hold_number(message):
+        """Rewrite the record's message with numbers and secrets masked."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: keep the format alone
+            message, record.args = str(record.msg), None
+        if _suspect(message):
             record.msg = scrub_text(message)
             record.args = None
         return True
 
 
+class LogFailures:
+    """Log lines that could not be written (a full disk, a closed pipe), counted not raised."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+
+    def add(self) -> None:
+        """Count one dropped line."""
+        self.pending += 1
+
+    def take(self) -> int:
+        """The lines dropped since the last call."""
+        count, self.pending = self.pending, 0
+        return count
+
+
+LOG_FAILURES = LogFailures()
+
+
+class _SafeStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed
+    def handleError(self, record: logging.LogRecord) -> None:
+        # The stdlib would print a "--- Logging error ---" traceback to stderr; count it instead.
+        LOG_FAILURES.add()
+
+
+class SafePrintLogger(structlog.PrintLogger):
+    """structlog's PrintLogger, but a line that cannot be written (a full disk, a closed or
+    broken pipe, an encoding the stream refuses) is dropped and counted, never raised: the
+    answer to a request is decided by then, and a write may have committed."""
+
+    def msg(self, message: str) -> None:
+        """Print *message*, or count it as lost."""
+        try:
+            with self._lock:
+                print(message, file=self._file, flush=True)
+        except (OSError, ValueError):  # ValueError: a closed file, UnicodeEncodeError
+            LOG_FAILURES.add()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+class SafePrintLoggerFactory:
+    """Produces SafePrintLoggers writing to one stream."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, *_args: Any) -> SafePrintLogger:
+        """The logger for a bound logger (arguments are structlog's, unused)."""
+        return SafePrintLogger(self._stream)
+
+
+def _printable(value: Any) -> Any:
+    """A JSON-safe copy: strings with unencodable characters (lone surrogates) escaped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(str(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    if value is None or isinstance(value, bool | float) or (isinstance(value, int) and abs(value) < 2**63):
+        return value
+    try:
+        return _printable(str(value))
+    except Exception:  # an object whose __str__ fails still gets a line
+        return f"<unprintable {type(value).__name__}>"
+
+
 def _json_text(obj: Any, **_kw: Any) -> str:
-    return orjson.dumps(obj, default=str).decode()
+    try:
+        return orjson.dumps(obj, default=str).decode()
+    except (TypeError, ValueError):  # orjson.JSONEncodeError: a lone surrogate, a huge int, a bad __str__
+        return orjson.dumps(_printable(obj)).decode()
 
 
 def configure_logging(level: str = "info", stream: TextIO | None = None, *, cache: bool = True) -> None:
@@ -115,17 +229,24 @@ def configure_logging(level: str = "info", stream: TextIO | None = None, *, cach
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text before the scrubber: an exception's message may quote a number
+        # or a token (aiohttp's parser errors quote the offending bytes).
+        structlog.processors.format_exc_info,
         scrub_numbers,
     ]
     tty = stream.isatty()
-    renderer: Any = structlog.dev.ConsoleRenderer() if tty else structlog.processors.JSONRenderer(_json_text)
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        if tty
+        else structlog.processors.JSONRenderer(_json_text)
+    )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=SafePrintLoggerFactory(stream),
         cache_logger_on_first_use=cache,
     )
-    handler = logging.StreamHandler(stream)
+    handler = _SafeStreamHandler(stream)
     handler.addFilter(ScrubFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -1,9 +1,14 @@
 """Chinese phone numbers: validated with the `phonenumbers` numbering plan, normalised
-to the national format (11 digits for mobile, 0 + area code + number for fixed lines)."""
+to the national format (11 digits for mobile, 0 + area code + number for fixed lines).
+
+Every path goes through the one `normalise`: text is NFKC-folded and digits of any script
+(Arabic-Indic, Devanagari, full-width …) become ASCII before anything else looks at it, so
+`1３8…`, `١٣٨…` and `138…` are the same number everywhere — cache keys, answers and logs."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
@@ -27,20 +32,40 @@ class InvalidNumber(ValueError):
         self.reason = reason
 
 
+_ANY_DIGIT = re.compile(r"\d")
+
+
+def ascii_digits(text: str) -> str:
+    """Every decimal digit of any script replaced by its ASCII digit, one character for one."""
+    if text.isascii():
+        return text
+    return _ANY_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), text)
+
+
+def canonical(text: str) -> str:
+    """NFKC (full-width letters, signs and spaces), then ASCII digits: what a number is read from."""
+    if text.isascii():
+        return text
+    return ascii_digits(unicodedata.normalize("NFKC", text))
+
+
 def is_withheld(ani: str | None) -> bool:
     """A withheld caller ID (anonymous, unknown, empty) — an ordinary unknown caller (Q4)."""
-    return ani is None or ani.strip().lower() in WITHHELD
+    return ani is None or canonical(ani).strip().lower() in WITHHELD
 
 
 @lru_cache(maxsize=131_072)
 def _normalise(raw: str) -> str | InvalidNumber:
-    text = raw.strip()
+    if not raw.isascii() and any(c.isdigit() and not c.isdecimal() for c in raw):
+        # ² or ① would become digits under NFKC; the numbering-plan library refuses them too
+        return InvalidNumber(raw, "a phone number has only digits (and an optional leading +)")
+    text = canonical(raw).strip()
     for sep in (" ", "-", "(", ")", "."):
         text = text.replace(sep, "")
     if not text:
         return InvalidNumber(raw, "empty number")
     body = text[1:] if text.startswith("+") else text
-    if not body.isdigit():
+    if not (body.isascii() and body.isdigit()):
         return InvalidNumber(raw, "a phone number has only digits (and an optional leading +)")
     if len(body) > 16:
         return InvalidNumber(raw, "too many digits for a phone number")
@@ -69,9 +94,17 @@ _GENERAL = re.compile(_CN.general_desc.national_number_pattern or "(?!)")
 
 
 def normalise(raw: str) -> str:
-    """`+86 186-1234-5678` / `008618612345678` → `18612345678`; raises InvalidNumber."""
-    if len(raw) == 11 and raw.isdigit() and _MOBILE.fullmatch(raw) and _GENERAL.fullmatch(raw):
-        return raw  # the common case on the hot path
+    """`+86 186-1234-5678` / `008618612345678` / `１８６…` → `18612345678`; raises InvalidNumber."""
+    # The common case on the hot path. isascii() first: str.isdigit() and the plan's \d also
+    # accept other scripts' digits, which must go through canonical() like everything else.
+    if (
+        len(raw) == 11
+        and raw.isascii()
+        and raw.isdigit()
+        and _MOBILE.fullmatch(raw)
+        and _GENERAL.fullmatch(raw)
+    ):
+        return raw
     result = _normalise(raw)
     if isinstance(result, InvalidNumber):
         raise InvalidNumber(raw, result.reason)

@@ -8,9 +8,11 @@ import asyncio
 import itertools
 import os
 import re
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 import asyncpg
 import pytest
@@ -29,8 +31,20 @@ TEMPLATE = "callgate_template"
 FIXED_NOW = datetime.fromisoformat("2026-11-26T10:00:00+08:00")
 _RAW_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 # Secrets and personal data the tests use, which must never reach a log line either:
-# the demo service password, argon2 hashes, password/birthday fields, a test birthday.
-_NEVER_LOGGED = re.compile(r'246810|\$argon2|"password[a-z_]*"\s*:|"birthday"\s*:|1980-05-06')
+# the demo service password, argon2 hashes, password/birthday fields, a test birthday,
+# bearer tokens (`cg_<role>_<secret>`, demo ones included).
+_NEVER_LOGGED = re.compile(
+    r'246810|\$argon2|"password[a-z_]*"\s*:|"birthday"\s*:|1980-05-06|cg_[a-z]+_[A-Za-z0-9_-]{20,}'
+)
+
+
+def _ascii_digits(line: str) -> str:
+    """A line with digits of every script as ASCII: a number in Arabic-Indic digits is still a number."""
+    if line.isascii():
+        return line
+    return re.sub(r"\d", lambda m: str(unicodedata.decimal(m.group())), line)
+
+
 _db_counter = itertools.count()
 
 
@@ -39,26 +53,40 @@ def pytest_configure(config: pytest.Config) -> None:
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     handle = LOG_FILE.open("w", encoding="utf-8")
     config.stash[_log_handle] = handle
+    _session_log.append(handle)
     configure_logging("debug", handle, cache=False)
 
 
 _log_handle = pytest.StashKey[object]()
+_session_log: list[TextIO] = []
+
+
+def restore_logging() -> None:
+    """Send logging back to the session's log file (after a test sent it elsewhere)."""
+    configure_logging("debug", _session_log[-1], cache=False)
+
+
+def log_leaks(lines: list[str]) -> list[str]:
+    """The log lines (shortened) that hold a raw phone number, a token, a password or a birthday."""
+    return [
+        line.strip()[:200]
+        for line in lines
+        if _RAW_NUMBER.search(_ascii_digits(line)) or _NEVER_LOGGED.search(line)
+    ]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any captured log line holds a raw phone number."""
+    """Fail the run if any captured log line holds a raw phone number (any script) or a secret."""
     handle = session.config.stash.get(_log_handle, None)
     if handle is not None:
         handle.flush()  # type: ignore[attr-defined]  # a text file opened above
     if not LOG_FILE.exists():
         return
-    leaks = [
-        line.strip()[:200]
-        for line in LOG_FILE.read_text(encoding="utf-8", errors="replace").splitlines()
-        if _RAW_NUMBER.search(line) or _NEVER_LOGGED.search(line)
-    ]
+    leaks = log_leaks(LOG_FILE.read_text(encoding="utf-8", errors="replace").split("\n"))
     if leaks:
-        print(f"\nRAW PHONE NUMBERS, PASSWORDS OR BIRTHDAYS IN LOGS ({len(leaks)} lines), first: {leaks[0]}")
+        print(
+            f"\nRAW PHONE NUMBERS, TOKENS, PASSWORDS OR BIRTHDAYS IN LOGS ({len(leaks)} lines), first: {leaks[0]}"
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -72,7 +72,10 @@ async def tokens_create(
     expires_in: timedelta | None,
 ) -> int:
     """`callgate tokens create`: the token alone on the last line of stdout."""
-    expires_at = settings.clock() + expires_in if expires_in else None
+    if expires_in is not None and expires_in <= timedelta(0):  # the parser refuses it; never "forever"
+        print("callgate: --expires-in must be a positive duration", file=sys.stderr)
+        return 2
+    expires_at = settings.clock() + expires_in if expires_in is not None else None
     try:
         token_id, token = await create_token(conn, role, branch, name, expires_at)
     except ValueError as exc:

@@ -27,12 +27,21 @@ class CliError(Exception):
     """A command failed for a reason the user can fix; printed without a traceback."""
 
 
+MAX_DURATION = timedelta(days=36_500)
+
+
 def _duration(text: str) -> timedelta:
     match = re.fullmatch(r"([0-9]+)([mhd])", text.strip())
     if match is None:
         raise argparse.ArgumentTypeError(f"{text!r}: write a duration like 90m, 12h or 30d")
     value, unit = int(match.group(1)), match.group(2)
-    return {"m": timedelta(minutes=value), "h": timedelta(hours=value), "d": timedelta(days=value)}[unit]
+    # A zero duration once meant "never expires" downstream; a huge one overflows the clock.
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the duration must be positive, like 90m, 12h or 30d")
+    minutes = value * {"m": 1, "h": 60, "d": 1440}[unit]
+    if minutes > MAX_DURATION.total_seconds() // 60:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_DURATION.days}d")
+    return timedelta(minutes=minutes)
 
 
 def _date(text: str) -> date:

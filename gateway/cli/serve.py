@@ -15,11 +15,11 @@ import threading
 from pathlib import Path
 
 import uvloop
-from aiohttp import web
 
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import load_policy
 from gateway.batch import demo, evaluation
+from gateway.http import server
 from gateway.http.app import create_app
 from gateway.logs import configure_logging, get_logger, load_log_key, set_log_key
 from gateway.settings import Settings
@@ -99,16 +99,8 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
 def _run(settings: Settings, *, reuse_port: bool) -> None:
     """One event loop (uvloop) serving until SIGINT/SIGTERM."""
     uvloop.install()
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-        shutdown_timeout=5.0,
-    )
+    # Through EdgeRunner: requests aiohttp cannot parse get problem+json, not its quoting 400.
+    server.run(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port)
 
 
 def _worker(settings: Settings) -> None:

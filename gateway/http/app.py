@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +31,7 @@ from gateway.http.routes import payments as payment_routes
 from gateway.http.routes import reactivations as reactivation_routes
 from gateway.http.routes import subscribers as subscriber_routes
 from gateway.http.routes import workorders as workorder_routes
-from gateway.logs import get_logger
+from gateway.logs import LOG_FAILURES, get_logger, mask_path
 from gateway.metrics import Metrics
 from gateway.services import credit, sweeper
 from gateway.services.credit import CreditService
@@ -48,6 +49,10 @@ PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
 LOOKUP_PATH = "/v1/ivr/lookup"
 _ID_PREFIX = f"{uuid.uuid4().hex[:8]}-"  # per process; request ids are this plus a counter
 _ids = itertools.count(1)
+# A client's request id is kept only when it is short printable ASCII; anything else (raw bytes,
+# control characters, 10 kB) is replaced by ours, which the response's X-Request-Id reports.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_CALL_ID = re.compile(r"[\x21-\x7e]{1,128}")  # as the lookup accepts it; others are not bound
 LIMITS = web.AppKey("limits", Limits)
 MAX_BODY = 64 * 1024
 
@@ -56,10 +61,12 @@ MAX_BODY = 64 * 1024
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, call id, the canonical log line, route metrics and problem+json errors."""
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_ids):x}"
+    request_id = request.headers.get("X-Request-Id")
+    if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
+        request_id = f"{_ID_PREFIX}{next(_ids):x}"
     call_id = request.query.get("call_id")
     structlog.contextvars.clear_contextvars()
-    if call_id:
+    if call_id and _CALL_ID.fullmatch(call_id):
         structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id[:64])
     else:
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -105,14 +112,21 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     elapsed = time.perf_counter() - started
     response.headers["X-Request-Id"] = request_id
     metrics.observe_request(route, response.status, elapsed)
-    log.info(
-        "request",
-        method=request.method,
-        path=request.path,
-        route=route,
-        status=response.status,
-        ms=round(elapsed * 1000, 3),
-    )
+    # The answer is decided (a write may have committed): nothing below may change it. The
+    # logger drops and counts a line it cannot write; the except is for a logger that raises.
+    try:
+        log.info(
+            "request",
+            method=request.method,
+            path=mask_path(request.path),
+            route=route,
+            status=response.status,
+            ms=round(elapsed * 1000, 3),
+        )
+    except Exception:  # counted below with the logger's own failures
+        LOG_FAILURES.add()
+    if LOG_FAILURES.pending:
+        metrics.unexpected.labels("logging").inc(LOG_FAILURES.take())
     return response
 
 

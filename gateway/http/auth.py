@@ -78,7 +78,11 @@ class TokenCache:
             )  # fmt: skip
         found = self.by_header.get(header)
         if found is None:
-            found = self.by_hash.get(hash_token(header[7:].strip()))
+            token = header[7:].strip()
+            # Tokens are printable ASCII; anything else (raw bytes arrive as lone surrogates) is
+            # simply not one of ours — and must not reach the hash's encoder.
+            if token.isascii() and token.isprintable():
+                found = self.by_hash.get(hash_token(token))
             if found is not None and len(self.by_header) < 10_000:
                 self.by_header[header] = found  # verified once; dropped at the next refresh
         if found is None or (found.expires_at is not None and found.expires_at <= now):

@@ -40,8 +40,8 @@ def new_token(role: str) -> str:
 
 
 def hash_token(token: str) -> str:
-    """The stored form of a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """The stored form of a token (any text hashes: lone surrogates from raw header bytes too)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def create_token(

@@ -1,6 +1,8 @@
 """Schemathesis against /openapi.json: every operation, a bounded number of generated
 requests, as an admin (who may call everything): no 5xx, and every response matches its
-documented status codes, content type and schema."""
+documented status codes, content type and schema. Hooks (`st_hooks.py`) mutate the request
+id, the token and the Content-Type charset on top; the server's own log is scanned for the
+token and raw numbers afterwards."""
 
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ import asyncpg
 
 from gateway.batch import demo
 from gateway.services.tokens import create_token
+from tests.conftest import log_leaks
 
 ROOT = Path(__file__).resolve().parents[2]
+HOOKS = Path(__file__).resolve().parent / "st_hooks.py"
 
 
 def free_port() -> int:
@@ -41,17 +45,21 @@ async def test_every_operation_survives_generated_requests(
         "CALLGATE_DATA_DIR": str(tmp_path),
         "CALLGATE_PORT": str(port),
         "CALLGATE_NOW": "2026-11-26T10:00:00+08:00",
-        "CALLGATE_LOG_LEVEL": "warning",
+        "CALLGATE_LOG_LEVEL": "info",
+        "SCHEMATHESIS_HOOKS": str(HOOKS),
+        "CALLGATE_FUZZ_TOKEN": admin,
     }
+    server_log = tmp_path / "server.log"
     await conn.execute(
         "UPDATE api_tokens SET revoked_at = now() WHERE demo"
     )  # production refuses demo tokens
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli.main", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with server_log.open("w") as log_handle:  # the child keeps its own descriptor
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli.main", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_handle,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -73,10 +81,15 @@ async def test_every_operation_survives_generated_requests(
                 # the screen-pop stream never ends by design; it is tested in test_screenpop.py
                 "--exclude-path", "/v1/agents/{agent_id}/events",
             ],
-            capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+            capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path, env=env,
         )  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
     assert result.returncode == 0, result.stdout[-4000:]
     assert "passed" in result.stdout and " failed" not in result.stdout.split("SUMMARY")[-1]
+    logged = server_log.read_text(encoding="utf-8", errors="replace").split(
+        "\n"
+    )  # not splitlines: NEL is no line end
+    assert sum('"event":"request"' in line for line in logged) > 100  # the log was written
+    assert log_leaks(logged) == [] and not [line for line in logged if admin in line]

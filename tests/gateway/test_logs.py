@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import structlog
 
-from gateway.logs import configure_logging, mask, number_ref, scrub_text
+from gateway.logs import LOG_FAILURES, configure_logging, mask, mask_path, number_ref, scrub_text
+from tests.conftest import restore_logging
 
 
 def test_mask_keeps_prefix_and_last_four() -> None:
@@ -33,12 +36,94 @@ def test_structlog_and_stdlib_lines_are_scrubbed() -> None:
         structlog.get_logger().info("lookup 18612345678", ani="+8618612345678", nested={"x": ["13912345678"]})
         logging.getLogger("aiohttp.server").warning("peer %s said %s", "18612345678", "hi")
     finally:
-        from tests.conftest import LOG_FILE
-
-        configure_logging("debug", LOG_FILE.open("a", encoding="utf-8"), cache=False)
+        restore_logging()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert len(lines) == 2
     blob = stream.getvalue()
     assert "18612345678" not in blob and "13912345678" not in blob
     assert lines[0]["ani"] == "186****5678"
     assert lines[1]["event"] == "peer 186****5678 said hi"
+
+
+@contextlib.contextmanager
+def captured() -> Iterator[io.StringIO]:
+    """Logging to a fresh buffer, then back to the session's log file."""
+    stream = io.StringIO()
+    configure_logging("debug", stream, cache=False)
+    try:
+        yield stream
+    finally:
+        restore_logging()
+
+
+TOKEN = "cg_agent_iX7dzTGsHpWId3q5fc3G2_hvdNqCQOxAslg2HZppi6w"
+
+
+def test_digits_of_any_script_are_masked() -> None:
+    assert scrub_text("ani=13٠٠٠119209 x") == "ani=130****9209 x"
+    assert scrub_text("１８６１２３４５６７８") == "186****5678"
+    assert scrub_text("caller १८६१२३४५६७८.") == "caller 186****5678."
+
+
+def test_tokens_and_bearer_credentials_are_masked() -> None:
+    assert TOKEN not in scrub_text(f"Authorization: Bearer {TOKEN}")
+    assert scrub_text("b'Authorization: Bearer secretsecret\\x00'") == "b'Authorization: Bearer ***'"
+    assert scrub_text("demo cg_demo_ivr_0000000000000000000000000000 here") == "demo cg_*** here"
+    assert scrub_text("send a bearer token: Authorization: Bearer <token>") == (
+        "send a bearer token: Authorization: Bearer <token>"
+    )  # the 401 detail's own words stay readable
+
+
+def test_a_request_path_is_masked_wherever_it_holds_a_number() -> None:
+    assert mask_path("/v1/ivr/lookup") == "/v1/ivr/lookup"
+    assert mask_path("/v1/work-orders/42/events") == "/v1/work-orders/42/events"
+    assert mask_path("/v1/subscribers/13٠٠٠119209") == "/v1/subscribers/130****9209"
+    assert mask_path("/v1/subscribers/186-1234-5678/status") == "/v1/subscribers/186****5678/status"
+    assert mask_path("/v1/subscribers/1234567") == "/v1/subscribers/12***67"
+
+
+def test_exception_text_is_scrubbed_in_structlog_and_stdlib_lines() -> None:
+    with captured() as stream:
+        try:
+            raise KeyError(f"18612345678 with {TOKEN}")
+        except KeyError:
+            structlog.get_logger().exception("failed")
+        try:
+            raise ValueError(f"b'Authorization: Bearer {TOKEN}\\x00' ani=１８６１２３４５６７８")
+        except ValueError as exc:
+            logging.getLogger("aiohttp.server").error("Error handling request", exc_info=exc)
+    blob = stream.getvalue()
+    lines = [json.loads(line) for line in blob.splitlines()]
+    assert len(lines) == 2 and all("exception" in line for line in lines)
+    assert "18612345678" not in blob and "１８６１２３４５６７８" not in blob and TOKEN not in blob
+    assert "186****5678" in lines[0]["exception"] and "186****5678" in lines[1]["exception"]
+
+
+def test_a_line_with_unencodable_text_is_still_written() -> None:
+    with captured() as stream:
+        structlog.contextvars.bind_contextvars(request_id="\udcff")
+        try:
+            structlog.get_logger().info("request", path="/x\udcfe", big=2**80, odd={1: b"\xff"})
+        finally:
+            structlog.contextvars.clear_contextvars()
+        logging.getLogger("aiohttp.server").warning("peer %s", "\udcff")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["request", "peer \\udcff"]
+    assert lines[0]["request_id"] == "\\udcff" and lines[0]["path"] == "/x\\udcfe"
+
+
+class Unwritable(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_line_that_cannot_be_written_is_dropped_and_counted_never_raised() -> None:
+    LOG_FAILURES.take()
+    stream = Unwritable()
+    configure_logging("debug", stream, cache=False)
+    try:
+        structlog.get_logger().info("request", path="/v1/reactivations")
+        logging.getLogger("aiohttp.server").error("Error handling request")
+    finally:
+        restore_logging()
+    assert LOG_FAILURES.take() == 2

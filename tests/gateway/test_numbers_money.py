@@ -20,6 +20,12 @@ from gateway.numbers import InvalidNumber, _normalise, is_withheld, normalise
         pytest.param("+86 186-1234-5678", "18612345678", id="separators"),
         pytest.param("037162345678", "037162345678", id="fixed line with area code"),
         pytest.param("010-62345678", "01062345678", id="Beijing fixed line"),
+        pytest.param("１８６１２３４５６７８", "18612345678", id="full-width digits"),
+        pytest.param("١٨٦١٢٣٤٥٦٧٨", "18612345678", id="Arabic-Indic digits"),
+        pytest.param("१८६१२३४५६७८", "18612345678", id="Devanagari digits"),
+        pytest.param("13٠٠٠119209", "13000119209", id="ASCII with Arabic-Indic zeros (red team)"),
+        pytest.param("1300011920９", "13000119209", id="ASCII with one full-width digit (red team)"),
+        pytest.param("＋86\u3000186－1234－5678", "18612345678", id="full-width plus, space and hyphens"),
     ],
 )
 def test_valid_numbers_normalise_to_national_format(raw: str, expected: str) -> None:
@@ -35,6 +41,9 @@ def test_valid_numbers_normalise_to_national_format(raw: str, expected: str) -> 
         pytest.param("+16502530000", id="not Chinese"),
         pytest.param("14012345678", id="unassigned prefix"),
         pytest.param("10010", id="service short code"),
+        pytest.param("186123456７８9", id="twelve digits in two scripts"),
+        pytest.param("1861234567²", id="a superscript is not a digit"),
+        pytest.param("186123456①②", id="circled digits are not digits"),
     ],
 )
 def test_invalid_numbers_are_rejected_with_a_reason(raw: str) -> None:
@@ -43,7 +52,7 @@ def test_invalid_numbers_are_rejected_with_a_reason(raw: str) -> None:
     assert info.value.reason
 
 
-@pytest.mark.parametrize("ani", ["", "anonymous", "Unknown", " private ", None])
+@pytest.mark.parametrize("ani", ["", "anonymous", "Unknown", " private ", None, "ａｎｏｎｙｍｏｕｓ"])
 def test_withheld_caller_ids(ani: str | None) -> None:
     # rule Q4: a withheld caller ID is an ordinary unknown caller
     assert is_withheld(ani)
@@ -86,3 +95,24 @@ def test_fast_path_agrees_with_the_numbering_plan_library(prefix: int, rest: int
     except InvalidNumber:
         ours = None
     assert (ours is not None) == isinstance(library, str)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    prefix=st.integers(130, 199),
+    rest=st.integers(0, 10**8 - 1),
+    scripts=st.lists(st.sampled_from([0x30, 0x660, 0x6F0, 0x966, 0xFF10]), min_size=11, max_size=11),
+)
+def test_every_mix_of_scripts_is_the_ascii_number(prefix: int, rest: int, scripts: list[int]) -> None:
+    # the red team's finding: a mixed-script number must not pass through unchanged
+    ascii_number = f"{prefix}{rest:08d}"
+    mixed = "".join(chr(base + int(d)) for base, d in zip(scripts, ascii_number, strict=True))
+    try:
+        expected: str | None = normalise(ascii_number)
+    except InvalidNumber:
+        expected = None
+    try:
+        got: str | None = normalise(mixed)
+    except InvalidNumber:
+        got = None
+    assert got == expected and (got is None or got.isascii())

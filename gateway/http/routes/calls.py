@@ -11,13 +11,16 @@ from aiohttp import web
 
 from gateway.http import inputs, openapi
 from gateway.http.auth import require
-from gateway.http.keys import LOOKUP, SCREENPOP, SETTINGS
+from gateway.http.keys import LOOKUP, SCREENPOP, SETTINGS, TOKENS
 from gateway.http.problems import ApiError, invalid_request
 from gateway.http.views import ANSWER_SCHEMA
 from gateway.services.screenpop import now_ms, sse
 
 _AGENT_ID = re.compile(r"^[A-Za-z0-9@._-]{1,64}$")
 KEEPALIVE_SECONDS = 15.0
+# How often an open stream re-checks its token against the in-process cache (reloaded every
+# 2 s): a revoked or expired token's stream ends within about three seconds.
+RECHECK_SECONDS = 1.0
 
 
 def _agent_id(value: object, where: str = "agent_id") -> str:
@@ -33,8 +36,10 @@ async def post_connected(request: web.Request) -> web.Response:
     assert call_id is not None
     try:
         body = await request.json(loads=orjson.loads)
-    except (orjson.JSONDecodeError, UnicodeDecodeError):
+    except (orjson.JSONDecodeError, UnicodeError):  # also a charset that decodes wrongly or raises
         raise invalid_request("the body is not JSON") from None
+    except LookupError:  # Content-Type: …; charset=<no such codec>
+        raise invalid_request("the body's charset is unknown; send UTF-8 JSON") from None
     if not isinstance(body, dict):
         raise invalid_request('the body is a JSON object {"agent_id"}')
     agent_id = _agent_id(body.get("agent_id"))
@@ -48,8 +53,21 @@ async def post_connected(request: web.Request) -> web.Response:
     )
 
 
+def _token_still_valid(request: web.Request) -> bool:
+    """The stream's token is neither revoked nor expired (in-process cache, no store round trip)."""
+    try:
+        request.app[TOKENS].principal(request.headers.get("Authorization"), request.app[SETTINGS].clock())
+    except ApiError:
+        return False
+    return True
+
+
 async def get_agent_events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events for one agent: `call` when a call is connected to them (role agent)."""
+    """Server-Sent Events for one agent: `call` when a call is connected to them (role agent).
+
+    The stream lives only as long as its token: it ends within seconds of a revocation or
+    the expiry (checked every second and before every event), so a revoked token receives
+    no further screen pops."""
     require(request, "agent")
     agent_id = _agent_id(request.match_info["agent_id"], "agent_id")
     hub = request.app[SCREENPOP]
@@ -57,16 +75,25 @@ async def get_agent_events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
+    loop = asyncio.get_running_loop()
     try:
         await response.prepare(request)
         await response.write(b"retry: 2000\n\n")
+        keepalive_at = loop.time() + KEEPALIVE_SECONDS
         while True:
             try:
-                payload = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                payload: bytes | None = await asyncio.wait_for(queue.get(), RECHECK_SECONDS)
             except TimeoutError:
+                payload = None
+            if not _token_still_valid(request):
+                break  # the widget reconnects, gets 401 and asks the agent to sign in again
+            if payload is not None:
+                await response.write(sse("call", payload, str(now_ms())))
+            elif loop.time() >= keepalive_at:
                 await response.write(b": keepalive\n\n")
+            else:
                 continue
-            await response.write(sse("call", payload, str(now_ms())))
+            keepalive_at = loop.time() + KEEPALIVE_SECONDS
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
