@@ -8,15 +8,19 @@ engine and the services (`EntitlementsError`, `ServiceError`), which carry only 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from entitlements.errors import EntitlementsError
+from gateway.logs import mask, scrub_text
+from gateway.numbers import ascii_digits
 from gateway.services.errors import Conflict
 
 PROBLEM_TYPE = "https://callgate.example/problems/"
+_ECHO_NUMBER = re.compile(r"[0-9]{7,}")  # a phone number, an account, a long id: never echoed
 TITLES = {
     400: "Bad request",
     401: "Unauthorized",
@@ -60,15 +64,25 @@ def invalid_request(detail: str, field: str | None = None) -> ApiError:
     return ApiError(400, "invalid_request", detail, **({"field": field} if field else {}))
 
 
+def no_echo(text: str) -> str:
+    """Problem text without anything number-shaped or secret a client sent (SECURITY.md):
+    runs of 7+ digits (any script) and bearer tokens are masked; dates and counts stay."""
+    if not text.isascii():
+        text = ascii_digits(text)
+    if _ECHO_NUMBER.search(text) is not None:
+        text = _ECHO_NUMBER.sub(lambda m: mask(m.group()), text)
+    return scrub_text(text) if "cg_" in text or "earer" in text else text
+
+
 def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """An RFC 9457 problem document as a dict."""
+    """An RFC 9457 problem document as a dict; no text in it echoes a number or a token."""
     return {
         "type": PROBLEM_TYPE + code,
         "title": TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "detail": no_echo(detail),
         "code": code,
-        **extra,
+        **{k: no_echo(v) if isinstance(v, str) else v for k, v in extra.items()},
     }
 
 

@@ -240,7 +240,8 @@ async def reactivate(
         pool.acquire() as conn,
         cache_follows(conn, redis, metrics, policy, [req.msisdn], today, also=also) as uow,
     ):
-        stored = await idempotency.claim(conn, SCOPE, req.key, req.body_hash)
+        scope = f"{SCOPE}:{req.actor}"  # keys are the caller's own: another token never replays them
+        stored = await idempotency.claim(conn, scope, req.key, req.body_hash)
         if stored is not None:
             uow.unchanged()
             if stored.body_hash != req.body_hash:
@@ -301,6 +302,6 @@ async def reactivate(
             },
         )
         status, answer = render(result)
-        body = await idempotency.complete(conn, SCOPE, req.key, status, answer)
+        body = await idempotency.complete(conn, scope, req.key, status, answer)
     metrics.reactivations.labels("granted" if granted else "refused", code or "").inc()
     return Outcome(status, body, False, granted, code, decision.mode)
