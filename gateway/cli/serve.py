@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvloop
 
+from entitlements.errors import PolicyError
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import load_policy
 from gateway.batch import demo, evaluation
@@ -23,7 +24,7 @@ from gateway.http import server
 from gateway.http.app import create_app
 from gateway.http.keys import RELOADS
 from gateway.logs import configure_logging, get_logger, load_log_key, set_log_key
-from gateway.services.policies import Fleet
+from gateway.services.policies import Fleet, load_in_force
 from gateway.settings import Settings
 from gateway.stores import db, migrations
 from gateway.stores.launch import start_stores
@@ -82,6 +83,12 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
     SIGHUP re-reads the provincial override (O2) once serving; while starting it is held
     (blocked, so not lost), and worker processes inherit that until their handler is in.
     """
+    try:  # every fault at once, before anything starts (a worker would only crash on it)
+        load_in_force(settings)
+    except PolicyError as exc:
+        faults = "\n".join(f"  {fault}" for fault in exc.errors)
+        print(f"callgate: the policy does not validate:\n{faults}", file=sys.stderr)
+        return 1
     stores = start_stores(settings)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:

@@ -166,3 +166,23 @@ def test_sighup_and_the_http_reload_reach_both_workers(server: Server, tmp_path:
     assert {e["trigger"] for e in rejected} == {"http", "sighup"}
     assert any(e["event"] == "policy_reload_forwarded" for e in events)
     assert log_leaks(logged) == []
+
+
+def test_serve_refuses_an_invalid_override_listing_every_fault(tmp_path: Path) -> None:
+    # rule O2: the same check at start, before any store or worker (a worker would only crash on it)
+    override = tmp_path / "province.toml"
+    override.write_text(override_text(99) + '[sms]\nhotline = "x"\n', encoding="utf-8")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")},
+        "CALLGATE_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
+        "CALLGATE_REDIS_URL": "redis://127.0.0.1:9/0",
+        "CALLGATE_DATA_DIR": str(tmp_path / "data"),
+        "CALLGATE_POLICY_OVERRIDE": str(override),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--workers", "2"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"{override}: routing.star: priorities must not rise" in done.stderr
+    assert f"{override}: sms.hotline: a hotline is 3 to 12 digits" in done.stderr
