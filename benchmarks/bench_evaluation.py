@@ -2,10 +2,13 @@
 bills, evaluate + cache refresh end to end, ≤ 120 s on the 2-core reference machine).
 
     .venv/bin/python benchmarks/bench_evaluation.py [--subscribers 1000000] [--data-dir var/bench-eval]
+        [--with-dry-run]
 
 The first run writes the demo province (about 3 min for a million); every run evaluates
 the next month not yet evaluated (the clock is pinned to that month) and prints the
-seconds per phase, the wall clock and Redis bytes per cached subscriber.
+seconds per phase, the wall clock and Redis bytes per cached subscriber. With
+`--with-dry-run` the same month is also evaluated with `--dry-run` (O1), once before the
+real run and once after it, and the three wall clocks are printed side by side.
 
 The baseline in the same run is a machine probe: the same fixed pure-Python loop in two
 processes at once, timed before and after the evaluation. Shared (cloud) machines vary
@@ -62,12 +65,20 @@ def steal_share(before: list[int], after: list[int]) -> float | None:
     return delta[7] / max(sum(delta), 1)
 
 
+def timed(command: list[str], env: dict[str, str]) -> float:
+    """Wall-clock seconds of one command (its output is shown)."""
+    started = time.monotonic()
+    subprocess.run(command, env=env, check=True)
+    return time.monotonic() - started
+
+
 def main() -> None:
     """Prepare once, evaluate one month, print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-eval")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--with-dry-run", action="store_true", help="also time the month's --dry-run (O1)")
     args = parser.parse_args()
     from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
@@ -98,11 +109,14 @@ def main() -> None:
         target = f"{year:04d}-{month:02d}"
         env["CALLGATE_NOW"] = f"{target}-26T10:00:00+08:00"
         probe_before = machine_probe()
+        evaluate = [CALLGATE, "evaluate", "--month", target, "--workers", str(args.workers)]
+        dry = [*evaluate, "--dry-run", "--vip-calls-per-hour", "200"]
+        dry_walls = [timed(dry, env)] if args.with_dry_run else []
         started, ticks = time.monotonic(), cpu_times()
-        subprocess.run(
-            [CALLGATE, "evaluate", "--month", target, "--workers", str(args.workers)], env=env, check=True
-        )
+        subprocess.run(evaluate, env=env, check=True)
         wall, stolen = time.monotonic() - started, steal_share(ticks, cpu_times())
+        if args.with_dry_run:
+            dry_walls.append(timed(dry, env))
         probe_after = machine_probe()
         import redis
 
@@ -119,6 +133,12 @@ def main() -> None:
         f"machine probe (baseline, same run): {probe_before:.2f} s before, {probe_after:.2f} s after; "
         f"evaluation = {wall / probe:.0f} × probe"
     )
+    if dry_walls:
+        print(
+            f"dry run of the same month (O1, nothing written): {dry_walls[0]:.1f} s before the real run, "
+            f"{dry_walls[1]:.1f} s after it; real run {wall:.1f} s (dry ÷ real {dry_walls[0] / wall:.2f}, "
+            f"{dry_walls[1] / wall:.2f})"
+        )
     if stolen is not None:
         print(f"CPU steal during the evaluation: {stolen:.0%} (time the hypervisor gave other guests)")
     print(f"Redis: {keys:,} keys, {used / max(keys, 1):.1f} bytes per key (goal ≤ 150)")

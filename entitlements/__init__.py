@@ -16,6 +16,7 @@ from entitlements.errors import (
     EvaluationError,
     InvalidAmount,
     PolicyError,
+    PolicyErrors,
     WorkOrderError,
 )
 from entitlements.explain import Explanation
@@ -57,6 +58,7 @@ __all__ = [
     "Month",
     "Policy",
     "PolicyError",
+    "PolicyErrors",
     "ReactivationDecision",
     "Route",
     "Subscriber",

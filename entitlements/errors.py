@@ -6,6 +6,8 @@ decides HTTP status codes itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class EntitlementsError(Exception):
     """Base of every error the engine raises on purpose; ``code`` is stable."""
@@ -38,6 +40,34 @@ class PolicyError(EntitlementsError):
         self.file = file
         self.key = key
         self.problem = problem
+
+    @property
+    def errors(self) -> tuple[PolicyError, ...]:
+        """Every fault found (this one alone; ``PolicyErrors`` holds several)."""
+        return (self,)
+
+
+class PolicyErrors(PolicyError):
+    """Several faults of one policy document, each a ``PolicyError`` with its file and key path.
+
+    It is the first fault as far as ``file``, ``key`` and ``problem`` go, so a caller that
+    reports one fault still reports a true one; ``errors`` lists them all in reading order.
+    """
+
+    def __init__(self, errors: Sequence[PolicyError]) -> None:
+        flat = tuple(fault for error in errors for fault in error.errors)
+        if not flat:
+            raise ValueError("PolicyErrors needs at least one fault")
+        first = flat[0]
+        super().__init__(first.file, first.key, first.problem)
+        if len(flat) > 1:
+            self.args = (f"{len(flat)} faults: " + "; ".join(fault.message for fault in flat),)
+        self._faults = flat
+
+    @property
+    def errors(self) -> tuple[PolicyError, ...]:
+        """Every fault, in reading order."""
+        return self._faults
 
 
 class EvaluationError(EntitlementsError):

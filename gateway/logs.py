@@ -179,7 +179,10 @@ class SafePrintLogger(structlog.PrintLogger):
         """Print *message*, or count it as lost."""
         try:
             with self._lock:
-                print(message, file=self._file, flush=True)
+                # One write per line: stderr writes through, and print's two writes (the line,
+                # then its newline) from two workers logging at once interleave in the file.
+                self._file.write(message + "\n")
+                self._file.flush()
         except (OSError, ValueError):  # ValueError: a closed file, UnicodeEncodeError
             LOG_FAILURES.add()
 

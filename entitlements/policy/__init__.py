@@ -16,7 +16,7 @@ The package, layer by layer (each imports only the ones above it):
 * ``common`` — shapes several rating sections share (eligibility, ladders, bands, validity);
 * one module per rule family: ``star`` (T1), ``cards`` (T2/T3), ``membership`` (T4),
   ``credit`` (T5), ``routing`` (Q), ``benefits`` (E), ``reactivation`` (R),
-  ``workorders`` (W), ``sms`` (T1.9);
+  ``workorders`` (W), ``sms`` (T1.9), ``staffing`` (Q5, Q6);
 * ``document`` — a whole document, section by section;
 * ``loading`` — bundled files by name, overrides, the cache (``load_policy``).
 
@@ -24,7 +24,7 @@ Every public name is re-exported here: callers import from ``entitlements.policy
 """
 
 from entitlements.policy.document import RATING_SECTION
-from entitlements.policy.loading import POLICY_NAMES, load_policy, parse_policy, policy_names
+from entitlements.policy.loading import POLICY_NAMES, load_policy, parse_policy, policy_names, read_policy
 from entitlements.policy.schema import (
     BENEFIT_VALUES,
     MANAGER_BENEFIT,
@@ -50,6 +50,7 @@ from entitlements.policy.schema import (
     Segment,
     ServiceBenefits,
     SmsRules,
+    StaffingRules,
     StarRules,
     Supreme,
     ThresholdSet,
@@ -87,6 +88,7 @@ __all__ = [
     "Segment",
     "ServiceBenefits",
     "SmsRules",
+    "StaffingRules",
     "StarRules",
     "Supreme",
     "ThresholdSet",
@@ -98,4 +100,5 @@ __all__ = [
     "load_policy",
     "parse_policy",
     "policy_names",
+    "read_policy",
 ]

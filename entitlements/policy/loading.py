@@ -89,17 +89,29 @@ def parse_policy(
 def load_policy(name: str, override: Path | None = None) -> Policy:
     """Load a bundled policy by name, with an optional provincial override file merged in.
 
-    Cached per (name, override path): call ``load_policy.cache_clear()`` after editing an
-    override file in a running process.
+    Cached per (name, override path): a process that re-reads an edited override (O2, a
+    hot reload) calls ``read_policy``, which reads the file every time.
+    """
+    return read_policy(name, override)
+
+
+def read_policy(name: str, override: Path | None = None, content: bytes | None = None) -> Policy:
+    """A bundled policy with the override merged in, read now (no cache).
+
+    ``content``: the override file's bytes when the caller has read them already (a hot
+    reload hashes the bytes it validates, so the SHA-256 it reports is of what is in force).
     """
     text = _bundled_text(name)
     label = f"entitlements/policies/{name}.toml"
     if override is None:
         return parse_policy(text, label=label, expected_name=name)
     try:
-        override_text = Path(override).read_text("utf-8")
+        data = Path(override).read_bytes() if content is None else content
+        override_text = data.decode("utf-8")
     except OSError as exc:
         raise PolicyError(str(override), "", f"cannot read the override: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(str(override), "", f"not UTF-8 text: {exc}") from None
     return parse_policy(
         text,
         label=label,

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Final, NoReturn
 
-from entitlements.errors import InvalidAmount, PolicyError
+from entitlements.errors import InvalidAmount, PolicyError, PolicyErrors
 from entitlements.money import yuan_to_fen
 from entitlements.months import Month
 
@@ -68,10 +68,14 @@ class Node:
             text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
         return text or "(top level)"
 
+    def error(self, key: str | int | None, problem: str) -> PolicyError:
+        """The ``PolicyError`` for ``key`` of this table (the file that set it, the key path)."""
+        parts = self.path if key is None else (*self.path, key)
+        return PolicyError(self.src.file_for(parts), self.where(key), problem)
+
     def fail(self, key: str | int | None, problem: str) -> NoReturn:
         """Raise a ``PolicyError`` for ``key`` of this table."""
-        parts = self.path if key is None else (*self.path, key)
-        raise PolicyError(self.src.file_for(parts), self.where(key), problem)
+        raise self.error(key, problem)
 
     def child(self, key: str | int, data: Mapping[str, object]) -> Node:
         """A node for the sub-table ``key``."""
@@ -223,5 +227,7 @@ class Node:
             if key in ("note", "source") and not isinstance(value, str):
                 self.fail(key, "expected a string")
         unknown = self.remaining()
+        if len(unknown) > 1:  # every one of them (O1/O2 list each fault)
+            raise PolicyErrors([self.error(key, "unknown key") for key in unknown])
         if unknown:
             self.fail(unknown[0], "unknown key")

@@ -363,6 +363,18 @@ class SmsRules:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class StaffingRules:
+    """Q5/Q6: the VIP desk's target (``service_level`` answered within ``answer_within_s``)
+    and the average handling time Erlang C plans with."""
+
+    service_level: float
+    answer_within_s: int
+    handling_s: int
+    rule: str
+    target_rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Policy:
     """A validated policy: rating rules for its scheme plus routing, benefits, reactivation."""
 
@@ -384,6 +396,7 @@ class Policy:
     verification: VerificationRules
     work_orders: WorkOrderRules
     sms: SmsRules
+    staffing: StaffingRules
     document: Mapping[str, object] = field(repr=False)
 
     @property

@@ -7,6 +7,11 @@ SMS outbox rows go in with COPY in one transaction together with the shard's
 checkpoint (the last number done). After each batch commits, its cache records are
 rewritten. A run killed at any point resumes every shard after its checkpoint with
 nothing lost or doubled; a finished month is never evaluated twice.
+
+A dry run (O1, `dry_run`) takes the same path — the same shards, worker processes, batch
+reads and ratings — on read-only sessions, and writes nothing: instead of the batch's
+rows and cache records it counts each subscriber's move from the level in force before
+the month's run to the level the run would give (`RunSummary.moves`).
 """
 
 from __future__ import annotations
@@ -33,9 +38,9 @@ import asyncpg
 from entitlements.errors import EvaluationError
 from entitlements.model import Assignment
 from entitlements.months import Month
-from entitlements.policy import Policy, load_policy
+from entitlements.policy import Policy, load_policy, read_policy
 from entitlements.sms import needs_sms, sms_text
-from entitlements.tiers import Evaluation, end_assignment, evaluate
+from entitlements.tiers import Evaluation, end_assignment, evaluate, tier_in_force
 from gateway.batch.progress import Progress
 from gateway.logs import get_logger
 from gateway.services import cache
@@ -45,8 +50,11 @@ from gateway.stores.queries import evaluations as runs
 from gateway.stores.queries import snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
 
+Level = tuple[str, str]  # (scheme, level code)
+
 log = get_logger("evaluation")
 PHASES = ("read", "rate", "write", "cache")
+DRY_PHASES = ("read", "rate", "compare")  # O1: comparing levels instead of writing
 FULL_GC_EVERY = 10  # batches between full garbage collections (see _batch_gc)
 
 
@@ -70,6 +78,9 @@ class RunSummary:
     cache_failed: bool = False
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     wall: float = 0.0
+    #: Dry run (O1): (level before, level after) → subscribers; a level is (scheme, level),
+    #: None where nothing is in force.
+    moves: Counter[tuple[Level | None, Level | None]] = field(default_factory=Counter)
 
     @property
     def evaluated(self) -> int:
@@ -83,8 +94,10 @@ class RunSummary:
         self.cache_written += report["written"]
         self.cache_deleted += report["deleted"]
         self.cache_failed = self.cache_failed or report["cache_failed"]
-        for phase in PHASES:
-            self.seconds[phase] += report["seconds"][phase]
+        for phase, seconds in report["seconds"].items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        if "moves" in report:
+            self.moves.update(report["moves"])
 
     def lines(self) -> list[str]:
         """The human summary printed at the end."""
@@ -126,6 +139,13 @@ class ShardJob:
     after: str
     hi: str | None
     batch: int
+    #: O1: rate and compare, write nothing; "before" is the in-force level of `baseline`
+    #: (the deployment's policy) and of its legacy cards.
+    dry_run: bool = False
+    baseline: str = ""
+    baseline_legacy: str | None = None
+    #: The override's bytes as the coordinator validated them (None: read `override`).
+    override_content: bytes | None = None
 
 
 def default_run_date(month: Month, today: date) -> date:
@@ -154,6 +174,39 @@ def _serving_after(snap: Snapshot, ev: Evaluation, policy: Policy, run_date: dat
         serving = [end_assignment(a, run_date) if a is card else a for a in serving]
     serving.append(ev.assignment())
     return serving
+
+
+def _held_before(snap: Snapshot, policy: str, legacy: str | None, first_day: date) -> list[Assignment]:
+    """The assignments that served before this month's run (its own rows left out, if any)."""
+    return [
+        a
+        for evaluated, a in snap.assignments
+        if (a.policy == policy or (legacy is not None and a.source == "import" and a.scheme == legacy))
+        and (a.source != "evaluation" or evaluated < first_day)
+    ]
+
+
+def _level(assignment: Assignment | None) -> Level | None:
+    return None if assignment is None else (assignment.scheme, assignment.level)
+
+
+def _move(
+    snap: Snapshot, ev: Evaluation, job: ShardJob, policy: Policy, first_day: date
+) -> tuple[Level | None, Level | None]:
+    """O1: the level in force on the run date before the run → the level serving once the
+    run's result takes effect (the run date, or the result's first day if later)."""
+    legacy = policy.transition.legacy_scheme if policy.transition else None
+    held = _held_before(snap, policy.name, legacy, first_day)
+    if job.baseline == policy.name and job.baseline_legacy == legacy:
+        before = tier_in_force(held, job.run_date)
+    else:
+        before = tier_in_force(_held_before(snap, job.baseline, job.baseline_legacy, first_day), job.run_date)
+    if ev.legacy_card_ended and legacy is not None:
+        card = snap.legacy_card(legacy)
+        held = [end_assignment(a, job.run_date) if a is card else a for a in held]
+    held.append(ev.assignment())
+    after = tier_in_force(held, max(job.run_date, ev.effective_from))
+    return _level(before), _level(after)
 
 
 class _SmsTexts:
@@ -186,7 +239,9 @@ async def _evaluate_shard(
     """Evaluate one shard from its checkpoint to its end, committing batch by batch."""
     month = Month(job.month)
     first_day = month.first_day
-    if not await runs.try_lock(conn, _lock_id(policy.name, month, job.shard)):
+    if job.dry_run:  # reads only: PostgreSQL itself refuses any write on this session
+        await runs.read_only(conn)
+    elif not await runs.try_lock(conn, _lock_id(policy.name, month, job.shard)):
         raise EvaluationRefused(
             f"shard {job.shard} of {policy.name} {month} is still being evaluated elsewhere"
         )
@@ -220,9 +275,30 @@ async def _evaluate_shard(
             except EvaluationError as exc:
                 raise EvaluationRefused(f"subscriber {snap.subscriber.msisdn[:3]}…: {exc}") from exc
         t2 = time.monotonic()
-        notices = [(ev.msisdn, "tier", first_day, texts(ev)) for ev in evaluations if needs_sms(ev)]
         changes = Counter(ev.change for ev in evaluations)
         last = chunk[-1].subscriber.msisdn
+        if job.dry_run:
+            moves = Counter(
+                _move(snap, ev, job, policy, first_day) for snap, ev in zip(chunk, evaluations, strict=True)
+            )
+            report(
+                {
+                    "count": len(chunk),
+                    "changes": dict(changes),
+                    "notifications": sum(1 for ev in evaluations if needs_sms(ev)),
+                    "written": 0,
+                    "deleted": 0,
+                    "cache_failed": False,
+                    "moves": dict(moves),
+                    "seconds": {"read": t1 - t0, "rate": t2 - t1, "compare": time.monotonic() - t2},
+                }
+            )
+            after = last
+            del chunk, evaluations
+            batches += 1
+            gc.collect(0 if batches % FULL_GC_EVERY else 2)  # see _batch_gc
+            continue
+        notices = [(ev.msisdn, "tier", first_day, texts(ev)) for ev in evaluations if needs_sms(ev)]
         async with conn.transaction():
             await runs.copy_assignments(conn, [_assignment_row(ev) for ev in evaluations])
             await runs.copy_explanations(
@@ -271,7 +347,8 @@ async def _evaluate_shard(
         batches += 1
         gc.collect(0 if batches % FULL_GC_EVERY else 2)  # see _batch_gc
     await runs.reset_scan_costs(conn)
-    await runs.finish_shard(conn, policy.name, first_day, job.shard)
+    if not job.dry_run:
+        await runs.finish_shard(conn, policy.name, first_day, job.shard)
 
 
 @contextlib.contextmanager
@@ -309,7 +386,11 @@ def _worker(job: ShardJob, messages: Any) -> None:
     _die_with_parent()
 
     async def main() -> None:
-        policy = load_policy(job.policy, job.override)
+        policy = (
+            read_policy(job.policy, job.override, job.override_content)
+            if job.override_content is not None
+            else load_policy(job.policy, job.override)
+        )
         conn = await db.connect(job.dsn)
         redis = PipelinedRedis(job.redis_url, connections=1) if job.redis_url else None
         try:
@@ -327,6 +408,17 @@ def _worker(job: ShardJob, messages: Any) -> None:
         messages.put(("error", job.shard, f"{type(exc).__name__}: {exc}"))
 
 
+async def _bounds(conn: asyncpg.Connection, workers: int) -> list[str]:
+    """The lower bound of each key-range shard (the first is ""): equal shares of the numbers."""
+    total = await subscribers.count(conn)
+    bounds = [""]
+    for k in range(1, workers):
+        cut = await runs.nth_msisdn(conn, total * k // workers)
+        if cut is not None and cut > bounds[-1]:
+            bounds.append(cut)
+    return bounds
+
+
 async def _prepare(
     conn: asyncpg.Connection, policy: Policy, month: Month, today: date, run_date: date | None, workers: int
 ) -> tuple[RunSummary, list[runs.Shard]]:
@@ -342,12 +434,7 @@ async def _prepare(
             raise EvaluationRefused(f"run date {chosen} is not in {month}")
         if not policy.in_effect(chosen):
             raise EvaluationRefused(f"policy {policy.name} {policy.version} is not in effect on {chosen}")
-        total = await subscribers.count(conn)
-        bounds = [""]
-        for k in range(1, workers):
-            cut = await runs.nth_msisdn(conn, total * k // workers)
-            if cut is not None and cut > bounds[-1]:
-                bounds.append(cut)
+        bounds = await _bounds(conn, workers)
         await runs.create_run(conn, policy.name, first_day, policy.version, chosen, bounds)
         summary = RunSummary(policy.name, str(month), chosen)
     return summary, await runs.unfinished_shards(conn, policy.name, first_day)
@@ -403,16 +490,7 @@ async def run(
             if progress:
                 progress.advance(report["count"])
 
-        if len(jobs) == 1 and workers == 1:
-            redis = PipelinedRedis(redis_url, connections=1) if redis_url else None
-            try:
-                with _batch_gc():
-                    await _evaluate_shard(jobs[0], policy, conn, redis, on_batch)
-            finally:
-                if redis is not None:
-                    await redis.close()
-        elif jobs:
-            await _run_workers(jobs, on_batch)
+        await _execute(jobs, policy, conn, redis_url, workers, on_batch)
         await runs.finish_run(conn, policy.name, month.first_day)
         if progress:
             progress.finish()
@@ -420,6 +498,99 @@ async def run(
         return summary
     finally:
         await runs.unlock(conn, _lock_id(policy.name, month))
+
+
+async def dry_run(
+    conn: asyncpg.Connection,
+    policy: Policy,
+    month: Month,
+    today: date,
+    *,
+    baseline: Policy,
+    dsn: str,
+    override: Path | None = None,
+    override_content: bytes | None = None,
+    run_date: date | None = None,
+    batch: int = 20_000,
+    workers: int = 2,
+    show_progress: bool = True,
+) -> RunSummary:
+    """O1: the whole evaluation of `month` under `policy`, writing nothing (see the module docstring).
+
+    Every subscriber is rated as the real run would rate them (the run date of a run
+    already made, else `run_date` or the default); `moves` compares the level each one
+    holds under `baseline` (the policy in force) with the one this run would give.
+    `override_content`: the override's bytes as validated, so the workers rate with them.
+    """
+    if month > Month.of(today):
+        raise EvaluationRefused(
+            f"{month} has not begun (today is {today}); bills up to {month - 1} must close first"
+        )
+    started = time.monotonic()
+    await runs.read_only(conn)
+    found = await runs.run_of(conn, policy.name, month.first_day)
+    chosen = run_date or (found.run_date if found is not None else default_run_date(month, today))
+    if Month.of(chosen) != month:
+        raise EvaluationRefused(f"run date {chosen} is not in {month}")
+    if not policy.in_effect(chosen):
+        raise EvaluationRefused(f"policy {policy.name} {policy.version} is not in effect on {chosen}")
+    summary = RunSummary(policy.name, str(month), chosen, seconds=dict.fromkeys(DRY_PHASES, 0.0))
+    bounds = await _bounds(conn, workers)
+    total = await subscribers.count(conn)
+    progress = Progress(f"dry run {month}", total, unit="subscribers") if show_progress else None
+    legacy = baseline.transition.legacy_scheme if baseline.transition else None
+    jobs = [
+        ShardJob(
+            dsn,
+            None,
+            policy.name,
+            override,
+            int(month),
+            chosen,
+            today,
+            shard,
+            lo,
+            bounds[shard + 1] if shard + 1 < len(bounds) else None,
+            batch,
+            dry_run=True,
+            baseline=baseline.name,
+            baseline_legacy=legacy,
+            override_content=override_content,
+        )
+        for shard, lo in enumerate(bounds)
+    ]
+
+    def on_batch(report: dict[str, Any]) -> None:
+        summary.add(report)
+        if progress:
+            progress.advance(report["count"])
+
+    await _execute(jobs, policy, conn, None, workers, on_batch)
+    if progress:
+        progress.finish()
+    summary.wall = time.monotonic() - started
+    return summary
+
+
+async def _execute(
+    jobs: list[ShardJob],
+    policy: Policy,
+    conn: asyncpg.Connection,
+    redis_url: str | None,
+    workers: int,
+    on_batch: Callable[[dict[str, Any]], None],
+) -> None:
+    """Run the shards: in this process when there is one shard and one worker, else one process each."""
+    if len(jobs) == 1 and workers == 1:
+        redis = PipelinedRedis(redis_url, connections=1) if redis_url else None
+        try:
+            with _batch_gc():
+                await _evaluate_shard(jobs[0], policy, conn, redis, on_batch)
+        finally:
+            if redis is not None:
+                await redis.close()
+    elif jobs:
+        await _run_workers(jobs, on_batch)
 
 
 async def _run_workers(jobs: list[ShardJob], on_batch: Callable[[dict[str, Any]], None]) -> None:

@@ -11,19 +11,22 @@ import asyncpg
 from redis.asyncio import Redis
 
 from entitlements.errors import PolicyError
-from entitlements.months import Month, shanghai_today
-from entitlements.policy import Policy, load_policy
+from entitlements.months import SHANGHAI, Month, shanghai_today
+from entitlements.policy import Policy, load_policy, read_policy
 from entitlements.scored import milli_text
 from entitlements.thresholds import propose_thresholds, threshold_override
 from gateway.batch import demo, evaluation, importer
+from gateway.batch.whatif import WhatIf
+from gateway.batch.whatif_report import write_report
 from gateway.logs import mask
 from gateway.numbers import InvalidNumber, normalise
 from gateway.services import cache, notify
 from gateway.services.subscribers import explain_lines
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
+from gateway.stores import migrations
 from gateway.stores.queries import demo as demo_rows
-from gateway.stores.queries import snapshot, subscribers, tiers, tokens
+from gateway.stores.queries import desk_rates, snapshot, subscribers, tiers, tokens
 
 
 async def demo_data(conn: asyncpg.Connection, settings: Settings, n: int, seed: int, reset: bool) -> int:
@@ -159,6 +162,124 @@ async def evaluate_month(
         raise CommandError(str(exc)) from exc
     print("\n".join(summary.lines()))
     return 1 if summary.cache_failed else 0
+
+
+def dry_run_policies(
+    settings: Settings, name: str | None, override: Path | None
+) -> tuple[Policy, bytes | None, Policy]:
+    """O1: (the policy to try, its override's bytes as validated, the policy in force).
+
+    The policy to try is `name` (default CALLGATE_POLICY) with `override` (default
+    CALLGATE_POLICY_OVERRIDE); the policy in force is the deployment's. Every fault of
+    either is listed in the CommandError, and nothing has been read from the stores yet.
+    """
+    path = override if override is not None else settings.policy_override
+    faults: list[PolicyError] = []
+    content = candidate = baseline = None
+    try:
+        content = path.read_bytes() if path is not None else None
+        candidate = read_policy(name or settings.policy, path, content)
+    except OSError as exc:
+        faults.append(PolicyError(str(path), "", f"cannot read the override: {exc.strerror or exc}"))
+    except PolicyError as exc:
+        faults.extend(exc.errors)
+    if name in (None, settings.policy) and path == settings.policy_override:
+        baseline = candidate  # the same policy and file: one read, one validation
+    else:
+        try:
+            baseline = read_policy(settings.policy, settings.policy_override)
+        except PolicyError as exc:
+            faults.extend(
+                PolicyError(e.file, e.key, f"{e.problem} (the policy in force, {settings.policy})")
+                for e in exc.errors
+            )
+    if faults:
+        listed = "\n".join(f"  {fault}" for fault in faults)
+        raise CommandError(
+            f"the policy does not validate ({len(faults)} fault{'s' if len(faults) > 1 else ''}); "
+            f"nothing was read:\n{listed}"
+        )
+    assert candidate is not None and baseline is not None
+    return candidate, content, baseline
+
+
+async def evaluate_dry_run(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    month_text: str,
+    candidate: Policy,
+    baseline: Policy,
+    override: Path | None,
+    content: bytes | None,
+    run_date: date | None,
+    batch: int,
+    workers: int,
+    report: Path | None,
+    calls_per_hour: float | None,
+) -> int:
+    """`callgate evaluate --month M --dry-run` (O1): the what-if, with nothing written."""
+    try:
+        month = Month.parse(month_text)
+    except ValueError as exc:
+        raise CommandError(f"--month {month_text!r}: write it as YYYY-MM") from exc
+    todo = await migrations.pending(conn)
+    if todo:
+        raise CommandError(
+            f"the schema is not current ({', '.join(m.version for m in todo)} pending): run "
+            "`callgate migrate` first (a dry run writes nothing, migrations included)"
+        )
+    assert settings.database_url is not None
+    try:
+        summary = await evaluation.dry_run(
+            conn,
+            candidate,
+            month,
+            shanghai_today(settings.clock()),
+            baseline=baseline,
+            dsn=settings.database_url,
+            override=override,
+            override_content=content,
+            run_date=run_date,
+            batch=batch,
+            workers=workers,
+        )
+    except evaluation.EvaluationRefused as exc:
+        raise CommandError(str(exc)) from exc
+    rates, note = await vip_rates(conn, settings, calls_per_hour)
+    result = WhatIf(candidate, baseline, summary, rates, note)
+    print("\n".join(result.lines()))
+    if report is not None:
+        for path in write_report(result, report):
+            print(f"report: {path}")
+    return 0
+
+
+async def vip_rates(
+    conn: asyncpg.Connection, settings: Settings, calls_per_hour: float | None
+) -> tuple[list[tuple[str, float]], str | None]:
+    """The VIP desk's calling rates to staff for (label, calls per hour), or why there is none."""
+    if calls_per_hour is not None:
+        return [("given with --vip-calls-per-hour", calls_per_hour)], None
+    now = settings.clock()
+    rate = await desk_rates.calls_per_hour(conn, "vip", now)
+    required = "the VIP desk's calling rate is required: give --vip-calls-per-hour N"
+    if rate is None:
+        return [], f"{required} (no queue statistics here: there is no queue_intervals table)"
+    if rate.intervals == 0:
+        return (
+            [],
+            f"{required} (the queue statistics hold no vip interval in the 30 days before {now:%Y-%m-%d})",
+        )
+    rates = [
+        (
+            f"mean hour, last 30 days ({rate.intervals:,} intervals, {rate.offered:,} calls)",
+            rate.mean_per_hour,
+        )
+    ]
+    if rate.busiest_hour is not None:
+        hour = rate.busiest_hour.astimezone(SHANGHAI)
+        rates.append((f"busiest hour ({hour:%Y-%m-%d %H:00})", float(rate.busiest_offered)))
+    return rates, None
 
 
 async def explain(conn: asyncpg.Connection, settings: Settings, raw: str, lang: str) -> int:

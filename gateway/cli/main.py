@@ -116,6 +116,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_positive, default=min(os.cpu_count() or 1, 4),
         help="worker processes, one key range each (default: CPU count, at most 4)",
     )  # fmt: skip
+    ev.add_argument(
+        "--dry-run", action="store_true",
+        help="what-if (O1): the whole evaluation with nothing written; prints the from → to level matrix "
+        "against the levels in force, the VIP desk's population before and after and its agents (Erlang C)",
+    )  # fmt: skip
+    ev.add_argument(
+        "--override", type=Path, metavar="FILE",
+        help="(dry run) a provincial override to try, in place of CALLGATE_POLICY_OVERRIDE",
+    )  # fmt: skip
+    ev.add_argument(
+        "--report", type=Path, metavar="DIR",
+        help="(dry run) also write the matrix and populations as CSV and an HTML page with a chart",
+    )  # fmt: skip
+    ev.add_argument(
+        "--vip-calls-per-hour", type=staffing_command.non_negative_number, metavar="N",
+        help="(dry run) the VIP desk's offered calls per hour (default: the last 30 days of the queue "
+        "engine's statistics)",
+    )  # fmt: skip
 
     ex = sub.add_parser("explain", help="why a subscriber has the tier they have")
     ex.add_argument("msisdn")
@@ -285,7 +303,25 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.command == "import":
         return _run_db_command(settings, lambda c, st: commands.import_csv(c, st, args.kind, args.file))
+    if args.command == "evaluate" and args.dry_run:
+        # Checked before any store starts: a policy that does not validate reads no row (O1).
+        candidate, content, baseline = commands.dry_run_policies(settings, args.policy, args.override)
+        return _run_db_command(
+            settings,
+            lambda c, st: commands.evaluate_dry_run(
+                c, st, args.month, candidate, baseline, args.override or st.policy_override, content,
+                args.run_date, args.batch, args.workers, args.report, args.vip_calls_per_hour,
+            ),
+            migrate=False,
+            need_redis=False,
+        )  # fmt: skip
     if args.command == "evaluate":
+        for flag, value in (
+            ("--override", args.override), ("--report", args.report),
+            ("--vip-calls-per-hour", args.vip_calls_per_hour),
+        ):  # fmt: skip
+            if value is not None:
+                raise CliError(f"{flag} goes with --dry-run (a real run uses CALLGATE_POLICY_OVERRIDE)")
         return _run_db_command(
             settings,
             lambda c, st: commands.evaluate_month(

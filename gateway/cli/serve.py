@@ -16,12 +16,15 @@ from pathlib import Path
 
 import uvloop
 
+from entitlements.errors import PolicyError
 from entitlements.months import Month, shanghai_today
 from entitlements.policy import load_policy
 from gateway.batch import demo, evaluation
 from gateway.http import server
 from gateway.http.app import create_app
+from gateway.http.keys import RELOADS
 from gateway.logs import configure_logging, get_logger, load_log_key, set_log_key
+from gateway.services.policies import Fleet, load_in_force
 from gateway.settings import Settings
 from gateway.stores import db, migrations
 from gateway.stores.launch import start_stores
@@ -75,8 +78,19 @@ async def prepare(
 
 
 def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None = None) -> int:
-    """Run until SIGINT/SIGTERM; stop the embedded stores on the way out."""
+    """Run until SIGINT/SIGTERM; stop the embedded stores on the way out.
+
+    SIGHUP re-reads the provincial override (O2) once serving; while starting it is held
+    (blocked, so not lost), and worker processes inherit that until their handler is in.
+    """
+    try:  # every fault at once, before anything starts (a worker would only crash on it)
+        load_in_force(settings)
+    except PolicyError as exc:
+        faults = "\n".join(f"  {fault}" for fault in exc.errors)
+        print(f"callgate: the policy does not validate:\n{faults}", file=sys.stderr)
+        return 1
     stores = start_stores(settings)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         resolved = stores.settings
         try:
@@ -96,43 +110,84 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
         stores.stop(only_started_here=False)
 
 
-def _run(settings: Settings, *, reuse_port: bool) -> None:
-    """One event loop (uvloop) serving until SIGINT/SIGTERM."""
+def _run(settings: Settings, *, reuse_port: bool, fleet: Fleet | None = None) -> None:
+    """One event loop (uvloop) serving until SIGINT/SIGTERM; SIGHUP reloads the policy (O2)."""
     uvloop.install()
+    app = create_app(settings)
+    reloads = app[RELOADS]
+    reloads.fleet = fleet
     # Through EdgeRunner: requests aiohttp cannot parse get problem+json, not its quoting 400.
-    server.run(create_app(settings), host=settings.host, port=settings.port, reuse_port=reuse_port)
+    server.run(app, host=settings.host, port=settings.port, reuse_port=reuse_port, on_hangup=reloads.hangup)
 
 
-def _worker(settings: Settings) -> None:
+def _worker(settings: Settings, fleet_dir: Path) -> None:
     """A worker process: same app, the port shared with SO_REUSEPORT."""
     with contextlib.suppress(OSError, AttributeError):  # Linux: die with the supervisor
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)
     configure_logging(settings.log_level)
     set_log_key(load_log_key(settings.log_key, settings.data_dir))
-    _run(settings, reuse_port=True)
+    _run(settings, reuse_port=True, fleet=Fleet(fleet_dir, os.getppid()))
+
+
+def _start(process: multiprocessing.process.BaseProcess) -> None:
+    """Start a worker with SIGHUP blocked: it waits, pending, until the worker's handler is in
+    (an unhandled SIGHUP would end a worker that is still starting)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _run_workers(settings: Settings, count: int) -> None:
-    """Supervise `count` workers: restart one that dies, stop all on SIGINT/SIGTERM."""
+    """Supervise `count` workers: restart one that dies, stop all on SIGINT/SIGTERM, forward SIGHUP."""
     metrics_dir = Path(tempfile.mkdtemp(prefix="callgate-metrics-"))
+    fleet_dir = Path(tempfile.mkdtemp(prefix="callgate-workers-"))  # each worker's policy status (O2)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # the workers' metrics are summed
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
+    hangups = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     workers = [
-        context.Process(target=_worker, args=(settings,), name=f"callgate-worker-{i}") for i in range(count)
+        context.Process(target=_worker, args=(settings, fleet_dir), name=f"callgate-worker-{i}")
+        for i in range(count)
     ]
+
+    def forward_hangup(*_: object) -> None:
+        # O2: every worker re-reads the override (no logging here: a signal handler must not
+        # re-enter a log call it may have interrupted; the loop below logs it).
+        for process in workers:
+            if process.pid is not None and process.is_alive():
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGHUP)
+        hangups.set()
+
+    signal.signal(signal.SIGHUP, forward_hangup)
     for process in workers:
-        process.start()
+        _start(process)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+    def note_hangups() -> None:
+        if hangups.is_set():
+            hangups.clear()
+            log.info("policy_reload_forwarded", workers=sum(p.is_alive() for p in workers))
+
     try:
         while not stopping.wait(0.5):
+            note_hangups()
             for i, process in enumerate(workers):
                 if not process.is_alive():
                     log.warning("worker_restarted", worker=i, exitcode=process.exitcode)
-                    workers[i] = context.Process(target=_worker, args=(settings,), name=process.name)
-                    workers[i].start()
+                    with contextlib.suppress(OSError):
+                        (fleet_dir / f"{process.pid}.json").unlink()
+                    workers[i] = context.Process(
+                        target=_worker, args=(settings, fleet_dir), name=process.name
+                    )
+                    _start(workers[i])
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        note_hangups()  # one forwarded just before the stop
         for process in workers:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
@@ -141,6 +196,7 @@ def _run_workers(settings: Settings, count: int) -> None:
             if process.is_alive():
                 process.kill()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(fleet_dir, ignore_errors=True)
 
 
 def _banner(settings: Settings, samples: list[tuple[str, str]] | None, workers: int) -> None:

@@ -16,9 +16,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from entitlements.errors import EntitlementsError
-from entitlements.policy import load_policy
 from gateway.http.auth import PRINCIPAL, TokenCache
-from gateway.http.keys import CREDIT, LOOKUP, METRICS, PG, POLICY, REDIS, SCREENPOP, SETTINGS, TOKENS
+from gateway.http.keys import CREDIT, LOOKUP, METRICS, PG, POLICY, REDIS, RELOADS, SCREENPOP, SETTINGS, TOKENS
 from gateway.http.problems import ApiError, from_domain_error, from_exception, problem_response
 from gateway.http.ratelimit import Limits, RateLimiter
 from gateway.http.routes import agent_page, health
@@ -28,6 +27,7 @@ from gateway.http.routes import credit as credit_routes
 from gateway.http.routes import directory as directory_routes
 from gateway.http.routes import lookup as lookup_routes
 from gateway.http.routes import payments as payment_routes
+from gateway.http.routes import policy as policy_routes
 from gateway.http.routes import reactivations as reactivation_routes
 from gateway.http.routes import subscribers as subscriber_routes
 from gateway.http.routes import workorders as workorder_routes
@@ -36,7 +36,7 @@ from gateway.metrics import Metrics
 from gateway.services import credit, sweeper
 from gateway.services.credit import CreditService
 from gateway.services.lookup import LookupService
-from gateway.services.policies import PolicyHolder
+from gateway.services.policies import PolicyReloads, load_in_force
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 from gateway.stores import db
@@ -136,7 +136,8 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("create_app needs resolved store URLs; start embedded stores first")
     app = web.Application(middlewares=[context_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[POLICY] = PolicyHolder(load_policy(settings.policy, settings.policy_override))
+    app[POLICY] = load_in_force(settings)  # the override's bytes read once, hashed (O2)
+    app[RELOADS] = PolicyReloads(app[POLICY], settings)
     app[METRICS] = Metrics()
     app[LIMITS] = Limits(
         lookup=RateLimiter(settings.machine_rate_limit, settings.machine_rate_limit * 2),
@@ -145,7 +146,16 @@ def create_app(settings: Settings) -> web.Application:
     )
     # Resources, in start order (stopped in reverse): one cleanup context each.
     app.cleanup_ctx.extend(
-        [_pg_ctx, _redis_ctx, _tokens_ctx, _lookup_ctx, _screenpop_ctx, _credit_ctx, _sweeper_ctx]
+        [
+            _pg_ctx,
+            _redis_ctx,
+            _tokens_ctx,
+            _lookup_ctx,
+            _screenpop_ctx,
+            _credit_ctx,
+            _sweeper_ctx,
+            _policy_ctx,
+        ]
     )
     for routes in (
         health,
@@ -159,6 +169,7 @@ def create_app(settings: Settings) -> web.Application:
         audit_routes,
         agent_page,
         directory_routes,
+        policy_routes,
     ):
         routes.setup(app)
     return app
@@ -255,6 +266,14 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await _stop(task)
+
+
+async def _policy_ctx(app: web.Application) -> AsyncIterator[None]:
+    """O2: this worker's policy announced to its fleet (serve --workers N) while it serves."""
+    reloads = app[RELOADS]
+    reloads.start()
+    yield
+    reloads.stop()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -10,12 +10,13 @@ from gateway.http.auth import TokenCache
 from gateway.metrics import Metrics
 from gateway.services.credit import CreditService
 from gateway.services.lookup import LookupService
-from gateway.services.policies import PolicyHolder
+from gateway.services.policies import PolicyHolder, PolicyReloads
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POLICY = web.AppKey("policy", PolicyHolder)  # read `.current` once per request (O2 reloads swap it)
+RELOADS = web.AppKey("policy_reloads", PolicyReloads)  # O2: SIGHUP and POST /v1/admin/policy/reload
 PG: web.AppKey[asyncpg.Pool] = web.AppKey("pg")
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 TOKENS = web.AppKey("tokens", TokenCache)

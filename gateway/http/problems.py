@@ -45,6 +45,7 @@ DOMAIN_STATUS = {
     "not_found": 404,
     "unknown_subscriber": 404,
     "invalid_policy": 500,
+    "invalid_override": 400,  # O2: a reload of an override with faults (the policy in force is kept)
 }
 
 

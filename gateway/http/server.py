@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import re
 import signal
+from collections.abc import Callable
 
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
@@ -117,14 +118,29 @@ class EdgeRunner(web.AppRunner):
 
 
 def run(
-    app: web.Application, *, host: str, port: int, reuse_port: bool = False, shutdown_timeout: float = 5.0
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    reuse_port: bool = False,
+    shutdown_timeout: float = 5.0,
+    on_hangup: Callable[[], None] | None = None,
 ) -> None:
-    """Serve `app` until SIGINT/SIGTERM (what web.run_app does for us, through EdgeRunner)."""
-    asyncio.run(_serve(app, host, port, reuse_port, shutdown_timeout))
+    """Serve `app` until SIGINT/SIGTERM (what web.run_app does for us, through EdgeRunner).
+
+    `on_hangup` is called on SIGHUP (O2: reload the policy). `callgate serve` blocks SIGHUP
+    while it starts, so one sent meanwhile waits here for the handler instead of ending it.
+    """
+    asyncio.run(_serve(app, host, port, reuse_port, shutdown_timeout, on_hangup))
 
 
 async def _serve(
-    app: web.Application, host: str, port: int, reuse_port: bool, shutdown_timeout: float
+    app: web.Application,
+    host: str,
+    port: int,
+    reuse_port: bool,
+    shutdown_timeout: float,
+    on_hangup: Callable[[], None] | None = None,
 ) -> None:
     runner = EdgeRunner(app, access_log=None, keepalive_timeout=75.0, shutdown_timeout=shutdown_timeout)
     await runner.setup()
@@ -132,9 +148,14 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if on_hangup is not None:
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # a pending one is delivered now
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
         await site.start()
         await stop.wait()
     finally:
+        if on_hangup is not None:  # stopping: a late SIGHUP must neither reload nor kill the process
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         await runner.cleanup()

@@ -119,6 +119,7 @@ class LookupService:
         self.default_queue = {"name": route_default.queue, "priority": route_default.priority}
         self.fragments.clear()
         self.by_raw.clear()
+        self.recent.clear()  # O2: Q4's fallback answers too were built from the old policy
 
     def _policy_now(self) -> None:
         # One int comparison per call; a reload (O2) bumped the generation.
@@ -162,8 +163,12 @@ class LookupService:
         await self.fast.close()
         await self.redis_breaker.close()
         await self.pg_breaker.close()
-        for task in list(self._tasks):
+        pending = list(self._tasks)
+        for task in pending:
             task.cancel()
+        # Let them unwind before the clients close: a fill cut short while connecting would
+        # otherwise leave its half-made connection open.
+        await asyncio.gather(*pending, return_exceptions=True)
 
     # ------------------------------------------------------------------ answers
 

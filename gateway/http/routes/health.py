@@ -9,8 +9,9 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from gateway.http.keys import METRICS, PG, REDIS
+from gateway.http.keys import METRICS, PG, POLICY, REDIS
 from gateway.http.openapi import document
+from gateway.services.policies import describe
 from gateway.stores import migrations
 
 READY_TIMEOUT = 1.0
@@ -37,9 +38,12 @@ async def get_readyz(request: web.Request) -> web.Response:
         await asyncio.wait_for(request.app[REDIS].ping(), READY_TIMEOUT)
     except Exception as exc:  # readiness reports any failure of the store as a reason
         problems.append(f"redis: {type(exc).__name__}")
+    policy = describe(request.app[POLICY].state)  # O2: which policy and override file serve
     if problems:
-        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
-    return web.json_response({"status": "ready"})
+        return web.json_response(
+            {"status": "unavailable", "problems": problems, "policy": policy}, status=503
+        )
+    return web.json_response({"status": "ready", "policy": policy})
 
 
 async def get_metrics(request: web.Request) -> web.Response:

@@ -56,6 +56,11 @@ async def prefer_index_scans(conn: Conn) -> None:
     await conn.execute("SET random_page_cost = 1.1")
 
 
+async def read_only(conn: Conn) -> None:
+    """Make this session's transactions read-only: PostgreSQL refuses any write on it (O1 dry run)."""
+    await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+
+
 async def reset_scan_costs(conn: Conn) -> None:
     """Undo `prefer_index_scans` for this session."""
     await conn.execute("RESET random_page_cost")
