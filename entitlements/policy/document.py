@@ -10,10 +10,12 @@ from entitlements.policy.benefits import read_benefits
 from entitlements.policy.cards import read_card
 from entitlements.policy.credit import read_credit
 from entitlements.policy.membership import read_membership
+from entitlements.policy.points import read_points
 from entitlements.policy.reactivation import read_reactivation, read_verification
 from entitlements.policy.reader import Node, Source
 from entitlements.policy.routing import read_routing
 from entitlements.policy.schema import LevelName, Policy, Rating, Transition
+from entitlements.policy.services import read_clubs, read_quotas
 from entitlements.policy.sms import read_sms
 from entitlements.policy.star import read_star
 from entitlements.policy.workorders import read_work_orders
@@ -97,6 +99,9 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
     verification = read_verification(top.table("verification"))
     work_orders = read_work_orders(top.table("work_orders"))
     sms = read_sms(top.table("sms"))
+    points = read_points(top.table("points"))
+    quotas = read_quotas(top.table("quotas"), schemes, benefits)
+    clubs = read_clubs(top.table("clubs"), schemes)
     top.done()
     files = (src.base,) if src.override is None else (src.base, src.override)
     return Policy(
@@ -118,5 +123,8 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         verification=verification,
         work_orders=work_orders,
         sms=sms,
+        points=points,
+        quotas=quotas,
+        clubs=clubs,
         document=doc,
     )
