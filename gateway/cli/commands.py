@@ -38,10 +38,12 @@ async def demo_data(conn: asyncpg.Connection, settings: Settings, n: int, seed: 
         return 1
     if reset:
         await demo_rows.reset(conn)
-    summary = await demo.load(conn, n, seed, shanghai_today(settings.clock()))
+    policy = load_configured_policy(settings)
+    summary = await demo.load(conn, n, seed, shanghai_today(settings.clock()), policy=policy)
     print(
         f"demo province: {summary.subscribers:,} subscribers, {summary.bills:,} bills, "
-        f"{summary.legacy_cards:,} legacy VIP cards in {summary.seconds:.1f} s"
+        f"{summary.legacy_cards:,} legacy VIP cards, {summary.points_grants:,} points grants, "
+        f"{summary.benefit_uses:,} VIP service uses in {summary.seconds:.1f} s"
     )
     return 0
 

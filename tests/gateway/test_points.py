@@ -473,3 +473,41 @@ async def test_answers_are_reused_by_record_and_the_points_spliced_per_subscribe
     )
     text = await response.text()
     assert "points.balance=2600\n" in text and "points.redeemable=2600\n" in text
+
+
+async def test_demo_data_has_points_and_uses_and_the_evaluation_caches_the_points(
+    aiohttp_client: ClientFactory, settings: Settings, conn: asyncpg.Connection, database_url: str
+) -> None:
+    # rule P1, rule P2 and rule V1: `callgate demo-data` produces points (some past the
+    # threshold, some not) and this year's VIP service uses within their quotas; rule P3:
+    # the evaluation's cache refresh writes records whose points equal a fresh read
+    from entitlements.months import Month
+    from gateway.batch import demo, evaluation
+
+    summary = await demo.load(conn, 1500, seed=7, today=TODAY, show_progress=False)
+    assert summary.points_grants > 0 and summary.benefit_uses > 0
+    reached = await conn.fetchval(
+        "SELECT count(*) FROM points_accounts WHERE threshold_reached_on IS NOT NULL"
+    )
+    waiting = await conn.fetchval("SELECT count(*) FROM points_accounts WHERE threshold_reached_on IS NULL")
+    assert reached > 0 and waiting > 0
+    over = await conn.fetchval(
+        """SELECT count(*) FROM (SELECT msisdn, level, count(*) AS n FROM benefit_uses
+           WHERE benefit = 'airport_lounge' GROUP BY msisdn, level) u
+           WHERE n > CASE level WHEN 'diamond' THEN 6 ELSE 4 END"""
+    )
+    assert over == 0
+    await evaluation.run(
+        conn, POLICY, Month.parse("2026-10"), TODAY,
+        dsn=database_url, redis_url=settings.redis_url, workers=1, show_progress=False,
+    )  # fmt: skip
+    ivr = (await create_token(conn, "ivr"))[1]
+    client = await aiohttp_client(create_app(settings))
+    sample = await conn.fetch(
+        """SELECT a.msisdn FROM points_accounts a JOIN subscribers s USING (msisdn)
+           WHERE s.status <> 'cancelled' ORDER BY a.msisdn LIMIT 25"""
+    )
+    for row in sample:
+        body = await lookup(client, ivr, row["msisdn"])
+        assert body["source"] == "cache"
+        assert body["points"] == await db_points(conn, row["msisdn"], TODAY)
