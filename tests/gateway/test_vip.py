@@ -73,6 +73,10 @@ async def test_lounge_visits_count_down_to_the_quota(
             "diamond", LOUNGE, {"place": "urumqi", "at": "2026-11-27T10:00:00+08:00"}, 400, "invalid_request",
             None, id="a use in the future",
         ),
+        pytest.param(
+            "diamond", LOUNGE, {"place": "urumqi", "at": "0001-01-01T00:00:00+14:00"}, 400, "invalid_request",
+            None, id="a use in the year 1",
+        ),
     ],
 )  # fmt: skip
 async def test_uses_and_refusals(

@@ -16,6 +16,7 @@ from gateway.http.problems import invalid_request
 from gateway.services import loyalty
 
 _CODE = r"^[a-z][a-z0-9_]{0,63}$"
+EARLIEST_YEAR = 2000
 _CODE_RE = re.compile(_CODE)
 
 
@@ -36,6 +37,8 @@ async def post_use(request: web.Request) -> web.Response:
     at = inputs.instant(body["at"], "at") if body.get("at") is not None else now
     if at > now:
         raise invalid_request("at is in the future: record a use once it happened", "at")
+    if at.year < EARLIEST_YEAR:  # (also keeps the calendar-year arithmetic inside its range)
+        raise invalid_request(f"at is before {EARLIEST_YEAR}: not a use to count now", "at")
     place = inputs.text(body, "place", required=False, max_length=64)
     used = await loyalty.record_use(
         request.app[PG], request.app[POLICY].current, msisdn, code, at, place,

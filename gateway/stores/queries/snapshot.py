@@ -150,20 +150,26 @@ _OPEN_ORDERS = """
     SELECT DISTINCT msisdn FROM work_orders
 """
 # P1–P3: per subscriber with a points ledger, the threshold day and the unspent points of
-# the grants counting on the day ({day}: the parameter holding it; NULL: every grant).
+# the grants counting on the day, by expiry day ({day}: the parameter holding it; NULL:
+# every grant). Batches group their grants in one scan (_POINTS); the lookup's miss path
+# reads one subscriber's (_POINT_BUCKETS, in _ONE).
 _POINT_BUCKETS = """
     SELECT expires_on, sum(remaining)::bigint AS total FROM points_grants
     WHERE msisdn = {who} AND remaining > 0 AND granted_on <= coalesce({day}::date, 'infinity')
       AND (expires_on IS NULL OR expires_on >= coalesce({day}::date, '-infinity'))
     GROUP BY expires_on
 """
-_POINTS = f"""
+_POINTS = """
     SELECT a.msisdn, a.threshold_reached_on,
            array_agg(g.expires_on ORDER BY g.expires_on NULLS LAST) FILTER (WHERE g.total IS NOT NULL),
            array_agg(g.total ORDER BY g.expires_on NULLS LAST) FILTER (WHERE g.total IS NOT NULL)
     FROM points_accounts a
-    LEFT JOIN LATERAL ({_POINT_BUCKETS.format(who="a.msisdn", day="{day}")}) g ON true
-"""  # noqa: S608 - constant SQL fragments
+    LEFT JOIN (
+        SELECT msisdn, expires_on, sum(remaining)::bigint AS total FROM points_grants
+        WHERE {where} AND remaining > 0 AND granted_on <= coalesce({day}::date, 'infinity')
+          AND (expires_on IS NULL OR expires_on >= coalesce({day}::date, '-infinity'))
+        GROUP BY msisdn, expires_on) g USING (msisdn)
+"""
 
 
 async def _fetch(conn: Conn, base: str, where: str, order: str, *args: Any) -> list[asyncpg.Record]:
@@ -307,7 +313,9 @@ async def load_many(conn: Conn, msisdns: Sequence[str], today: date | None = Non
             numbers,
             list(OPEN_ORDER_STATUSES),
         ),
-        await _fetch(conn, _POINTS.format(day="$2"), "a." + where, "GROUP BY a.msisdn", numbers, today),
+        await _fetch(
+            conn, _POINTS.format(where=where, day="$2"), "a." + where, "GROUP BY a.msisdn", numbers, today
+        ),
     )
 
 
@@ -350,7 +358,7 @@ async def load_range(
         ),
         await _fetch(
             conn,
-            _POINTS.format(day="$3"),
+            _POINTS.format(where=where, day="$3"),
             "a.msisdn > $1 AND a.msisdn <= $2",
             "GROUP BY a.msisdn",
             lo,
