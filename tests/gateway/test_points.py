@@ -511,3 +511,28 @@ async def test_demo_data_has_points_and_uses_and_the_evaluation_caches_the_point
         body = await lookup(client, ivr, row["msisdn"])
         assert body["source"] == "cache"
         assert body["points"] == await db_points(conn, row["msisdn"], TODAY)
+
+
+async def test_callgate_import_points_from_the_command_line(
+    database_url: str, redis_url: str, tmp_path: Path, conn: asyncpg.Connection
+) -> None:
+    # rule P1 and rule P2: `callgate import points FILE.csv`, as an operator runs it
+    from tests.gateway.points_support import points_file
+    from tests.gateway.test_cli import callgate, store_env
+
+    await province.branches(conn)
+    await grants.customer(conn, status="active")
+    env = store_env(database_url, redis_url, tmp_path)
+    good = points_file(
+        tmp_path, [f"{GOLD},2026-01-05,2500,bill,2026-12-31", f"{GOLD},2026-02-05,1000,promo,"]
+    )
+    result = callgate(["import", "points", str(good)], env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "2 new grants" in result.stdout and "1 reached the 2,000-point redemption threshold" in result.stdout
+    )
+    bad = points_file(tmp_path, [f"{GOLD},2026-03-05,0,bill,"], name="bad.csv")
+    result = callgate(["import", "points", str(bad)], env)
+    assert result.returncode == 1
+    assert "row 2: points must be positive, got 0" in result.stderr and "nothing loaded" in result.stderr
+    assert await conn.fetchval("SELECT sum(points) FROM points_grants") == 3500
