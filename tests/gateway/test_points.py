@@ -155,7 +155,8 @@ async def test_expiry_at_midnight_asia_shanghai(
     last_second = await aiohttp_client(
         create_app(dataclasses.replace(settings, now=datetime.fromisoformat("2026-12-31T23:59:59+08:00")))
     )
-    status, body = await redeem(last_second, tokens.agent, GOLD, "eve", redemption_body("topup_30"))
+    await lookup(last_second, tokens.ivr, GOLD, call_id="call-eve")
+    status, body = await redeem(last_second, tokens.agent, GOLD, "eve", redemption_body(call_id="call-eve"))
     assert (status, body["balance"]) == (201, 100)
     assert await conn.fetchval("SELECT remaining FROM points_grants WHERE expires_on IS NOT NULL") == 0
 
@@ -305,7 +306,8 @@ async def test_refusals_are_409_with_their_code_and_audited(
         await import_points(conn, grants_redis(settings), tmp_path, rows, TODAY)
     before = await db_points(conn, GOLD, TODAY)
     client = await aiohttp_client(create_app(settings))
-    got, problem = await redeem(client, tokens.agent, GOLD, "refused", body)
+    await lookup(client, tokens.ivr, GOLD, call_id="call-refused")  # own number: a call from it (H1)
+    got, problem = await redeem(client, tokens.agent, GOLD, "refused", {**body, "call_id": "call-refused"})
     assert (got, problem["code"]) == (status, code)
     assert problem["detail_zh"] and problem["detail_en"]
     assert await db_points(conn, GOLD, TODAY) == before
@@ -335,9 +337,11 @@ async def test_who_may_redeem_and_for_whom(
     client = await aiohttp_client(create_app(settings))
     by_ivr = redemption_body(channel="ivr", method="service_password", password="135790")
     assert (await redeem(client, tokens.ivr, GOLD, "ivr-1", by_ivr))[0] == 201
-    assert (await redeem(client, tokens.zz_city, GOLD, "branch-1"))[0] == 403
-    assert (await redeem(client, tokens.agent, "18699990000", "nobody"))[1]["code"] == "unknown_subscriber"
-    assert (await redeem(client, tokens.agent, OTHER, "gone"))[1]["code"] == "cancelled"
+    assert (await redeem(client, tokens.zz_city, GOLD, "branch-1", by_ivr))[0] == 403
+    assert (await redeem(client, tokens.agent, "18699990000", "nobody", by_ivr))[1][
+        "code"
+    ] == "unknown_subscriber"
+    assert (await redeem(client, tokens.agent, OTHER, "gone", by_ivr))[1]["code"] == "cancelled"
     response = await client.post(
         f"/v1/subscribers/{GOLD}/points/redemptions", json=by_ivr, headers=bearer(tokens.agent)
     )
