@@ -124,13 +124,16 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="callgate serve --workers")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument(
+        "--port", type=int, default=18080, help="callgate's port; the bare handler takes the next one"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     env = {
         **os.environ,
         "CALLGATE_DATA_DIR": str(args.data_dir),
-        "CALLGATE_PORT": "18080",
+        "CALLGATE_PORT": str(args.port),
         "CALLGATE_LOG_LEVEL": "warning",
     }
     env.pop("CALLGATE_DATABASE_URL", None)
@@ -143,7 +146,7 @@ def main() -> None:
     )  # fmt: skip
     bare = None
     try:
-        wait_ready("http://127.0.0.1:18080/readyz")
+        wait_ready(f"http://127.0.0.1:{args.port}/readyz")
         from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
         dsn = EmbeddedPostgres(args.data_dir / "postgres").dsn()
@@ -157,13 +160,15 @@ def main() -> None:
         (workdir / "numbers.txt").write_text("\n".join(numbers) + "\n")
         script = workdir / "lookup.lua"
         script.write_text(WRK_SCRIPT % (workdir / "numbers.txt", IVR_TOKEN))
-        bare = subprocess.Popen([PYTHON, str(ROOT / "benchmarks" / "bare_app.py"), redis_url, "18081"])
-        time.sleep(1.5)
-        wrk("http://127.0.0.1:18080", script, 2, args.connections)  # warm both
-        wrk("http://127.0.0.1:18081", script, 2, args.connections)
-        ours = wrk("http://127.0.0.1:18080", script, args.duration, args.connections)
-        base = wrk("http://127.0.0.1:18081", script, args.duration, args.connections)
-        paced = asyncio.run(fixed_rate(18080, numbers, args.rate, args.duration))
+        bare_app = str(ROOT / "benchmarks" / "bare_app.py")
+        bare = subprocess.Popen([PYTHON, bare_app, redis_url, str(args.port + 1)])
+        wait_ready(f"http://127.0.0.1:{args.port + 1}/v1/ivr/lookup?ani=", 60)
+        ours_url, bare_url = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 1}"
+        wrk(ours_url, script, 2, args.connections)  # warm both
+        wrk(bare_url, script, 2, args.connections)
+        ours = wrk(ours_url, script, args.duration, args.connections)
+        base = wrk(bare_url, script, args.duration, args.connections)
+        paced = asyncio.run(fixed_rate(args.port, numbers, args.rate, args.duration))
     finally:
         if bare is not None:
             bare.send_signal(signal.SIGINT)

@@ -13,19 +13,23 @@ from entitlements.policy.benefits import read_benefits
 from entitlements.policy.cards import read_card
 from entitlements.policy.credit import read_credit
 from entitlements.policy.membership import read_membership
+from entitlements.policy.points import read_points
 from entitlements.policy.reactivation import read_reactivation, read_verification
 from entitlements.policy.reader import Node, Source
 from entitlements.policy.routing import read_routing
 from entitlements.policy.schema import (
     BenefitRow,
+    ClubRules,
     LevelName,
     Policy,
+    QuotaRow,
     Rating,
     ReactivationRules,
     Routing,
     ServiceBenefits,
     Transition,
 )
+from entitlements.policy.services import read_clubs, read_quotas
 from entitlements.policy.sms import read_sms
 from entitlements.policy.staffing import read_staffing
 from entitlements.policy.star import read_star
@@ -169,6 +173,16 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
     work_orders = faults.attempt(lambda: read_work_orders(top.table("work_orders")))
     sms = faults.attempt(lambda: read_sms(top.table("sms")))
     staffing = faults.attempt(lambda: read_staffing(top.table("staffing")))
+    points = faults.attempt(lambda: read_points(top.table("points")))
+    quotas: tuple[QuotaRow, ...] | None = None
+    clubs: ClubRules | None = None
+    if scheme is not None and benefits is not None:
+        served = [scheme] + ([transition.legacy_scheme] if transition else [])
+        rows = benefits[0]
+        quotas = faults.attempt(lambda: read_quotas(top.table("quotas"), served, rows))
+        clubs = faults.attempt(lambda: read_clubs(top.table("clubs"), served))
+    elif faults.found:  # not read for want of a scheme or of benefits: not unknown keys either
+        top.used.update(("quotas", "clubs"))
     faults.attempt(top.done)
     if len(faults.found) == 1:
         raise faults.found[0]
@@ -179,6 +193,7 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
     assert rating is not None and routing is not None and benefits is not None
     assert reactivation is not None and verification is not None and work_orders is not None
     assert sms is not None and staffing is not None
+    assert points is not None and quotas is not None and clubs is not None
     name, version, title = head
     effective_from, effective_until, source = when
     files = (src.base,) if src.override is None else (src.base, src.override)
@@ -202,5 +217,8 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         work_orders=work_orders,
         sms=sms,
         staffing=staffing,
+        points=points,
+        quotas=quotas,
+        clubs=clubs,
         document=doc,
     )

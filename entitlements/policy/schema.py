@@ -375,6 +375,77 @@ class StaffingRules:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class RedemptionItem:
+    """P5: one item of the redemption catalogue and its price in points."""
+
+    code: str
+    points: int
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PointsRules:
+    """P2: the one-time redemption threshold; P5: the catalogue; P4: the SMS query."""
+
+    threshold: int
+    threshold_rule: str
+    catalogue: Mapping[str, RedemptionItem]
+    catalogue_rule: str
+    #: P4: the short code (10011) and keyword (JFCX) of the balance query by SMS.
+    sms_short_code: str
+    sms_keyword: str
+    sms_rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Place:
+    """V1: a place where a counted service is used (e.g. one of the six lounges of S20)."""
+
+    code: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QuotaRow:
+    """V1: a service counted per calendar year: per scheme and level, the uses a year
+    (``None``: unlimited, counted without a limit). A level not listed has no such service.
+
+    ``benefit_row``: the code is an E row, whose value decides who has it (the quota only
+    counts); otherwise the service is the quota table's own (with its names and places).
+    """
+
+    code: str
+    zh: str
+    en: str
+    benefit_row: bool
+    quotas: Mapping[str, Mapping[str, int | None]]
+    places: tuple[Place, ...]
+    assumed: bool
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Club:
+    """V2: one club (S13)."""
+
+    code: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClubRules:
+    """V2: the clubs; VIP levels join at once, others after ``min_tenure_months`` in the network."""
+
+    clubs: tuple[Club, ...]
+    vip_levels: Mapping[str, frozenset[str]]
+    min_tenure_months: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Policy:
     """A validated policy: rating rules for its scheme plus routing, benefits, reactivation."""
 
@@ -397,6 +468,9 @@ class Policy:
     work_orders: WorkOrderRules
     sms: SmsRules
     staffing: StaffingRules
+    points: PointsRules  # P1–P5
+    quotas: tuple[QuotaRow, ...]  # V1
+    clubs: ClubRules  # V2
     document: Mapping[str, object] = field(repr=False)
 
     @property

@@ -15,10 +15,12 @@ from typing import Any
 
 import asyncpg
 
+from entitlements.policy import Policy, load_policy
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
 from gateway.services.identity import hash_password
 from gateway.stores.queries import demo as demo_rows
+from gateway.stores.queries import points as points_rows
 from gateway.stores.queries import tokens
 
 DEMO_PASSWORD = "246810"  # the service password of every demo subscriber (README)
@@ -48,6 +50,7 @@ DEMO_TOKENS: list[tuple[str, str, str | None]] = [
     ("cg_demo_admin_00000000000000000000000000", "admin", None),
     ("cg_demo_branch_zz_0000000000000000000000", "branch", "HA-ZZ"),
     ("cg_demo_branch_zzzm_00000000000000000000", "branch", "HA-ZZ-ZM"),
+    ("cg_demo_sms_0000000000000000000000000000", "sms", None),  # P4: the SMS centre
 ]
 
 
@@ -59,6 +62,8 @@ class DemoSummary:
     bills: int
     legacy_cards: int
     seconds: float
+    points_grants: int = 0  # P1
+    benefit_uses: int = 0  # V1
 
 
 def _pick(rng: random.Random, table: list[tuple[Any, float]]) -> Any:
@@ -173,7 +178,13 @@ def generate(
 
 
 async def load(
-    conn: asyncpg.Connection, n: int, seed: int, today: date, *, show_progress: bool = True
+    conn: asyncpg.Connection,
+    n: int,
+    seed: int,
+    today: date,
+    *,
+    show_progress: bool = True,
+    policy: Policy | None = None,
 ) -> DemoSummary:
     """Write the province (branches, managers, subscribers, bills, cards, tokens) in one transaction."""
     started = time.monotonic()
@@ -205,6 +216,14 @@ async def load(
             progress.advance()
         await demo_rows.assign_managers(conn)
         cards = await demo_rows.insert_legacy_cards(conn, today)
+        # P1/P2 points and V1 uses of this year (the lounges are the policy's own)
+        rules = policy or load_policy("unicom-2015")
+        points_grants = await demo_rows.insert_points(conn, today)
+        await points_rows.mark_thresholds(conn, rules.points.threshold, today)
+        lounge = next((q for q in rules.quotas if q.code == "airport_lounge"), None)
+        uses = await demo_rows.insert_benefit_uses(
+            conn, today, [p.code for p in lounge.places] if lounge else []
+        )
         if progress:
             progress.advance()
         await install_demo_tokens(conn)
@@ -225,6 +244,8 @@ async def load(
         bills=bills,
         legacy_cards=cards,
         seconds=time.monotonic() - started,
+        points_grants=points_grants,
+        benefit_uses=uses,
     )
 
 

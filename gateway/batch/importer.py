@@ -3,7 +3,7 @@ transaction. A bad row rejects the whole file with its row number and reason.
 
 Row numbers are spreadsheet rows: the header is row 1, the first record row 2.
 Re-importing a file is safe: branches, subscribers and bills are upserted by key,
-payments are deduplicated by (number, time, amount).
+payments are deduplicated by (number, time, amount), points grants by all their fields.
 """
 
 from __future__ import annotations
@@ -22,15 +22,17 @@ import asyncpg
 
 from entitlements.errors import InvalidAmount
 from entitlements.money import parse_yuan
+from gateway.batch import imports_points
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
 from gateway.stores.queries import imports
+from gateway.stores.queries import points as points_rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_ERRORS_SHOWN = 50
 MAX_FIELD = 1000
 
-KINDS = ("branches", "subscribers", "bills", "payments")
+KINDS = ("branches", "subscribers", "bills", "payments", "points")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "branches": ("code", "name", "level", "parent_code"),
     "subscribers": (
@@ -52,6 +54,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "bills": ("msisdn", "month", "billed_yuan", "paid_yuan"),
     "payments": ("msisdn", "paid_at", "amount_yuan"),
+    "points": imports_points.COLUMNS,  # P1
 }
 FLAGS = frozenset(
     ("data_card", "test", "public_free", "employee", "wo_family", "group", "public_phone",
@@ -279,6 +282,12 @@ class _Validator:
         self._unique((msisdn, paid_at, amount), row, "payment (same number, time and amount)")
         return (row, msisdn, paid_at, amount)
 
+    def _points(self, v: list[str], row: int) -> tuple[Any, ...]:
+        try:
+            return imports_points.row(v, row, self.today, self._unique)
+        except imports_points.BadRow as exc:
+            raise _Bad(str(exc)) from None
+
 
 def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     # utf-8-sig: spreadsheets often write a BOM; strict decoding rejects other encodings.
@@ -380,7 +389,10 @@ async def _load(
     if kind == "subscribers":
         inserted, updated = await imports.merge_subscribers(conn, records, COLUMNS["subscribers"])
         return inserted, updated, [r[0] for r in records]
-    unknown = await imports.stage_facts(conn, kind, records)
+    if kind == "points":
+        unknown = await points_rows.stage(conn, records)
+    else:
+        unknown = await imports.stage_facts(conn, kind, records)
     if unknown:
         from gateway.logs import mask
 
@@ -388,6 +400,8 @@ async def _load(
         raise ImportRejected(path, errors, len(errors))
     if kind == "bills":
         inserted, updated = await imports.merge_bills(conn)
+    elif kind == "points":
+        inserted, updated = await points_rows.merge(conn)
     else:
         inserted, updated = await imports.merge_payments(conn)
     msisdns = sorted({r[1] for r in records})

@@ -41,10 +41,12 @@ async def demo_data(conn: asyncpg.Connection, settings: Settings, n: int, seed: 
         return 1
     if reset:
         await demo_rows.reset(conn)
-    summary = await demo.load(conn, n, seed, shanghai_today(settings.clock()))
+    policy = load_configured_policy(settings)
+    summary = await demo.load(conn, n, seed, shanghai_today(settings.clock()), policy=policy)
     print(
         f"demo province: {summary.subscribers:,} subscribers, {summary.bills:,} bills, "
-        f"{summary.legacy_cards:,} legacy VIP cards in {summary.seconds:.1f} s"
+        f"{summary.legacy_cards:,} legacy VIP cards, {summary.points_grants:,} points grants, "
+        f"{summary.benefit_uses:,} VIP service uses in {summary.seconds:.1f} s"
     )
     return 0
 
@@ -62,6 +64,35 @@ async def import_csv(conn: asyncpg.Connection, settings: Settings, kind: str, pa
     print(
         f"imported {result.rows:,} {kind} rows from {path.name}: {result.inserted:,} new, "
         f"{result.updated:,} updated/unchanged, in {result.seconds:.1f} s"
+    )
+    return 0
+
+
+async def import_points(conn: asyncpg.Connection, settings: Settings, path: Path) -> int:
+    """`callgate import points FILE` (P1): the grants, the threshold days (P2), the cache (P3)."""
+    from gateway.metrics import Metrics
+    from gateway.services import points
+
+    policy = load_configured_policy(settings)
+    redis = await _redis(settings)
+    try:
+        done = await points.import_points(
+            conn, redis, Metrics(), policy, path, shanghai_today(settings.clock())
+        )
+    except importer.ImportRejected as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"callgate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
+    result = done.result
+    print(
+        f"imported {result.rows:,} points rows from {path.name}: {result.inserted:,} new grants, "
+        f"{result.updated:,} already in the ledger, for {len(result.affected_msisdns):,} subscribers; "
+        f"{done.reached:,} reached the {policy.points.threshold:,}-point redemption threshold; "
+        f"in {result.seconds:.1f} s"
     )
     return 0
 

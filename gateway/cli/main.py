@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reset", action="store_true", help="delete all existing data first")
 
     imp = sub.add_parser("import", help="bulk-load a CSV file (all rows or none)")
-    imp.add_argument("kind", choices=["branches", "subscribers", "bills", "payments"])
+    imp.add_argument("kind", choices=["branches", "subscribers", "bills", "payments", "points"])
     imp.add_argument("file", type=Path)
 
     ev = sub.add_parser(
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = sub.add_parser("tokens", help="manage bearer tokens")
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     create = tsub.add_parser("create", help="create a token; prints it alone on the last line")
-    create.add_argument("--role", required=True, choices=["ivr", "agent", "branch", "admin"])
+    create.add_argument("--role", required=True, choices=["ivr", "agent", "branch", "admin", "sms"])
     create.add_argument("--branch", help="city or county branch code (role branch only)")
     create.add_argument("--name", default="", help="a label for the token's holder")
     create.add_argument("--expires-in", type=_duration, help="e.g. 90m, 12h, 30d (default: until revoked)")
@@ -300,6 +300,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _run_db_command(
             settings,
             lambda c, st: commands.demo_data(c, st, args.subscribers, args.seed, args.reset),
+        )
+    if args.command == "import" and args.kind == "points":  # the cache follows (P3): needs Redis
+        return _run_db_command(
+            settings, lambda c, st: commands.import_points(c, st, args.file), need_redis=True
         )
     if args.command == "import":
         return _run_db_command(settings, lambda c, st: commands.import_csv(c, st, args.kind, args.file))

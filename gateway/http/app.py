@@ -27,9 +27,12 @@ from gateway.http.routes import credit as credit_routes
 from gateway.http.routes import directory as directory_routes
 from gateway.http.routes import lookup as lookup_routes
 from gateway.http.routes import payments as payment_routes
+from gateway.http.routes import points as points_routes
 from gateway.http.routes import policy as policy_routes
 from gateway.http.routes import reactivations as reactivation_routes
+from gateway.http.routes import sms as sms_routes
 from gateway.http.routes import subscribers as subscriber_routes
+from gateway.http.routes import vip as vip_routes
 from gateway.http.routes import workorders as workorder_routes
 from gateway.logs import LOG_FAILURES, get_logger, mask_path
 from gateway.metrics import Metrics
@@ -80,7 +83,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             limits = request.app[LIMITS]
             if request.path == LOOKUP_PATH:
                 limiter = limits.lookup
-            elif principal.role in ("ivr", "admin"):
+            elif principal.role in ("ivr", "admin", "sms"):  # machines: the SMS centre too
                 limiter = limits.machine
             else:
                 limiter = limits.people
@@ -170,6 +173,9 @@ def create_app(settings: Settings) -> web.Application:
         agent_page,
         directory_routes,
         policy_routes,
+        points_routes,
+        sms_routes,
+        vip_routes,
     ):
         routes.setup(app)
     return app

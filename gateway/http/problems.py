@@ -44,6 +44,8 @@ DOMAIN_STATUS = {
     "forbidden": 403,
     "not_found": 404,
     "unknown_subscriber": 404,
+    "unknown_benefit": 404,  # V1: a code in the path the policy does not have
+    "unknown_club": 404,  # V2
     "invalid_policy": 500,
     "invalid_override": 400,  # O2: a reload of an override with faults (the policy in force is kept)
 }

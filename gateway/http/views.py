@@ -22,6 +22,7 @@ ANSWER_SCHEMA: dict[str, Any] = {
         "reactivation",
         "degraded",
         "source",
+        "points",
     ],
     "properties": {
         "msisdn": {"type": ["string", "null"]},
@@ -57,6 +58,16 @@ ANSWER_SCHEMA: dict[str, Any] = {
                 "hours": {"type": ["integer", "null"]},
                 "days": {"type": ["integer", "null"]},
                 "code": {"type": ["string", "null"]},
+            },
+        },
+        "points": {
+            "type": ["object", "null"],
+            "description": "P3: loyalty points (null: no points ledger)",
+            "required": ["balance", "redeemable", "expiring_next_month"],
+            "properties": {
+                "balance": {"type": "integer", "minimum": 0},
+                "redeemable": {"type": "integer", "minimum": 0},
+                "expiring_next_month": {"type": "integer", "minimum": 0},
             },
         },
         "status": {"enum": ["active", "suspended", "cancelled"]},

@@ -23,7 +23,7 @@ from gateway.batch.progress import Progress
 from gateway.stores.fastredis import PipelinedRedis
 from gateway.stores.queries import snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
-from gateway.stores.record import Record, key, timeline
+from gateway.stores.record import Record, key, points_part, timeline
 
 
 def record_for(
@@ -39,6 +39,7 @@ def record_for(
     if serving is None:
         serving = snap.serving(policy.name, policy.transition.legacy_scheme if policy.transition else None)
     current, nxt, nxt_from, refresh_after = timeline(serving, today)
+    points, refresh_after = points_part(snap.points, today, refresh_after)  # P3
     return Record(
         policy=policy.name,
         current=current,
@@ -53,6 +54,7 @@ def record_for(
         unpaid_grant=snap.unpaid_grant,
         manager_id=snap.manager_id,
         refresh_after=refresh_after,
+        points=points,
     )
 
 

@@ -30,6 +30,9 @@ from gateway.stores.record import key
 
 log = get_logger("consistency")
 STORE_FAILURES = (RedisError, OSError, TimeoutError)
+#: Records evicted or rewritten per round trip: a points import follows its file's whole
+#: list of subscribers, which must not become one DEL or one read of a million numbers.
+CHUNK = 10_000
 
 
 async def evict(redis: Redis, metrics: Metrics, msisdns: Sequence[str], *extra_keys: str) -> bool:
@@ -38,10 +41,13 @@ async def evict(redis: Redis, metrics: Metrics, msisdns: Sequence[str], *extra_k
     if not names:
         return True
     try:
-        await redis.delete(*names)
+        for start in range(0, len(names), CHUNK):
+            await redis.delete(*names[start : start + CHUNK])
     except STORE_FAILURES as exc:
         metrics.store_errors.labels("redis", "evict").inc()
-        log.warning("cache_evict_failed", error=type(exc).__name__, refs=[number_ref(m) for m in msisdns])
+        log.warning(
+            "cache_evict_failed", error=type(exc).__name__, refs=[number_ref(m) for m in msisdns[:20]]
+        )
         return False
     return True
 
@@ -54,11 +60,14 @@ async def refresh(
     A failure leaves the record evicted, so the next lookup reads PostgreSQL.
     """
     try:
-        await cache.refresh(conn, redis, msisdns, policy, today)
+        for start in range(0, len(msisdns), CHUNK):
+            await cache.refresh(conn, redis, msisdns[start : start + CHUNK], policy, today)
     except (*STORE_FAILURES, asyncpg.PostgresError) as exc:
         store = "postgresql" if isinstance(exc, asyncpg.PostgresError) else "redis"
         metrics.store_errors.labels(store, "refresh").inc()
-        log.warning("cache_refresh_failed", error=type(exc).__name__, refs=[number_ref(m) for m in msisdns])
+        log.warning(
+            "cache_refresh_failed", error=type(exc).__name__, refs=[number_ref(m) for m in msisdns[:20]]
+        )
         return False
     return True
 

@@ -13,7 +13,9 @@ Fail-open rules, one per dependency:
 - Only bad input fails: a malformed number is a 400 `invalid_number`.
 
 Answers are pre-serialised: the part that depends only on the record (tier, queue,
-benefits, reactivation) is built once per distinct record and reused.
+benefits, reactivation) is built once per distinct record and reused. Loyalty points (P3)
+are the subscriber's own: the reuse is keyed on the record without its points trailer,
+and the points JSON (built once per distinct trailer and day) is spliced in beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -32,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from entitlements.benefits import entitlement_codes
+from entitlements.immutable import immutable
 from entitlements.model import Tier, bottom_level
 from entitlements.money import format_fen as format_yuan
 from entitlements.months import Month, shanghai_today
@@ -47,7 +49,7 @@ from gateway.stores.breaker import CircuitBreaker
 from gateway.stores.fastredis import PipelinedRedis, ReplyError
 from gateway.stores.queries import managers, snapshot
 from gateway.stores.queries.managers import Manager
-from gateway.stores.record import Record, key
+from gateway.stores.record import BASE_SIZE, Record, RecordPoints, in_refresh_month, key
 
 log = get_logger("lookup")
 UNKNOWN_MARK = b""  # a Redis value meaning "checked: not a subscriber"
@@ -56,23 +58,33 @@ RECENT_MAX = 200_000
 RECENT_SECONDS = 900.0
 CALL_TTL = 300
 FRAGMENTS_MAX = 100_000
+NO_POINTS = b"null"  # P3: a number without a points ledger
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Answer:
     """One lookup answer: the JSON body, and the fields it was made of (shared between
-    answers; the number is added when `fields` is asked for)."""
+    answers; the number and the points are added when `fields` is asked for).
+
+    Read-only to mypy, built without frozen's per-field `object.__setattr__` (one is
+    built per call: that was a tenth of a cache hit's CPU in the answer path)."""
 
     body: bytes
     msisdn: str | None
     shared: dict[str, Any]
     source: str
     outcome: str
+    points: bytes = NO_POINTS  # P3: the subscriber's `points` as JSON
 
     @property
     def fields(self) -> dict[str, Any]:
         """The answer as a dict (for the key=value form and the fallback memory)."""
-        return {"msisdn": self.msisdn, **self.shared}
+        return {"msisdn": self.msisdn, "points": orjson.loads(self.points), **self.shared}
+
+
+def _body(msisdn: str | None, points: bytes, fields: dict[str, Any]) -> bytes:
+    """An answer's JSON in the order the spliced answers have: number, points, the rest."""
+    return orjson.dumps({"msisdn": msisdn, "points": orjson.loads(points), **fields})
 
 
 class LookupService:
@@ -97,10 +109,14 @@ class LookupService:
         self.redis_breaker = CircuitBreaker("redis", self.fast.ping, metrics)
         self.pg_breaker = CircuitBreaker("postgresql", self._pg_probe, metrics)
         self.managers: dict[int, Manager] = {}
-        self.recent: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self.recent: OrderedDict[str, tuple[float, dict[str, Any], bytes]] = OrderedDict()
         self.fragments: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
-        # Cache hits skip decoding: the same record bytes give the same answer all day.
-        self.by_raw: dict[bytes, tuple[dict[str, Any], bytes]] = {}
+        # Cache hits skip decoding: the same record bytes give the same answer all day. Keyed
+        # on the record without its points (per subscriber: they would defeat the reuse),
+        # with whether today is in the record's refresh_after month (the points need it).
+        self.by_raw: dict[bytes, tuple[dict[str, Any], bytes, bool]] = {}
+        # P3: the points JSON per trailer, in and outside the record's last month; per day.
+        self.points_json: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
         self.by_raw_day = date.min
         self.calls: dict[str, bytes] = {}
         self._call_queue: list[tuple[str, bytes]] = []
@@ -120,6 +136,8 @@ class LookupService:
         self.fragments.clear()
         self.by_raw.clear()
         self.recent.clear()  # O2: Q4's fallback answers too were built from the old policy
+        for table in self.points_json:
+            table.clear()
 
     def _policy_now(self) -> None:
         # One int comparison per call; a reload (O2) bumped the generation.
@@ -246,28 +264,57 @@ class LookupService:
 
     def _known(self, msisdn: str, record: Record, today: date, source: str) -> Answer:
         fields, fragment = self._fragment(record, today, source)
-        return self._with_number(msisdn, fields, fragment, source)
+        points = NO_POINTS
+        if record.points is not None:
+            last_month = (record.refresh_after.year, record.refresh_after.month) == (today.year, today.month)
+            points = record.points.lookup_json(last_month)
+        return self._with_number(msisdn, fields, fragment, source, points)
 
     @staticmethod
-    def _with_number(msisdn: str, fields: dict[str, Any], fragment: bytes, source: str) -> Answer:
-        body = b'{"msisdn":"' + msisdn.encode() + b'",' + fragment
-        return Answer(body, msisdn, fields, source, "known")
+    def _with_number(
+        msisdn: str, fields: dict[str, Any], fragment: bytes, source: str, points: bytes
+    ) -> Answer:
+        body = b"".join((b'{"msisdn":"', msisdn.encode(), b'","points":', points, b",", fragment))
+        return Answer(body, msisdn, fields, source, "known", points)
+
+    def _points(self, trailer: bytes, last_month: bool) -> bytes | None:
+        """P3: the points JSON of a record's trailer (None: not a trailer, a miss)."""
+        table = self.points_json[last_month]
+        found = table.get(trailer)
+        if found is None:
+            decoded = RecordPoints.decode(trailer)
+            if decoded is None:
+                return None
+            found = decoded.lookup_json(last_month)
+            if len(table) >= FRAGMENTS_MAX:
+                table.clear()
+            table[trailer] = found
+        return found
 
     def _from_cache(self, msisdn: str, raw: bytes, today: date) -> Answer | None:
         """A cache hit: the answer for these record bytes, decoded once per day."""
         if today != self.by_raw_day:
             self.by_raw.clear()
+            for table in self.points_json:
+                table.clear()
             self.by_raw_day = today
-        found = self.by_raw.get(raw)
+        base = raw if len(raw) <= BASE_SIZE else raw[:BASE_SIZE]
+        found = self.by_raw.get(base)
         if found is None:
             record = Record.decode(raw)
             if record is None or not record.fresh_on(today):
                 return None
-            found = self._fragment(record, today, "cache")
+            fields, fragment = self._fragment(record, today, "cache")
+            found = (fields, fragment, in_refresh_month(raw, today))
             if len(self.by_raw) >= FRAGMENTS_MAX:
                 self.by_raw.clear()
-            self.by_raw[raw] = found
-        return self._with_number(msisdn, found[0], found[1], "cache")
+            self.by_raw[base] = found
+        if base is raw:
+            return self._with_number(msisdn, found[0], found[1], "cache", NO_POINTS)
+        points = self._points(raw[BASE_SIZE:], found[2])
+        if points is None:
+            return None
+        return self._with_number(msisdn, found[0], found[1], "cache", points)
 
     def _unknown(self, msisdn: str | None, source: str) -> Answer:
         fields: dict[str, Any] = {
@@ -287,20 +334,20 @@ class LookupService:
             "degraded": False,
             "source": source,
         }
-        return Answer(orjson.dumps({"msisdn": msisdn, **fields}), msisdn, fields, source, "unknown")
+        return Answer(_body(msisdn, NO_POINTS, fields), msisdn, fields, source, "unknown")
 
     def _fallback(self, msisdn: str, reason: str) -> Answer:
         """Q4: the recent answer for this number, else the default route; both degraded."""
         kept = self.recent.get(msisdn)
         if kept is not None and time.monotonic() - kept[0] < RECENT_SECONDS:
             fields = {**kept[1], "degraded": True, "source": "cache", "reason": reason}
-            return Answer(orjson.dumps({"msisdn": msisdn, **fields}), msisdn, fields, "cache", "recent")
+            return Answer(_body(msisdn, kept[2], fields), msisdn, fields, "cache", "recent", kept[2])
         fields = {**self._unknown(msisdn, "default").shared, "degraded": True, "reason": reason}
         fields["reactivation"] = {**fields["reactivation"], "code": None}
-        return Answer(orjson.dumps({"msisdn": msisdn, **fields}), msisdn, fields, "default", "default")
+        return Answer(_body(msisdn, NO_POINTS, fields), msisdn, fields, "default", "default")
 
     def _remember(self, msisdn: str, answer: Answer) -> None:
-        self.recent[msisdn] = (time.monotonic(), answer.shared)
+        self.recent[msisdn] = (time.monotonic(), answer.shared, answer.points)
         self.recent.move_to_end(msisdn)
         if len(self.recent) > RECENT_MAX:
             self.recent.popitem(last=False)

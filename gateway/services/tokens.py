@@ -15,7 +15,7 @@ import asyncpg
 
 from gateway.stores.queries import tokens, workorders
 
-ROLES = ("ivr", "agent", "branch", "admin")
+ROLES = ("ivr", "agent", "branch", "admin", "sms")  # sms: the SMS centre (P4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,16 @@ Redis at well under 150 bytes each (key and Redis overhead included).
 A record carries its own effective dates — the tier in force when it was written,
 the next one and the day it takes over, and `refresh_after`, the last day the record
 is known to be right — so a month boundary or an expiry needs no cache write.
+
+Loyalty points (P3) follow the 21 bytes as a trailer of 1–6 bytes, only for a subscriber
+with a points ledger (a 21-byte record: no ledger; records written before points existed
+read the same way). Two LEB128 varints: balance × 2 + "threshold reached" (P2), then the
+points that expire in the month after `refresh_after`'s month (left out when none). The
+record is rewritten before the balance changes or another month's expiries matter:
+`refresh_after` is at most the day the earliest points expire and at most the last day
+of the month before the first later month with an expiry (`Holding.unchanged_through`);
+so on a day of `refresh_after`'s month "expiring next month" is that figure, before it
+none. The lookup reuses its answers by the first 21 bytes and splices the points in.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from datetime import date, timedelta
 from entitlements.immutable import immutable
 from entitlements.model import LEVELS, Assignment, Tier
 from entitlements.months import Month
+from entitlements.points import Holding
 from entitlements.tiers import tier_in_force
 
 VERSION = 1
@@ -46,6 +57,8 @@ SERVICES = ("mobile", "fixed", "broadband")
 # version, policy, cur level, cur until, next level, next from, next until, flags,
 # arrears months, last grant month, grants that month, manager id, refresh_after
 _FORMAT = struct.Struct("<BBBHBHHBBHBIH")
+BASE_SIZE = _FORMAT.size  # the bytes the lookup's reused answers are keyed on (points follow)
+_REFRESH_AT = BASE_SIZE - 2  # refresh_after: the last field of the base
 
 
 def key(msisdn: str) -> str:
@@ -66,6 +79,83 @@ def _date(value: int) -> date | None:
 
 
 @immutable
+class RecordPoints:
+    """P3 as the record keeps it: the balance, whether the threshold was reached (P2), and
+    the points that expire in the month after `refresh_after`'s month."""
+
+    balance: int
+    reached: bool
+    expiring_after_last_month: int
+
+    def lookup_json(self, in_last_month: bool) -> bytes:
+        """The lookup's `points` on a day; `in_last_month`: the day is in refresh_after's month."""
+        expiring = self.expiring_after_last_month if in_last_month else 0
+        redeemable = self.balance if self.reached else 0
+        return b'{"balance":%d,"redeemable":%d,"expiring_next_month":%d}' % (
+            self.balance,
+            redeemable,
+            expiring,
+        )
+
+    def encode(self) -> bytes:
+        """The trailer bytes (1–6 for any realistic balance)."""
+        out = _varint(self.balance << 1 | self.reached)
+        if self.expiring_after_last_month:
+            out += _varint(self.expiring_after_last_month)
+        return out
+
+    @classmethod
+    def decode(cls, raw: bytes) -> RecordPoints | None:
+        """The trailer read back; None for bytes that are not one (treated as a miss)."""
+        first, at = _read_varint(raw, 0)
+        if first is None:
+            return None
+        if at == len(raw):
+            return cls(first >> 1, bool(first & 1), 0)
+        expiring, at = _read_varint(raw, at)
+        if expiring is None or at != len(raw):
+            return None
+        return cls(first >> 1, bool(first & 1), expiring)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _read_varint(raw: bytes, at: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while at < len(raw) and shift <= 63:
+        byte = raw[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    return None, at
+
+
+def points_part(held: Holding | None, today: date, refresh_after: date) -> tuple[RecordPoints | None, date]:
+    """The record's points (None: no ledger) and its refresh_after, shortened so the points
+    stay right through it (see the module doc)."""
+    if held is None:
+        return None, refresh_after
+    through = min(refresh_after, held.unchanged_through(today))
+    expiring = held.expiring_in(Month.of(through) + 1)
+    return RecordPoints(held.balance(today), held.reached_on is not None, expiring), through
+
+
+def in_refresh_month(raw: bytes, today: date) -> bool:
+    """Whether `today` falls in the month of the record's refresh_after (read from its bytes)."""
+    refresh = EPOCH + timedelta(days=int.from_bytes(raw[_REFRESH_AT:BASE_SIZE], "little"))
+    return refresh.year == today.year and refresh.month == today.month
+
+
+@immutable
 class Record:
     """What the hot path knows about one subscriber."""
 
@@ -82,6 +172,7 @@ class Record:
     unpaid_grant: bool
     manager_id: int | None
     refresh_after: date
+    points: RecordPoints | None = None  # P3: None for a subscriber without a points ledger
 
     def tier_on(self, day: date) -> Tier | None:
         """The tier serving on `day` (None past validity: the caller gets the bottom level)."""
@@ -101,7 +192,7 @@ class Record:
         return day <= self.refresh_after
 
     def encode(self) -> bytes:
-        """The packed bytes stored in Redis."""
+        """The packed bytes stored in Redis (the points trailer after them, if any)."""
         cur, nxt = self.current, self.next_tier
         flags = (
             STATUS.index(self.status)
@@ -123,15 +214,20 @@ class Record:
             min(self.grants_in_last_month, 255),
             self.manager_id or 0,
             _day(self.refresh_after),
-        )
+        ) + (self.points.encode() if self.points is not None else b"")
 
     @classmethod
     def decode(cls, raw: bytes) -> Record | None:
         """The record, or None for bytes of another format version (treated as a miss)."""
-        if len(raw) != _FORMAT.size or raw[0] != VERSION:
+        if len(raw) < BASE_SIZE or raw[0] != VERSION:
             return None
+        points = None
+        if len(raw) > BASE_SIZE:
+            points = RecordPoints.decode(raw[BASE_SIZE:])
+            if points is None:
+                return None
         (_, policy, cur, cur_until, nxt, nxt_from, nxt_until, flags, arrears, grant_month, grants,
-         manager, refresh) = _FORMAT.unpack(raw)  # fmt: skip
+         manager, refresh) = _FORMAT.unpack_from(raw)  # fmt: skip
         cur_pair, nxt_pair = _LEVEL_CODES[cur], _LEVEL_CODES[nxt]
         return cls(
             policy=POLICY_CODES[policy],
@@ -147,6 +243,7 @@ class Record:
             unpaid_grant=bool(flags >> 5 & 1),
             manager_id=manager or None,
             refresh_after=_date(refresh) or EPOCH,
+            points=points,
         )
 
 

@@ -13,10 +13,11 @@ from entitlements.policy import Policy
 from gateway.http import inputs
 from gateway.http.auth import require
 from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
+from gateway.http.loyalty import view_json as loyalty_json
 from gateway.http.openapi import json_response, problem, register
 from gateway.http.views import order_json
 from gateway.logs import mask
-from gateway.services import subscribers
+from gateway.services import loyalty, subscribers
 from gateway.services.reactivations import REFUSALS
 from gateway.services.subscribers import STATUSES, CreditState, SubscriberView
 from gateway.stores.queries.tiers import StoredEvaluation
@@ -192,7 +193,8 @@ async def get_subscriber(request: web.Request) -> web.Response:
     view = await subscribers.view(
         app[PG], policy, msisdn, app[SETTINGS].clock(), principal=principal, reveal=reveal
     )
-    return inputs.json(_render(view, policy, reveal))
+    extra = await loyalty.view(app[PG], policy, view.snap, view.tier, view.today)  # P2, P3, V1, V2
+    return inputs.json({**_render(view, policy, reveal), **loyalty_json(extra, policy)})
 
 
 async def post_status(request: web.Request) -> web.Response:
@@ -275,6 +277,14 @@ VIEW = {
         "credit": {"type": ["object", "null"]},
         "reactivations": {"type": "array", "items": {"type": "object"}},
         "work_orders": {"type": "array", "items": {"type": "object"}},
+        "points": {
+            "type": ["object", "null"],
+            "description": "P2/P3: balance, redeemable, expiring_next_month, next_expiry, "
+            "threshold_reached_on with its explanation, the catalogue and the latest redemptions "
+            "(null: no points ledger)",
+        },
+        "services": {"type": "object", "description": "V1: every benefit, its yearly quota, what is left"},
+        "clubs": {"type": "array", "items": {"type": "object"}, "description": "V2: every club, membership"},
     },
 }  # fmt: skip
 register(

@@ -14,6 +14,8 @@ DATA_TABLES = (
     "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "payments", "bills",
     "password_failures", "idempotency_keys", "subscribers", "customer_managers", "api_tokens",
     "branches",
+    "points_spends", "points_redemptions", "points_grants", "points_accounts", "sms_inbound",
+    "benefit_uses", "club_members",
 )  # fmt: skip
 SUBSCRIBER_COLUMNS = (
     "msisdn", "service_type", "network", "payment_mode", "plan_code", "brand", "status",
@@ -133,3 +135,64 @@ async def cluster_subscribers(conn: Conn) -> None:
 async def vacuum_analyze(conn: Conn) -> None:
     """Vacuum and analyze the big tables (outside a transaction)."""
     await conn.execute("VACUUM (ANALYZE) subscribers, bills, tier_assignments")
+
+
+async def insert_points(conn: Conn, today: date) -> int:
+    """P1: a points ledger for four in five mobile customers: a grant per calendar year of
+    bills (1 point a yuan, on the 5th of the month after the year's last bill, expiring at
+    the end of the next year) and, for some, a bonus that never expires; returns the grants."""
+    await conn.execute(
+        """INSERT INTO points_accounts (msisdn)
+           SELECT s.msisdn FROM subscribers s
+           WHERE s.service_type = 'mobile' AND s.status <> 'cancelled'
+             AND abs(hashtext(s.msisdn || 'points')::bigint) % 5 <> 0"""
+    )
+    yearly = await conn.execute(
+        """INSERT INTO points_grants (msisdn, granted_on, points, remaining, source, expires_on)
+           SELECT b.msisdn, least(max(b.month) + interval '1 month 4 days', $1::date)::date,
+                  (sum(b.billed_fen) / 100)::int, (sum(b.billed_fen) / 100)::int, 'bill',
+                  make_date(date_part('year', b.month)::int + 1, 12, 31)
+           FROM bills b JOIN points_accounts a USING (msisdn)
+           GROUP BY b.msisdn, date_part('year', b.month)
+           HAVING sum(b.billed_fen) >= 100""",
+        today,
+    )
+    bonus = await conn.execute(
+        """INSERT INTO points_grants (msisdn, granted_on, points, remaining, source, expires_on)
+           SELECT msisdn, $1::date - (abs(hashtext(msisdn || 'bonus')::bigint) % 200)::int,
+                  500 + (abs(hashtext(msisdn || 'size')::bigint) % 6) * 500,
+                  500 + (abs(hashtext(msisdn || 'size')::bigint) % 6) * 500, 'promo', NULL
+           FROM points_accounts WHERE abs(hashtext(msisdn || 'bonus')::bigint) % 4 = 0""",
+        today,
+    )
+    return _count(yearly) + _count(bonus)
+
+
+async def insert_benefit_uses(conn: Conn, today: date, lounges: Sequence[str]) -> int:
+    """V1: this year's lounge visits (one or two) for a third of the diamond and gold legacy
+    cards, and the free SIM replacement for one card holder in ten; returns the uses."""
+    status = await conn.execute(
+        """INSERT INTO benefit_uses (msisdn, benefit, year, seq, used_at, place, scheme, level, actor)
+           SELECT t.msisdn, u.benefit, date_part('year', $1::date)::int, u.seq,
+                  ((date_trunc('year', $1::date)::date
+                    + (abs(hashtext(t.msisdn || u.benefit || u.seq)::bigint)
+                       % greatest($1::date - date_trunc('year', $1::date)::date, 1))::int)
+                   + time '09:30') AT TIME ZONE 'Asia/Shanghai',
+                  CASE WHEN u.benefit = 'airport_lounge'
+                       THEN ($2::text[])[1 + abs(hashtext(t.msisdn || 'place' || u.seq)::bigint)
+                                             % cardinality($2::text[])] END,
+                  t.scheme, t.level, 'demo'
+           FROM tier_assignments t
+           CROSS JOIN LATERAL (
+               SELECT 'airport_lounge' AS benefit, g AS seq
+               FROM generate_series(1, 1 + abs(hashtext(t.msisdn || 'visits')::bigint) % 2) g
+               WHERE t.level IN ('diamond', 'gold') AND abs(hashtext(t.msisdn || 'lounge')::bigint) % 3 = 0
+                 AND cardinality($2::text[]) > 0
+               UNION ALL
+               SELECT 'free_sim_replacement', 1 WHERE abs(hashtext(t.msisdn || 'sim')::bigint) % 10 = 0) u
+           WHERE t.source = 'import' AND t.scheme = 'vip_card'
+             AND t.effective_from <= $1::date AND t.valid_until >= $1::date""",
+        today,
+        list(lounges),
+    )
+    return _count(status)

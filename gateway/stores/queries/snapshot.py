@@ -1,8 +1,9 @@
 """The subscriber snapshot: one read of everything the engine needs about a subscriber —
-facts, bills, stored assignments, arrears and reactivation history — for one number
-(lookup miss, reactivation) or for a key range of numbers (evaluation, cache rebuild).
+facts, bills, stored assignments, arrears and reactivation history, unspent points — for
+one number (lookup miss, reactivation) or for a key range of numbers (evaluation, cache
+rebuild).
 
-Five set-based queries per batch, merged in Python by number: no per-row round trips.
+Six set-based queries per batch, merged in Python by number: no per-row round trips.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from entitlements.arrears import arrears_months
 from entitlements.immutable import immutable
 from entitlements.model import Assignment, BillHistory, Subscriber
 from entitlements.months import Month
+from entitlements.points import Holding
 
 OPEN_ORDER_STATUSES = ("new", "dispatched", "overdue", "resuspended")
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -42,6 +44,7 @@ class Snapshot:
     last_grant_month: Month | None
     grants_in_last_month: int
     unpaid_grant: bool
+    points: Holding | None = None  # P1–P3: the unspent points by expiry (None: no points ledger)
 
     def history(self, month: Month, length: int = 13) -> BillHistory:
         """The `length` months before `month` (M−length … M−1) as the engine's BillHistory."""
@@ -146,6 +149,27 @@ _GRANTS = f"""
 _OPEN_ORDERS = """
     SELECT DISTINCT msisdn FROM work_orders
 """
+# P1–P3: per subscriber with a points ledger, the threshold day and the unspent points of
+# the grants counting on the day, by expiry day ({day}: the parameter holding it; NULL:
+# every grant). Batches group their grants in one scan (_POINTS); the lookup's miss path
+# reads one subscriber's (_POINT_BUCKETS, in _ONE).
+_POINT_BUCKETS = """
+    SELECT expires_on, sum(remaining)::bigint AS total FROM points_grants
+    WHERE msisdn = {who} AND remaining > 0 AND granted_on <= coalesce({day}::date, 'infinity')
+      AND (expires_on IS NULL OR expires_on >= coalesce({day}::date, '-infinity'))
+    GROUP BY expires_on
+"""
+_POINTS = """
+    SELECT a.msisdn, a.threshold_reached_on,
+           array_agg(g.expires_on ORDER BY g.expires_on NULLS LAST) FILTER (WHERE g.total IS NOT NULL),
+           array_agg(g.total ORDER BY g.expires_on NULLS LAST) FILTER (WHERE g.total IS NOT NULL)
+    FROM points_accounts a
+    LEFT JOIN (
+        SELECT msisdn, expires_on, sum(remaining)::bigint AS total FROM points_grants
+        WHERE {where} AND remaining > 0 AND granted_on <= coalesce({day}::date, 'infinity')
+          AND (expires_on IS NULL OR expires_on >= coalesce({day}::date, '-infinity'))
+        GROUP BY msisdn, expires_on) g USING (msisdn)
+"""
 
 
 async def _fetch(conn: Conn, base: str, where: str, order: str, *args: Any) -> list[asyncpg.Record]:
@@ -162,6 +186,7 @@ def _assemble(
     assignments: Sequence[Row],
     grants: Sequence[Row],
     open_orders: Sequence[Row],
+    points: Sequence[Row] = (),
 ) -> list[Snapshot]:
     # The evaluation assembles a million of these a month: rows are unpacked by position
     # (the queries' column order), plain loops, no per-row lambdas.
@@ -180,6 +205,10 @@ def _assemble(
         )
     grants_by = {r[0]: r for r in grants}
     unpaid = {r[0] for r in open_orders}
+    points_by = {
+        msisdn: Holding(reached, tuple(zip(expiries or (), totals or (), strict=True)))
+        for msisdn, reached, expiries, totals in points
+    }
     empty: tuple[int, ...] = ()
     out = []
     for (
@@ -240,6 +269,7 @@ def _assemble(
                 Month(g[1]) if g else None,
                 int(g[2]) if g else 0,
                 msisdn in unpaid,
+                points_by.get(msisdn),
             )
         )
     return out
@@ -283,6 +313,9 @@ async def load_many(conn: Conn, msisdns: Sequence[str], today: date | None = Non
             numbers,
             list(OPEN_ORDER_STATUSES),
         ),
+        await _fetch(
+            conn, _POINTS.format(where=where, day="$2"), "a." + where, "GROUP BY a.msisdn", numbers, today
+        ),
     )
 
 
@@ -323,6 +356,15 @@ async def load_range(
         await _fetch(
             conn, _OPEN_ORDERS, where + " AND status = ANY($3::text[])", "", lo, hi, list(OPEN_ORDER_STATUSES)
         ),
+        await _fetch(
+            conn,
+            _POINTS.format(where=where, day="$3"),
+            "a.msisdn > $1 AND a.msisdn <= $2",
+            "GROUP BY a.msisdn",
+            lo,
+            hi,
+            today,
+        ),
     )
 
 
@@ -346,7 +388,8 @@ SELECT s.msisdn, s.service_type, s.network, s.payment_mode, coalesce(s.plan_code
        a.evaluated, a.schemes, a.levels, a.policies, a.froms, a.untils, a.sinces, a.sources,
        g.grant_month, g.n,
        EXISTS (SELECT 1 FROM work_orders w WHERE w.msisdn = s.msisdn AND w.status = ANY($3::text[]))
-           AS unpaid_grant
+           AS unpaid_grant,
+       pa.msisdn IS NOT NULL AS has_points, pa.threshold_reached_on, pt.expiries, pt.totals
 FROM subscribers s
 LEFT JOIN LATERAL (
     SELECT array_agg({_MONTH_INT.format("month")} ORDER BY month) AS months,
@@ -371,13 +414,18 @@ LEFT JOIN LATERAL (
     SELECT {_MONTH_INT.format("grant_month")} AS grant_month, count(*) AS n
     FROM reactivations WHERE msisdn = s.msisdn
     GROUP BY grant_month ORDER BY grant_month DESC LIMIT 1) g ON true
+LEFT JOIN points_accounts pa ON pa.msisdn = s.msisdn
+LEFT JOIN LATERAL (
+    SELECT array_agg(expires_on ORDER BY expires_on NULLS LAST) AS expiries,
+           array_agg(total ORDER BY expires_on NULLS LAST) AS totals
+    FROM ({_POINT_BUCKETS.format(who="s.msisdn", day="$4")}) b) pt ON pa.msisdn IS NOT NULL
 WHERE s.msisdn = $1
 """  # noqa: S608 - constant SQL fragments
 
 
 async def load_single(conn: Conn, msisdn: str, today: date | None = None) -> Snapshot | None:
     """The snapshot of one number in ONE round trip (the lookup's miss path)."""
-    row = await conn.fetchrow(_ONE, msisdn, _cutoff(today), list(OPEN_ORDER_STATUSES))
+    row = await conn.fetchrow(_ONE, msisdn, _cutoff(today), list(OPEN_ORDER_STATUSES), today)
     if row is None:
         return None
     bills = [(msisdn, row["months"], row["billed"], row["paid"])] if row["months"] else []
@@ -400,10 +448,13 @@ async def load_single(conn: Conn, msisdn: str, today: date | None = None) -> Sna
     ]
     grants = [(msisdn, row["grant_month"], row["n"])] if row["n"] else []
     orders = [(msisdn,)] if row["unpaid_grant"] else []
+    points = (
+        [(msisdn, row["threshold_reached_on"], row["expiries"], row["totals"])] if row["has_points"] else []
+    )
     subscriber = tuple(row.values())[:16]  # the subscribers columns come first, in _SUBSCRIBERS order
-    return _assemble([subscriber], bills, payments, assignments, grants, orders)[0]
+    return _assemble([subscriber], bills, payments, assignments, grants, orders, points)[0]
 
 
 def warm_single() -> tuple[str, tuple[Any, ...]]:
     """The lookup's statement with harmless arguments, to prepare it on new connections."""
-    return _ONE, ("", date.min, list(OPEN_ORDER_STATUSES))
+    return _ONE, ("", date.min, list(OPEN_ORDER_STATUSES), date.min)

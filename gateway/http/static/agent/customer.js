@@ -5,6 +5,7 @@
 import { mask, newKey, path } from './api.js';
 import { clear, h, row } from './dom.js';
 import { fmtTime, fmtYuan, t } from './i18n.js';
+import { LoyaltyCards } from './loyalty.js';
 import { errorSentence, refusalSentence } from './messages.js';
 
 /** The engine writes "what would raise it" as lines starting like this (entitlements/explain.py). */
@@ -31,6 +32,7 @@ export class CustomerPanel {
     this.inFlight = false;
     this.result = null;
     this.method = 'service_password';
+    this.loyalty = new LoyaltyCards(this); // points, VIP services, clubs (P, V)
   }
 
   /** Show a customer by number; `call` is the screen pop that brought them, if any. */
@@ -155,7 +157,7 @@ export class CustomerPanel {
         h('div', { class: 'customer-grid' },
           h('div', { class: 'column' }, this.accountCard(v), this.explanationCard(v), this.managerCard(v),
             this.historyCard(v)),
-          h('div', { class: 'column' }, grant, this.benefitsCard(v), this.ordersCard(v)))),
+          h('div', { class: 'column' }, grant, this.benefitsCard(v), ...this.loyalty.cards(v), this.ordersCard(v)))),
     );
   }
 
