@@ -27,7 +27,9 @@ PAYMENT_MODES: Final[tuple[str, ...]] = ("prepaid", "postpaid")
 STATUSES: Final[tuple[str, ...]] = ("active", "suspended", "cancelled")
 
 #: Events a work order takes (W2–W6), in the order of its life.
-WORK_ORDER_EVENTS: Final[tuple[str, ...]] = ("dispatch", "remind", "paid", "overdue", "resuspend", "close")
+WORK_ORDER_EVENTS: Final[tuple[str, ...]] = (
+    "dispatch", "remind", "extend", "paid", "overdue", "resuspend", "done", "close",
+)  # fmt: skip
 #: Branch levels of the branch directory (SPEC §5: the province, its city and county branches).
 BRANCH_LEVELS: Final[tuple[str, ...]] = ("province", "city", "county")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -56,6 +57,25 @@ RECENT_MAX = 200_000
 RECENT_SECONDS = 900.0
 CALL_TTL = 300
 FRAGMENTS_MAX = 100_000
+CALLS_MAX = 50_000
+
+
+def call_key(call_id: str) -> bytes:
+    """H1: the compact key of a call's number (`ca:` + 12 bytes of BLAKE2b of the call id):
+    a SIP Call-ID is often 40–80 characters, and 2 h of calls at 1,000/s is 7.2 M keys."""
+    return b"ca:" + hashlib.blake2b(call_id.encode(), digest_size=12).digest()
+
+
+def call_value(msisdn: str, at: float) -> bytes:
+    """H1: what `ca:` holds — the call's normalised ANI and when it was answered (epoch s,
+    the injectable clock's), so an expired call is refused by time, not only by TTL."""
+    return f"{msisdn}:{int(at)}".encode()
+
+
+def parse_call_value(raw: bytes) -> tuple[str, int] | None:
+    """(number, epoch seconds) from a `ca:` value, None for anything else."""
+    number, sep, at = raw.decode("ascii", "replace").partition(":")
+    return (number, int(at)) if sep and at.isdigit() and number.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +124,11 @@ class LookupService:
         self.by_raw_day = date.min
         self.calls: dict[str, bytes] = {}
         self._call_queue: list[tuple[str, bytes]] = []
+        # H1: the calls' numbers (this process's, for the moments before the batch reaches
+        # Redis; every process reads the others' from Redis `ca:` keys).
+        self.call_numbers: dict[str, bytes] = {}
+        self._number_queue: list[tuple[bytes, bytes]] = []
+        self.call_memory_s = settings.call_memory_s
         self._tasks: set[asyncio.Task[Any]] = set()
         self._counters: dict[tuple[str, str], Any] = {}
         self._today = date.min
@@ -142,14 +167,15 @@ class LookupService:
         last_managers = time.monotonic()
         while True:
             await asyncio.sleep(0.05)
-            if self._call_queue and self.redis_breaker.allow():
+            if (self._call_queue or self._number_queue) and self.redis_breaker.allow():
                 batch, self._call_queue = self._call_queue, []
+                numbers, self._number_queue = self._number_queue, []
                 ttl = str(CALL_TTL).encode()
+                memory = str(self.call_memory_s).encode()
+                commands = [(b"SET", f"call:{call_id}".encode(), body, b"EX", ttl) for call_id, body in batch]
+                commands += [(b"SET", ckey, value, b"EX", memory) for ckey, value in numbers]
                 try:
-                    await self.fast.execute(
-                        [(b"SET", f"call:{call_id}".encode(), body, b"EX", ttl) for call_id, body in batch],
-                        1.0,
-                    )
+                    await self.fast.execute(commands, 1.0)
                 except (OSError, TimeoutError):  # RedisUnavailable is an OSError
                     self.metrics.store_errors.labels("redis", "call_memory").inc()
             if time.monotonic() - last_managers > 60:
@@ -301,11 +327,41 @@ class LookupService:
             self.recent.popitem(last=False)
 
     def remember_call(self, call_id: str, answer: Answer) -> None:
-        """Keep the answer by call id for the screen pop (batched to Redis)."""
+        """Keep the answer by call id for the screen pop, and the call's number for H1
+        (both batched to Redis off the caller's time)."""
         self.calls[call_id] = answer.body
-        if len(self.calls) > 50_000:
+        if len(self.calls) > CALLS_MAX:
             self.calls.pop(next(iter(self.calls)))
         self._call_queue.append((call_id, answer.body))
+        if answer.msisdn is not None:  # a withheld ANI proves no number
+            self.note_call_number(call_id, answer.msisdn)
+
+    def note_call_number(self, call_id: str, msisdn: str) -> None:
+        """H1: remember that the call `call_id` comes from `msisdn` (normalised)."""
+        ckey, value = call_key(call_id), call_value(msisdn, self.settings.clock().timestamp())
+        self.call_numbers[call_id] = value
+        if len(self.call_numbers) > CALLS_MAX:
+            self.call_numbers.pop(next(iter(self.call_numbers)))
+        self._number_queue.append((ckey, value))
+
+    async def call_number(self, call_id: str) -> str | None:
+        """H1: the normalised number the call `call_id` comes from, while the call memory
+        lasts (`CALLGATE_CALL_MEMORY_S`); None for an unknown or expired call, or when Redis
+        cannot say (own number is then unproven: the password path still works)."""
+        raw: bytes | None = self.call_numbers.get(call_id)
+        if raw is None and self.redis_breaker.allow():
+            try:
+                found = await self.fast.get(call_key(call_id), self.redis_share)
+            except (OSError, TimeoutError):  # RedisUnavailable is an OSError
+                found = None
+            raw = found if isinstance(found, bytes) else None
+        parsed = parse_call_value(raw) if raw else None
+        if parsed is None:
+            return None
+        number, at = parsed
+        if self.settings.clock().timestamp() - at >= self.call_memory_s:
+            return None  # expired by the service's clock (Redis's TTL only frees the memory)
+        return number
 
     async def recall(self, call_id: str) -> bytes | None:
         """A call's answer: from this process, else from Redis (another worker's call)."""
