@@ -108,7 +108,7 @@ def apply_event(
     the manager (H8).
     """
     if kind not in KINDS:
-        raise WorkOrderError(f"unknown kind {kind!r}", code="invalid_request", kind=kind)
+        raise WorkOrderError(f"unknown work-order kind {kind!r}", code="invalid_request")
     if status not in STATUSES:
         raise WorkOrderError(f"unknown status {status!r}", code="invalid_request", status=status)
     if event not in EVENTS:

@@ -29,6 +29,7 @@ from gateway.http.routes import directory as directory_routes
 from gateway.http.routes import lookup as lookup_routes
 from gateway.http.routes import payments as payment_routes
 from gateway.http.routes import reactivations as reactivation_routes
+from gateway.http.routes import servicing as servicing_routes
 from gateway.http.routes import subscribers as subscriber_routes
 from gateway.http.routes import workorders as workorder_routes
 from gateway.logs import LOG_FAILURES, get_logger, mask_path
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> web.Application:
         audit_routes,
         agent_page,
         directory_routes,
+        servicing_routes,
     ):
         routes.setup(app)
     return app

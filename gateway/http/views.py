@@ -44,7 +44,11 @@ ANSWER_SCHEMA: dict[str, Any] = {
         },
         "manager": {
             "type": ["object", "null"],
-            "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "phone": {"type": "string"},
+            },
         },
         "entitlements": {"type": "array", "items": {"type": "string"}},
         "reactivation": {
@@ -59,7 +63,7 @@ ANSWER_SCHEMA: dict[str, Any] = {
                 "code": {"type": ["string", "null"]},
             },
         },
-        "status": {"enum": ["active", "suspended", "cancelled"]},
+        "status": {"enum": ["active", "suspended", "cancelled", "stopped"]},
         "degraded": {"type": "boolean"},
         "source": {"enum": ["cache", "database", "default"]},
         "reason": {"type": "string"},

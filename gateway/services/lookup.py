@@ -172,7 +172,9 @@ class LookupService:
                 numbers, self._number_queue = self._number_queue, []
                 ttl = str(CALL_TTL).encode()
                 memory = str(self.call_memory_s).encode()
-                commands = [(b"SET", f"call:{call_id}".encode(), body, b"EX", ttl) for call_id, body in batch]
+                commands: list[tuple[bytes, ...]] = [
+                    (b"SET", f"call:{call_id}".encode(), body, b"EX", ttl) for call_id, body in batch
+                ]
                 commands += [(b"SET", ckey, value, b"EX", memory) for ckey, value in numbers]
                 try:
                     await self.fast.execute(commands, 1.0)
@@ -243,7 +245,7 @@ class LookupService:
                 "name_en": policy.level_name(served.scheme, served.level, "en"),
             },
             "queue": {"name": routed.queue, "priority": routed.priority},
-            "manager": {"name": manager.name, "phone": manager.phone} if manager else None,
+            "manager": {"id": manager.id, "name": manager.name, "phone": manager.phone} if manager else None,
             "entitlements": list(entitlement_codes(policy, served, record.service_type)),
             "reactivation": {
                 "eligible": decision.eligible,

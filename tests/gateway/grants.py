@@ -175,7 +175,7 @@ def answer_own_call(client: TestClient[Any, Any], msisdn: str) -> None:
     with that ANI and call id does: tests/gateway/test_servicing.py goes through the route)."""
     from gateway.http.keys import LOOKUP
 
-    client.server.app[LOOKUP].note_call_number(own_call_id(msisdn), msisdn)
+    client.app[LOOKUP].note_call_number(own_call_id(msisdn), msisdn)
 
 
 async def reactivate(
