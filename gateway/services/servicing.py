@@ -264,9 +264,10 @@ async def emergency(
             else:
                 code = restart_refusal(stored.status)
                 back = await subscribers.restart(conn, req.msisdn, now) if code is None else None
-                result = (
-                    refusal(code) if code or back is None else StatusChanged(req.msisdn, back, "stopped", now)
-                )
+                if back is None:
+                    result = refusal(code or "not_stopped")
+                else:
+                    result = StatusChanged(req.msisdn, back, "stopped", now)
         if isinstance(result, ServiceError):
             uow.unchanged()
         await audit.record(
