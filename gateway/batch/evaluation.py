@@ -23,7 +23,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from entitlements.months import Month
 from entitlements.policy import Policy, load_policy
 from entitlements.sms import needs_sms, sms_text
 from entitlements.tiers import Evaluation, end_assignment, evaluate
+from gateway.batch import fulfilment
 from gateway.batch.progress import Progress
 from gateway.logs import get_logger
 from gateway.services import cache
@@ -70,6 +71,8 @@ class RunSummary:
     cache_failed: bool = False
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     wall: float = 0.0
+    #: H8: fulfilment work orders created after the run, by kind (a re-run creates none twice).
+    orders: dict[str, int] = field(default_factory=dict)
 
     @property
     def evaluated(self) -> int:
@@ -88,9 +91,14 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         """The human summary printed at the end."""
+        orders = (
+            f"  work orders (H8): manager_assignment {self.orders.get('manager_assignment', 0):,}, "
+            f"card_issue {self.orders.get('card_issue', 0):,}"
+        )
         if self.already_done:
             return [
-                f"{self.policy} {self.month}: already evaluated (run date {self.run_date}); nothing to do"
+                f"{self.policy} {self.month}: already evaluated (run date {self.run_date}); nothing to do",
+                orders,
             ]
         c = self.changes
         cache_line = (
@@ -105,6 +113,7 @@ class RunSummary:
             f"renewed {c['renewed']:,}, lowered {c['lowered']:,}, expired {c['expired']:,}, "
             f"ended {c['ended']:,}, unchanged {c['unchanged']:,}, not rated {c['not_rated']:,}",
             cache_line,
+            orders,
             "  seconds (summed over workers): "
             + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items())
             + f"; wall clock {self.wall:.1f}",
@@ -366,8 +375,13 @@ async def run(
     batch: int = 20_000,
     workers: int = 2,
     show_progress: bool = True,
+    now: datetime | None = None,
 ) -> RunSummary:
-    """Evaluate every subscriber for `month` (resuming a killed run); see the module docstring."""
+    """Evaluate every subscriber for `month` (resuming a killed run); see the module docstring.
+
+    Then the month's VIP-fulfilment work orders (H8), also after a run found already done,
+    so a run killed between its end and this step heals on the next invocation; `now` is
+    when they are created (the injectable clock; default the system clock)."""
     if month > Month.of(today):
         raise EvaluationRefused(
             f"{month} has not begun (today is {today}); bills up to {month - 1} must close first"
@@ -377,7 +391,9 @@ async def run(
     started = time.monotonic()
     try:
         summary, shards = await _prepare(conn, policy, month, today, run_date, workers)
+        created = now or datetime.now(UTC)
         if summary.already_done:
+            summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
             return summary
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None
@@ -414,6 +430,7 @@ async def run(
         elif jobs:
             await _run_workers(jobs, on_batch)
         await runs.finish_run(conn, policy.name, month.first_day)
+        summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
         if progress:
             progress.finish()
         summary.wall = time.monotonic() - started

@@ -67,7 +67,7 @@ async def prepare(
         for month in (Month.of(today) - 1, Month.of(today)):
             await evaluation.run(
                 conn, policy, month, today, dsn=settings.database_url, redis_url=settings.redis_url,
-                override=settings.policy_override, workers=1,
+                override=settings.policy_override, workers=1, now=settings.clock(),
             )  # fmt: skip
         return await tiers.sample_callers(conn, settings.policy, today)
     finally:

@@ -75,11 +75,13 @@ def order_json(order: WorkOrder, *, full_number: bool) -> dict[str, Any]:
     """The list/read shape of an order (`msisdn` only for those who follow the customer up)."""
     out: dict[str, Any] = {
         "id": order.id,
+        "kind": order.kind,
         "status": order.status,
         "city_code": order.city_code,
         "county_code": order.county_code,
         "msisdn_masked": mask(order.msisdn),
         "reactivation_id": order.reactivation_id,
+        "manager_id": order.manager_id,
         "tracker": order.tracker,
         "due_at": order.due_at.isoformat(),
         "created_at": order.created_at.isoformat(),

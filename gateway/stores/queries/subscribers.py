@@ -46,6 +46,13 @@ async def suspend_unless_cancelled(conn: Conn, msisdn: str, at: datetime) -> Non
     )
 
 
+async def set_manager(conn: Conn, msisdn: str, manager_id: int, at: datetime) -> None:
+    """H8: the customer manager a done manager assignment named."""
+    await conn.execute(
+        "UPDATE subscribers SET manager_id = $2, updated_at = $3 WHERE msisdn = $1", msisdn, manager_id, at
+    )
+
+
 async def stop(conn: Conn, msisdn: str, at: datetime) -> None:
     """H5: emergency stop of a (locked) active or suspended number; the status it had is kept."""
     await conn.execute(
