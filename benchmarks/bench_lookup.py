@@ -31,9 +31,16 @@ WRK_SCRIPT = """
 local numbers = {}
 for line in io.lines("%s") do numbers[#numbers + 1] = line end
 math.randomseed(7)
+local calls = 0
 request = function()
   local n = numbers[math.random(#numbers)]
-  return wrk.format("GET", "/v1/ivr/lookup?ani=" .. n .. "&dnis=10010", {["Authorization"] = "Bearer %s"})
+  local call = ""
+  if %s then
+    calls = calls + 1
+    call = "&call_id=bench-" .. math.random(1000000000) .. "-" .. calls
+  end
+  local auth = {["Authorization"] = "Bearer %s"}
+  return wrk.format("GET", "/v1/ivr/lookup?ani=" .. n .. "&dnis=10010" .. call, auth)
 end
 """
 
@@ -124,6 +131,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="callgate serve --workers")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument(
+        "--call-id",
+        action="store_true",
+        help="send a fresh call_id with every lookup, as the IVR does (screen pop and H1 call memory)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -156,7 +168,8 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix="bench-lookup-"))
         (workdir / "numbers.txt").write_text("\n".join(numbers) + "\n")
         script = workdir / "lookup.lua"
-        script.write_text(WRK_SCRIPT % (workdir / "numbers.txt", IVR_TOKEN))
+        calls = "true" if args.call_id else "false"
+        script.write_text(WRK_SCRIPT % (workdir / "numbers.txt", calls, IVR_TOKEN))
         bare = subprocess.Popen([PYTHON, str(ROOT / "benchmarks" / "bare_app.py"), redis_url, "18081"])
         time.sleep(1.5)
         wrk("http://127.0.0.1:18080", script, 2, args.connections)  # warm both
@@ -174,6 +187,7 @@ def main() -> None:
     print(
         f"wrk -t1 -c{args.connections} -d{args.duration}s, "
         f"random numbers of {len(numbers):,} subscribers (cache hits)"
+        + (", a fresh call_id per lookup" if args.call_id else "")
     )
     print(f"{'':28}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
     for name, r in (("bare aiohttp + Redis GET", base), ("callgate serve", ours)):

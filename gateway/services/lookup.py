@@ -66,16 +66,32 @@ def call_key(call_id: str) -> bytes:
     return b"ca:" + hashlib.blake2b(call_id.encode(), digest_size=12).digest()
 
 
+#: H1: the call's minute is kept modulo 2**19 minutes (364 days): far beyond any call memory
+#: (at most 7 days, `CALLGATE_CALL_MEMORY_S`), so the age is exact within a key's TTL.
+_MINUTE_BITS = 19
+_MINUTE_MASK = (1 << _MINUTE_BITS) - 1
+
+
 def call_value(msisdn: str, at: float) -> bytes:
-    """H1: what `ca:` holds — the call's normalised ANI and when it was answered (epoch s,
-    the injectable clock's), so an expired call is refused by time, not only by TTL."""
-    return f"{msisdn}:{int(at)}".encode()
+    """H1: what `ca:` holds — the call's normalised number (7–12 digits, leading zeros
+    kept by its length) and the minute it was answered (the injectable clock's), packed in
+    one integer below 2**63. Redis stores such a value inside its object header (no string
+    allocation): 117 bytes a key instead of 149 for "number:epoch" text."""
+    packed = ((int(msisdn) << 3 | (len(msisdn) - 7)) << _MINUTE_BITS) | (int(at // 60) & _MINUTE_MASK)
+    return str(packed).encode()
 
 
 def parse_call_value(raw: bytes) -> tuple[str, int] | None:
-    """(number, epoch seconds) from a `ca:` value, None for anything else."""
-    number, sep, at = raw.decode("ascii", "replace").partition(":")
-    return (number, int(at)) if sep and at.isdigit() and number.isdigit() else None
+    """(number, minute modulo 2**19) from a `ca:` value, None for anything else."""
+    if not raw.isdigit() or len(raw) > 19:
+        return None
+    packed = int(raw)
+    rest = packed >> _MINUTE_BITS
+    length = (rest & 7) + 7
+    digits = str(rest >> 3)
+    if length > 12 or len(digits) > length:
+        return None
+    return digits.zfill(length), packed & _MINUTE_MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,8 +376,9 @@ class LookupService:
         parsed = parse_call_value(raw) if raw else None
         if parsed is None:
             return None
-        number, at = parsed
-        if self.settings.clock().timestamp() - at >= self.call_memory_s:
+        number, minute = parsed
+        age = (int(self.settings.clock().timestamp() // 60) - minute) & _MINUTE_MASK
+        if age > -(-self.call_memory_s // 60):  # whole minutes: at least the memory, at most 1 min more
             return None  # expired by the service's clock (Redis's TTL only frees the memory)
         return number
 
