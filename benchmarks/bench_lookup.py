@@ -180,7 +180,10 @@ def main() -> None:
     finally:
         if bare is not None:
             bare.send_signal(signal.SIGINT)
-            bare.wait(timeout=10)
+            try:
+                bare.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a busy machine: never leave it holding its port
+                bare.kill()
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
     print()
