@@ -133,8 +133,8 @@ async def verify(
             **({"upgraded": True} if upgraded else {}),
         }
         if initial_password_refused(claim.channel, await passwords.is_initial(conn, claim.msisdn)):
-            note = ("初始密码不能用于自助服务，请先修改服务密码。", "Change the initial password first (H3).")
-            return Verification(False, note, {}, {**audit, "result": "initial_password"}, "initial_password")
+            # The refusal's own sentence says it all (no note: it would only repeat it).
+            return Verification(False, None, {}, {**audit, "result": "initial_password"}, "initial_password")
         return Verification(True, None, {}, audit)
     failed = record_failure(policy, state, now)
     await reactivations.save_verification(conn, claim.msisdn, failed, now)
