@@ -73,6 +73,7 @@ class RunSummary:
     wall: float = 0.0
     #: H8: fulfilment work orders created after the run, by kind (a re-run creates none twice).
     orders: dict[str, int] = field(default_factory=dict)
+    orders_seconds: float = 0.0
 
     @property
     def evaluated(self) -> int:
@@ -93,7 +94,7 @@ class RunSummary:
         """The human summary printed at the end."""
         orders = (
             f"  work orders (H8): manager_assignment {self.orders.get('manager_assignment', 0):,}, "
-            f"card_issue {self.orders.get('card_issue', 0):,}"
+            f"card_issue {self.orders.get('card_issue', 0):,} (in {self.orders_seconds:.1f} s)"
         )
         if self.already_done:
             return [
@@ -430,7 +431,9 @@ async def run(
         elif jobs:
             await _run_workers(jobs, on_batch)
         await runs.finish_run(conn, policy.name, month.first_day)
+        began = time.monotonic()
         summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
+        summary.orders_seconds = time.monotonic() - began
         if progress:
             progress.finish()
         summary.wall = time.monotonic() - started
