@@ -183,6 +183,11 @@ class LookupService:
         last_managers = time.monotonic()
         while True:
             await asyncio.sleep(0.05)
+            # While Redis is out the batches wait; keep the newest CALLS_MAX of each (this
+            # process still answers those from memory), never an hour's worth of calls.
+            for queue in (self._call_queue, self._number_queue):
+                if len(queue) > CALLS_MAX:
+                    del queue[: len(queue) - CALLS_MAX]
             if (self._call_queue or self._number_queue) and self.redis_breaker.allow():
                 batch, self._call_queue = self._call_queue, []
                 numbers, self._number_queue = self._number_queue, []

@@ -403,3 +403,28 @@ def test_the_call_memory_keeps_every_number_exactly(number: str) -> None:
 
     assert parse_call_value(call_value(number, 1_795_000_000.0)) == (number, (1_795_000_000 // 60) % 2**19)
     assert parse_call_value(b"18612345678:1795000000") is None
+
+
+async def test_with_redis_down_the_call_memory_waits_bounded(
+    aiohttp_client: ClientFactory, settings: Settings, conn: asyncpg.Connection, tokens: Tokens
+) -> None:
+    # rule H1: while Redis is out the batches wait, the newest CALLS_MAX of them; this process
+    # still proves its own calls from memory
+    from gateway.http.keys import LOOKUP
+    from gateway.services.lookup import CALLS_MAX
+
+    await grants.customer(conn)
+    dead = dataclasses.replace(settings, redis_url="redis://127.0.0.1:9/0")
+    client = await aiohttp_client(create_app(dead))
+    service = client.app[LOOKUP]
+    while service.redis_breaker.allow():  # the lookups' failures open the breaker
+        service.redis_breaker.failure("test")
+    for i in range(CALLS_MAX + 5_000):
+        service.note_call_number(f"outage-{i}", GOLD)
+    for _ in range(100):  # the background task trims within a tick (50 ms)
+        if len(service._number_queue) <= CALLS_MAX:
+            break
+        await asyncio.sleep(0.05)
+    assert len(service._number_queue) == CALLS_MAX
+    status, body = await grants.reactivate(client, tokens.agent, "k", own(f"outage-{CALLS_MAX + 4_999}"))
+    assert status == 201, body
