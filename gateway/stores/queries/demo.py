@@ -138,8 +138,8 @@ async def vacuum_analyze(conn: Conn) -> None:
 async def mark_initial_passwords(conn: Conn) -> int:
     """H3: a tenth of the demo subscribers still have their initial password."""
     status = await conn.execute(
-        """UPDATE subscribers s SET password_initial = true FROM demo_profile p
-           WHERE p.msisdn = s.msisdn AND abs(hashtext(s.msisdn || 'initial')::bigint) % 10 = 0"""
+        """UPDATE subscribers SET password_initial = true
+           WHERE abs(hashtext(msisdn || 'initial')::bigint) % 10 = 0"""
     )
     return _count(status)
 
@@ -150,17 +150,20 @@ async def set_demo_caller(
     """H2–H4 demo: give one well-chosen caller a password of their own; `marker` (its
     `password_changed_at`) lets the banner find it again while it is still in force.
     `suspended`: a postpaid card holder suspended one month in arrears (reactivation by
-    password); else an active card holder (own number, emergency stop)."""
+    password); else an active card holder with nothing owed (own number, emergency stop).
+    Driven from the imported cards (a few percent of the province) and the bills' key, so
+    it stays fast for a million subscribers."""
     value = await conn.fetchval(
         """UPDATE subscribers s SET password_hash = $2, password_initial = $3, password_changed_at = $4
            WHERE s.msisdn = (
-               SELECT s2.msisdn FROM subscribers s2 JOIN demo_profile p ON p.msisdn = s2.msisdn
-               JOIN tier_assignments t ON t.msisdn = s2.msisdn AND t.scheme = 'vip_card'
-                    AND t.level IN ('diamond', 'gold') AND t.effective_from <= $5 AND t.valid_until >= $5
-               WHERE s2.service_type = 'mobile' AND s2.payment_mode = 'postpaid'
+               SELECT s2.msisdn FROM tier_assignments t JOIN subscribers s2 ON s2.msisdn = t.msisdn
+               WHERE t.source = 'import' AND t.scheme = 'vip_card' AND t.level IN ('diamond', 'gold')
+                 AND t.effective_from <= $5 AND t.valid_until >= $5
+                 AND s2.service_type = 'mobile' AND s2.payment_mode = 'postpaid'
                  AND s2.status = CASE WHEN $1 THEN 'suspended' ELSE 'active' END
-                 AND p.arrears = CASE WHEN $1 THEN 1 ELSE 0 END
                  AND s2.password_changed_at IS NULL
+                 AND (SELECT count(*) FROM bills b WHERE b.msisdn = s2.msisdn AND b.paid_fen < b.billed_fen)
+                     = CASE WHEN $1 THEN 1 ELSE 0 END
                ORDER BY s2.msisdn LIMIT 1)
            RETURNING s.msisdn""",
         suspended,
