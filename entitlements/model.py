@@ -17,17 +17,19 @@ Scheme = Literal["star", "vip_card", "membership", "credit_star"]
 ServiceType = Literal["mobile", "fixed", "broadband"]
 Network = Literal["2g", "3g", "4g", "5g"]
 PaymentMode = Literal["prepaid", "postpaid"]
-Status = Literal["active", "suspended", "cancelled"]
+Status = Literal["active", "suspended", "cancelled", "stopped"]  # stopped: H5
 AssignmentSource = Literal["evaluation", "import"]
 
 SCHEMES: Final[tuple[str, ...]] = ("star", "vip_card", "membership", "credit_star")
 SERVICE_TYPES: Final[tuple[str, ...]] = ("mobile", "fixed", "broadband")
 NETWORKS: Final[tuple[str, ...]] = ("2g", "3g", "4g", "5g")
 PAYMENT_MODES: Final[tuple[str, ...]] = ("prepaid", "postpaid")
-STATUSES: Final[tuple[str, ...]] = ("active", "suspended", "cancelled")
+STATUSES: Final[tuple[str, ...]] = ("active", "suspended", "cancelled", "stopped")
 
 #: Events a work order takes (W2–W6), in the order of its life.
-WORK_ORDER_EVENTS: Final[tuple[str, ...]] = ("dispatch", "remind", "paid", "overdue", "resuspend", "close")
+WORK_ORDER_EVENTS: Final[tuple[str, ...]] = (
+    "dispatch", "remind", "extend", "paid", "overdue", "resuspend", "done", "close",
+)  # fmt: skip
 #: Branch levels of the branch directory (SPEC §5: the province, its city and county branches).
 BRANCH_LEVELS: Final[tuple[str, ...]] = ("province", "city", "county")
 

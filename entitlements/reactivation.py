@@ -8,7 +8,9 @@
 3. ``cancelled`` — the number is cancelled (T1.10).
 4. ``not_entitled`` (R1) — the tier has no "emergency reactivation: yes" in E, or the
    service is not one reactivation covers (mobile).
-5. ``not_suspended`` (R2) — only a customer suspended for arrears is reactivated.
+5. ``not_suspended`` (R2, H6) — only a suspended customer is reactivated; an emergency
+   stop (``stopped``, H5) is no suspension.
+5a. ``not_in_arrears`` (H6) — suspended, but no bill month in arrears (S197: 欠费且已经停机).
 6. ``monthly_limit`` (R3, R12) — the tier's grants per calendar month are used up.
 7. ``arrears_too_long`` (R7) — postpaid, two or more months in arrears.
 8. ``previous_unpaid`` (R8) — postpaid, an earlier reactivation is still unpaid.
@@ -35,6 +37,7 @@ REFUSAL_CODES: Final[tuple[str, ...]] = (
     "cancelled",
     "not_entitled",
     "not_suspended",
+    "not_in_arrears",
     "monthly_limit",
     "arrears_too_long",
     "previous_unpaid",
@@ -118,7 +121,9 @@ def decide_reactivation(
     if terms is None or account.service_type not in rules.service_types:
         return _refuse("not_entitled", "R1")
     if account.status != "suspended":
-        return _refuse("not_suspended", "R2")
+        return _refuse("not_suspended", "R2", "H6")
+    if account.arrears_months <= 0:
+        return _refuse("not_in_arrears", "H6")
     if account.grants_this_month >= terms.per_month:
         return _refuse("monthly_limit", "R3", "R12")
     if account.payment_mode == "prepaid":

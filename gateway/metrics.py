@@ -89,6 +89,12 @@ class Metrics:
         self.sweeper_runs = Counter(
             "callgate_sweeper_runs", "Work-order sweeper passes", ["result"], registry=r
         )
+        self.servicing = Counter(
+            "callgate_servicing",
+            "Hotline services (H4 password change/reset, H5 emergency stop/restart), by outcome code",
+            ["action", "outcome"],
+            registry=r,
+        )
         self.work_order_events = Counter(
             "callgate_work_order_events", "Work-order events recorded, by kind", ["kind"], registry=r
         )

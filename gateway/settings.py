@@ -68,6 +68,8 @@ class Settings:
     sms_gateway_url: str | None = None
     rate_limit: int = 50
     machine_rate_limit: int = 20000
+    #: H1: how long a call's number is remembered for own-number verification (≥ 2 h).
+    call_memory_s: int = 7200
 
     @property
     def embedded(self) -> bool:
@@ -114,4 +116,5 @@ class Settings:
             sms_gateway_url=_parse_url(env, "CALLGATE_SMS_URL", ("http", "https")),
             rate_limit=_parse_int(env, "CALLGATE_RATE_LIMIT", 50, 1, 1_000_000),
             machine_rate_limit=_parse_int(env, "CALLGATE_MACHINE_RATE_LIMIT", 20_000, 1, 10_000_000),
+            call_memory_s=_parse_int(env, "CALLGATE_CALL_MEMORY_S", 7200, 7200, 7 * 86400),
         )

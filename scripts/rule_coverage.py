@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The SPEC sections whose every rule ID a test must cite: §1 tiers (T), §2 routing (Q),
-#: §3 entitlements (E), §4 reactivation (R), §5 work orders (W), §12 policy operations (O),
-#: §13 corrections (C).
-#: §10 points and VIP services (P, V). Later sections join by their number: 8 (H), 9 (A), 11 (X).
-SECTIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 12, 13)
+#: §3 entitlements (E), §4 reactivation (R), §5 work orders (W), §8 hotline servicing (H),
+#: §10 points and VIP services (P, V), §12 policy operations (O), §13 corrections (C).
+#: Later sections join by their number: 9 (A), 11 (X).
+SECTIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 8, 10, 12, 13)
 
 SECTION = re.compile(r"^## (\d+)\.\s*(.*)$")
 BULLET_ID = re.compile(r"^- ([A-Z]\d+(?:\.\d+)?)\b")

@@ -31,10 +31,11 @@ TEMPLATE = "callgate_template"
 FIXED_NOW = datetime.fromisoformat("2026-11-26T10:00:00+08:00")
 _RAW_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 # Secrets and personal data the tests use, which must never reach a log line either:
-# the demo service password, argon2 hashes, password/birthday fields, a test birthday,
-# bearer tokens (`cg_<role>_<secret>`, demo ones included).
+# the demo service passwords (and the H2–H4 tests' plain ones), argon2 and bcrypt hashes,
+# password/birthday fields, a test birthday, bearer tokens (`cg_<role>_<secret>`).
 _NEVER_LOGGED = re.compile(
-    r'246810|\$argon2|"password[a-z_]*"\s*:|"birthday"\s*:|1980-05-06|cg_[a-z]+_[A-Za-z0-9_-]{20,}'
+    r"246810|(?<![0-9.])(?:135790|802468|135792|731246)(?![0-9])|\$argon2|\$2[aby]\$"
+    r'|"[a-z_]*password[a-z_]*"\s*:|"birthday"\s*:|1980-05-06|cg_[a-z]+_[A-Za-z0-9_-]{20,}'
 )
 
 

@@ -351,6 +351,10 @@ class WorkOrderRules:
     #: Branch level (``city``, ``county``) → the events its staff may record (W2–W4).
     branch_events: Mapping[str, frozenset[str]]
     branch_rule: str
+    #: H9: the sweeper suspends the number again by itself past the window (else the city does).
+    auto_resuspend: bool = False
+    #: H9: the most hours one ``extend`` event adds to a reactivation's window.
+    extend_max_hours: int = 72
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -11,9 +11,12 @@ ADMIN_EVENTS = frozenset({"close"})
 
 
 def read_work_orders(node: Node) -> WorkOrderRules:
-    """``[work_orders]`` (W4): the overdue window; ``[work_orders.branch_events]`` (W2–W5)."""
+    """``[work_orders]`` (W4, H9): the overdue window, ``auto_resuspend`` and the longest
+    ``extend``; ``[work_orders.branch_events]`` (W2–W5, H8–H9)."""
     hours = node.integer("overdue_after_hours", minimum=1)
     rule = node.rule("W")
+    auto_resuspend = node.boolean("auto_resuspend", default=False)  # H9
+    extend_max_hours = node.integer("extend_max_hours", default=72, minimum=1)  # H9
     events = node.table("branch_events")
     branch_rule = events.rule("W")
     per_level: dict[str, frozenset[str]] = {}
@@ -28,4 +31,4 @@ def read_work_orders(node: Node) -> WorkOrderRules:
         events.fail(None, "no branch level may record any event")
     events.done()
     node.done()
-    return WorkOrderRules(hours, rule, per_level, branch_rule)
+    return WorkOrderRules(hours, rule, per_level, branch_rule, auto_resuspend, extend_max_hours)

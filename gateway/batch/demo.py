@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,12 @@ from gateway.stores.queries import points as points_rows
 from gateway.stores.queries import tokens
 
 DEMO_PASSWORD = "246810"  # the service password of every demo subscriber (README)
+#: H2–H4: two demo callers with passwords of their own, printed in the `serve` banner while
+#: in force: (password, initial, suspended card holder?, marker in password_changed_at).
+DEMO_CALLERS: tuple[tuple[str, bool, bool, datetime], ...] = (
+    ("135790", False, True, datetime(2015, 1, 1, 8, tzinfo=UTC)),
+    ("802468", True, False, datetime(2015, 1, 1, 8, 0, 1, tzinfo=UTC)),
+)
 BILL_MONTHS = 14
 
 PROVINCE = ("HA", "河南省分公司")
@@ -224,6 +230,9 @@ async def load(
         uses = await demo_rows.insert_benefit_uses(
             conn, today, [p.code for p in lounge.places] if lounge else []
         )
+        await demo_rows.mark_initial_passwords(conn)  # H3
+        for password, initial, suspended, marker in DEMO_CALLERS:  # H2–H4
+            await demo_rows.set_demo_caller(conn, suspended, hash_password(password), initial, marker, today)
         if progress:
             progress.advance()
         await install_demo_tokens(conn)
@@ -256,3 +265,11 @@ async def install_demo_tokens(conn: asyncpg.Connection) -> None:
     for token, role, branch in DEMO_TOKENS:
         name = f"demo {role}{' ' + branch if branch else ''}"
         await tokens.insert_demo(conn, hash_token(token), role, branch, name)
+
+
+async def demo_passwords(conn: asyncpg.Connection) -> list[tuple[str, str, bool]]:
+    """(number, plain password, initial) of the demo callers whose demo password is still in
+    force (the `serve` banner; a password changed through H4 is no longer shown)."""
+    by_marker = {marker: (password, initial) for password, initial, _, marker in DEMO_CALLERS}
+    found = await demo_rows.demo_callers(conn, list(by_marker))
+    return sorted((msisdn, *by_marker[marker]) for msisdn, marker in found)

@@ -28,7 +28,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from entitlements.months import Month
 from entitlements.policy import Policy, load_policy, read_policy
 from entitlements.sms import needs_sms, sms_text
 from entitlements.tiers import Evaluation, end_assignment, evaluate, tier_in_force
+from gateway.batch import fulfilment
 from gateway.batch.progress import Progress
 from gateway.logs import get_logger
 from gateway.services import cache
@@ -81,6 +82,9 @@ class RunSummary:
     #: Dry run (O1): (level before, level after) → subscribers; a level is (scheme, level),
     #: None where nothing is in force.
     moves: Counter[tuple[Level | None, Level | None]] = field(default_factory=Counter)
+    #: H8: fulfilment work orders created after the run, by kind (a re-run creates none twice).
+    orders: dict[str, int] = field(default_factory=dict)
+    orders_seconds: float = 0.0
 
     @property
     def evaluated(self) -> int:
@@ -101,9 +105,14 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         """The human summary printed at the end."""
+        orders = (
+            f"  work orders (H8): manager_assignment {self.orders.get('manager_assignment', 0):,}, "
+            f"card_issue {self.orders.get('card_issue', 0):,} (in {self.orders_seconds:.1f} s)"
+        )
         if self.already_done:
             return [
-                f"{self.policy} {self.month}: already evaluated (run date {self.run_date}); nothing to do"
+                f"{self.policy} {self.month}: already evaluated (run date {self.run_date}); nothing to do",
+                orders,
             ]
         c = self.changes
         cache_line = (
@@ -118,6 +127,7 @@ class RunSummary:
             f"renewed {c['renewed']:,}, lowered {c['lowered']:,}, expired {c['expired']:,}, "
             f"ended {c['ended']:,}, unchanged {c['unchanged']:,}, not rated {c['not_rated']:,}",
             cache_line,
+            orders,
             "  seconds (summed over workers): "
             + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items())
             + f"; wall clock {self.wall:.1f}",
@@ -453,8 +463,13 @@ async def run(
     batch: int = 20_000,
     workers: int = 2,
     show_progress: bool = True,
+    now: datetime | None = None,
 ) -> RunSummary:
-    """Evaluate every subscriber for `month` (resuming a killed run); see the module docstring."""
+    """Evaluate every subscriber for `month` (resuming a killed run); see the module docstring.
+
+    Then the month's VIP-fulfilment work orders (H8), also after a run found already done,
+    so a run killed between its end and this step heals on the next invocation; `now` is
+    when they are created (the injectable clock; default the system clock)."""
     if month > Month.of(today):
         raise EvaluationRefused(
             f"{month} has not begun (today is {today}); bills up to {month - 1} must close first"
@@ -464,7 +479,9 @@ async def run(
     started = time.monotonic()
     try:
         summary, shards = await _prepare(conn, policy, month, today, run_date, workers)
+        created = now or datetime.now(UTC)
         if summary.already_done:
+            summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
             return summary
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None
@@ -492,6 +509,9 @@ async def run(
 
         await _execute(jobs, policy, conn, redis_url, workers, on_batch)
         await runs.finish_run(conn, policy.name, month.first_day)
+        began = time.monotonic()
+        summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
+        summary.orders_seconds = time.monotonic() - began
         if progress:
             progress.finish()
         summary.wall = time.monotonic() - started

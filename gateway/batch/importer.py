@@ -23,6 +23,7 @@ import asyncpg
 from entitlements.errors import InvalidAmount
 from entitlements.money import parse_yuan
 from gateway.batch import imports_points
+from gateway.batch import imports_servicing as servicing
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
 from gateway.stores.queries import imports
@@ -32,7 +33,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_ERRORS_SHOWN = 50
 MAX_FIELD = 1000
 
-KINDS = ("branches", "subscribers", "bills", "payments", "points")
+KINDS = ("branches", "subscribers", "bills", "payments", "passwords", "managers", "points")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "branches": ("code", "name", "level", "parent_code"),
     "subscribers": (
@@ -55,6 +56,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "bills": ("msisdn", "month", "billed_yuan", "paid_yuan"),
     "payments": ("msisdn", "paid_at", "amount_yuan"),
     "points": imports_points.COLUMNS,  # P1
+    "passwords": servicing.PASSWORD_COLUMNS,  # H2
+    "managers": servicing.MANAGER_COLUMNS,  # H7
 }
 FLAGS = frozenset(
     ("data_card", "test", "public_free", "employee", "wo_family", "group", "public_phone",
@@ -175,6 +178,8 @@ class _Validator:
         self.branches = branches  # code -> (level, parent) from the database
         self.seen: dict[Any, int] = {}
         self.file_branches: dict[str, tuple[str, str | None, int]] = {}
+        self.managers: set[int] = set()  # H7: ids a subscriber's manager_id may name
+        self.extra: tuple[str, ...] = ()  # H7: the subscribers file's optional trailing columns
 
     def _unique(self, key: Any, row: int, what: str) -> None:
         first = self.seen.get(key)
@@ -184,7 +189,25 @@ class _Validator:
 
     def row(self, values: list[str], row: int) -> tuple[Any, ...]:
         """Validate one record and return it in table column order."""
-        return getattr(self, f"_{self.kind}")(values, row)  # type: ignore[no-any-return]  # dispatch by kind
+        try:
+            return getattr(self, f"_{self.kind}")(values, row)  # type: ignore[no-any-return]  # dispatch by kind
+        except servicing.BadRow as exc:
+            raise _Bad(str(exc)) from None
+
+    def _passwords(self, v: list[str], row: int) -> tuple[Any, ...]:
+        msisdn = _number(v[0])
+        self._unique(msisdn, row, f"number {msisdn}")
+        return (
+            row,
+            msisdn,
+            servicing.password_hash(v[1]),
+            servicing.boolean(_required(v[2], "is_initial"), "is_initial"),
+        )
+
+    def _managers(self, v: list[str], row: int) -> tuple[Any, ...]:
+        found = servicing.manager_row(v, self.branches)
+        self._unique(found[0], row, f"manager id {found[0]}")
+        return found
 
     def _branches(self, v: list[str], row: int) -> tuple[Any, ...]:
         code, name, level, parent = v
@@ -223,7 +246,9 @@ class _Validator:
 
     def _subscribers(self, v: list[str], row: int) -> tuple[Any, ...]:
         (msisdn_raw, service, network, mode, plan, brand, status, joined, city, county,
-         flags_raw, lucky, contract, suspensions, birthday) = v  # fmt: skip
+         flags_raw, lucky, contract, suspensions, birthday) = v[:15]  # fmt: skip
+        extra = [servicing.manager_id(v[15], self.managers)] if len(v) > 15 else []  # H7
+        extra += [servicing.boolean(v[16], "dnd") if v[16] else False] if len(v) > 16 else []
         msisdn = _number(msisdn_raw)
         self._unique(msisdn, row, f"number {msisdn}")
         _enum(_required(service, "service_type"), "service_type", ("mobile", "fixed", "broadband"))
@@ -265,6 +290,7 @@ class _Validator:
         return (
             msisdn, service, network or None, mode, plan or None, brand or None, status, joined_on,
             city, county or None, sorted(flags), lucky_class, contract_plan, suspension_count, birth,
+            *extra,
         )  # fmt: skip
 
     def _bills(self, v: list[str], row: int) -> tuple[Any, ...]:
@@ -307,12 +333,14 @@ def validate_file(
     today: date,
     branches: dict[str, tuple[str, str | None]],
     progress: Progress | None = None,
+    managers: set[int] | None = None,
 ) -> tuple[list[tuple[Any, ...]], _Validator]:
     """Parse and validate the whole file; raise ImportRejected listing the bad rows."""
     if kind not in COLUMNS:
         raise ValueError(f"unknown import kind {kind!r}; use one of {', '.join(KINDS)}")
     expected = COLUMNS[kind]
     validator = _Validator(kind, today, branches)
+    validator.managers = managers or set()
     records: list[tuple[Any, ...]] = []
     errors: list[RowError] = []
     bad = 0
@@ -323,6 +351,12 @@ def validate_file(
                 progress.advance()
             if row_no == 1:
                 header = [h.strip() for h in values]
+                if kind == "subscribers" and header[15:] in (
+                    ["manager_id"],
+                    list(servicing.SUBSCRIBER_EXTRA),
+                ):
+                    validator.extra = tuple(header[15:])  # H7: optional trailing columns
+                    expected = COLUMNS[kind] + validator.extra
                 if header != list(expected):
                     raise ImportRejected(
                         path,
@@ -377,9 +411,16 @@ def validate_file(
 
 
 async def _load(
-    conn: asyncpg.Connection, kind: str, records: list[tuple[Any, ...]], path: Path
+    conn: asyncpg.Connection,
+    kind: str,
+    records: list[tuple[Any, ...]],
+    path: Path,
+    extra: tuple[str, ...] = (),
 ) -> tuple[int, int, list[str]]:
     """COPY the validated records into a staging table, check references, merge."""
+    if kind == "managers":
+        inserted, updated = await servicing.load_managers(conn, records)
+        return inserted, updated, []
     if kind == "branches":
         # Parents before children so the self-reference holds row by row.
         order = {"province": 0, "city": 1, "county": 2}
@@ -387,10 +428,14 @@ async def _load(
         inserted, updated = await imports.merge_branches(conn, records, COLUMNS["branches"])
         return inserted, updated, []
     if kind == "subscribers":
-        inserted, updated = await imports.merge_subscribers(conn, records, COLUMNS["subscribers"])
+        inserted, updated = await imports.merge_subscribers(conn, records, COLUMNS["subscribers"] + extra)
         return inserted, updated, [r[0] for r in records]
     if kind == "points":
         unknown = await points_rows.stage(conn, records)
+    elif kind == "passwords":
+        unknown, updated = await servicing.load_passwords(conn, records)
+        if not unknown:
+            return 0, updated, []  # nothing a cache record holds
     else:
         unknown = await imports.stage_facts(conn, kind, records)
     if unknown:
@@ -422,12 +467,13 @@ async def import_file(
         raise FileNotFoundError(f"{path}: no such file")
     branches = await imports.branch_tree(conn)
     progress = Progress(f"validate {path.name}", _count_rows(path)) if show_progress else None
-    records, _ = validate_file(kind, path, today, branches, progress)
+    managers = await servicing.known_managers(conn) if kind == "subscribers" else None
+    records, validator = validate_file(kind, path, today, branches, progress, managers)
     if progress is not None:
         progress.finish()
     started = Progress(f"load {kind}", None) if show_progress else None
     async with conn.transaction():
-        inserted, updated, msisdns = await _load(conn, kind, records, path)
+        inserted, updated, msisdns = await _load(conn, kind, records, path, validator.extra)
         if after_load is not None:
             result = after_load(conn, msisdns)
             if hasattr(result, "__await__"):

@@ -188,6 +188,7 @@ async def evaluate_month(
             run_date=run_date,
             batch=batch,
             workers=workers,
+            now=settings.clock(),
         )
     except evaluation.EvaluationRefused as exc:
         raise CommandError(str(exc)) from exc

@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reset", action="store_true", help="delete all existing data first")
 
     imp = sub.add_parser("import", help="bulk-load a CSV file (all rows or none)")
-    imp.add_argument("kind", choices=["branches", "subscribers", "bills", "payments", "points"])
+    imp.add_argument(
+        "kind", choices=["branches", "subscribers", "bills", "payments", "passwords", "managers", "points"]
+    )
     imp.add_argument("file", type=Path)
 
     ev = sub.add_parser(

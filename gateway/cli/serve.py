@@ -70,7 +70,7 @@ async def prepare(
         for month in (Month.of(today) - 1, Month.of(today)):
             await evaluation.run(
                 conn, policy, month, today, dsn=settings.database_url, redis_url=settings.redis_url,
-                override=settings.policy_override, workers=1,
+                override=settings.policy_override, workers=1, now=settings.clock(),
             )  # fmt: skip
         return await tiers.sample_callers(conn, settings.policy, today)
     finally:
@@ -98,7 +98,8 @@ def serve(settings: Settings, *, workers: int = 1, demo_subscribers: int | None 
         except StartupRefused as exc:
             print(f"callgate: {exc}", file=sys.stderr)
             return 1
-        _banner(resolved, samples, workers)
+        passwords = asyncio.run(_demo_passwords(resolved)) if samples is not None else []
+        _banner(resolved, samples, workers, passwords)
         if workers == 1:
             _run(resolved, reuse_port=False)
         else:
@@ -199,7 +200,22 @@ def _run_workers(settings: Settings, count: int) -> None:
         shutil.rmtree(fleet_dir, ignore_errors=True)
 
 
-def _banner(settings: Settings, samples: list[tuple[str, str]] | None, workers: int) -> None:
+async def _demo_passwords(settings: Settings) -> list[tuple[str, str, bool]]:
+    """The demo callers' own passwords still in force (H2–H4), for the banner."""
+    assert settings.database_url is not None
+    conn = await db.connect(settings.database_url)
+    try:
+        return await demo.demo_passwords(conn)
+    finally:
+        await conn.close()
+
+
+def _banner(
+    settings: Settings,
+    samples: list[tuple[str, str]] | None,
+    workers: int,
+    passwords: list[tuple[str, str, bool]] = [],  # noqa: B006 - read only
+) -> None:
     """What a new user needs: the URL, the demo tokens and a caller of each level (stdout, not logs)."""
     url = f"http://{settings.host}:{settings.port}"
     plural = f", {workers} workers" if workers > 1 else ""
@@ -210,4 +226,14 @@ def _banner(settings: Settings, samples: list[tuple[str, str]] | None, workers: 
         lines.extend(f"  {role:<6} {branch or '':<9} {token}" for token, role, branch in demo.DEMO_TOKENS)
         if samples:
             lines.append("demo callers: " + ", ".join(f"{level} {msisdn}" for level, msisdn in samples))
+        lines.append(
+            f"demo service password: {demo.DEMO_PASSWORD} (a tenth of callers: initial, refused on the IVR)"
+        )
+        for msisdn, password, initial in passwords:
+            note = (
+                "initial: the IVR refuses it (H3), an agent accepts it"
+                if initial
+                else "suspended, in arrears"
+            )
+            lines.append(f"  {msisdn} password {password} ({note})")
     print("\n".join(lines), flush=True)

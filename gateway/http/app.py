@@ -30,6 +30,7 @@ from gateway.http.routes import payments as payment_routes
 from gateway.http.routes import points as points_routes
 from gateway.http.routes import policy as policy_routes
 from gateway.http.routes import reactivations as reactivation_routes
+from gateway.http.routes import servicing as servicing_routes
 from gateway.http.routes import sms as sms_routes
 from gateway.http.routes import subscribers as subscriber_routes
 from gateway.http.routes import vip as vip_routes
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> web.Application:
         points_routes,
         sms_routes,
         vip_routes,
+        servicing_routes,
     ):
         routes.setup(app)
     return app

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from entitlements.errors import InvalidAmount
 from entitlements.money import parse_yuan
+from gateway.http.keys import LOOKUP
 from gateway.http.problems import ApiError, invalid_request
 from gateway.numbers import InvalidNumber, normalise
 
@@ -51,6 +52,18 @@ def call_id(value: str | None) -> str | None:
     if not CALL_ID.match(value):
         raise invalid_request("call_id must be 1–128 visible ASCII characters (no spaces)", "call_id")
     return value
+
+
+async def call_of(request: web.Request, body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """H1: the body's `call_id` and the number the call memory holds for it (None when the
+    call is unknown, expired, or the memory cannot say)."""
+    raw = body.get("call_id")
+    if raw is not None and not isinstance(raw, str):
+        raise invalid_request("call_id must be a string", "call_id")
+    found = call_id(raw)
+    if found is None:
+        return None, None
+    return found, await request.app[LOOKUP].call_number(found)
 
 
 def text(body: Mapping[str, Any], field: str, *, required: bool = True, max_length: int = 500) -> str | None:

@@ -41,6 +41,7 @@ TITLES = {
 DOMAIN_STATUS = {
     "invalid_request": 400,
     "invalid_number": 400,
+    "weak_password": 400,  # H4
     "forbidden": 403,
     "not_found": 404,
     "unknown_subscriber": 404,

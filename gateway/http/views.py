@@ -45,7 +45,11 @@ ANSWER_SCHEMA: dict[str, Any] = {
         },
         "manager": {
             "type": ["object", "null"],
-            "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "phone": {"type": "string"},
+            },
         },
         "entitlements": {"type": "array", "items": {"type": "string"}},
         "reactivation": {
@@ -70,7 +74,7 @@ ANSWER_SCHEMA: dict[str, Any] = {
                 "expiring_next_month": {"type": "integer", "minimum": 0},
             },
         },
-        "status": {"enum": ["active", "suspended", "cancelled"]},
+        "status": {"enum": ["active", "suspended", "cancelled", "stopped"]},
         "degraded": {"type": "boolean"},
         "source": {"enum": ["cache", "database", "default"]},
         "reason": {"type": "string"},
@@ -82,11 +86,13 @@ def order_json(order: WorkOrder, *, full_number: bool) -> dict[str, Any]:
     """The list/read shape of an order (`msisdn` only for those who follow the customer up)."""
     out: dict[str, Any] = {
         "id": order.id,
+        "kind": order.kind,
         "status": order.status,
         "city_code": order.city_code,
         "county_code": order.county_code,
         "msisdn_masked": mask(order.msisdn),
         "reactivation_id": order.reactivation_id,
+        "manager_id": order.manager_id,
         "tracker": order.tracker,
         "due_at": order.due_at.isoformat(),
         "created_at": order.created_at.isoformat(),

@@ -113,6 +113,7 @@ class RedemptionRequest:
     method: str
     password: str | None
     call_id: str | None
+    call_number: str | None  # H1: the number the call memory holds for call_id
     key: str
     body_hash: str
     actor: str
@@ -175,9 +176,9 @@ def refusal(
 
 
 def _claim(req: RedemptionRequest) -> identity.Claim:
-    """Who the request says is calling. The call id travels with the request (H1: an own-number
-    claim is checked against the call's ANI where `identity.verify` supports it)."""
-    return identity.Claim(req.msisdn, req.channel, req.method, req.password)
+    """Who the request says is calling; an own-number claim is checked against the call's
+    number (H1)."""
+    return identity.Claim(req.msisdn, req.channel, req.method, req.password, req.call_id, req.call_number)
 
 
 async def redeem(

@@ -56,7 +56,15 @@ REFUSALS: dict[str, tuple[str, str]] = {
     ),
     "not_suspended": (
         "该号码未欠费停机，无需紧急开机。",
-        "The number is not suspended for arrears (R2).",
+        "The number is not suspended for arrears (R2, H6).",
+    ),
+    "not_in_arrears": (
+        "该号码没有欠费，不能紧急开机。",
+        "The number is suspended but has no month in arrears (H6).",
+    ),
+    "initial_password": (
+        "初始密码不能用于自助服务，请先修改服务密码。",
+        "An initial password cannot be used on a self-service channel (H3).",
     ),
     "monthly_limit": (
         "本月紧急开机次数已用完。",
@@ -85,6 +93,8 @@ class ReactivationRequest:
     body_hash: str
     actor: str
     role: str
+    call_id: str | None = None  # H1: the call whose lookup the service answered
+    call_number: str | None = None  # H1: that call's number, from the call memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +130,9 @@ class Outcome:
     mode: str | None
 
 
-def request_hash(msisdn: str, channel: str, method: str, password: str | None) -> str:
+def request_hash(
+    msisdn: str, channel: str, method: str, password: str | None, call_id: str | None = None
+) -> str:
     """What a replay of an Idempotency-Key must match (the password only as a keyed hash)."""
     canonical = {
         "msisdn": msisdn,
@@ -128,6 +140,8 @@ def request_hash(msisdn: str, channel: str, method: str, password: str | None) -
         "method": method,
         "password": number_ref("service-password:" + password) if password is not None else None,
     }
+    if call_id is not None:  # only when sent: keys stored before H1 still replay
+        canonical["call_id"] = call_id
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -254,13 +268,23 @@ async def reactivate(
         account: AccountState | None = None
         snap: Snapshot | None = None
         if known:
-            claim = identity.Claim(req.msisdn, req.channel, req.method, req.password)
+            claim = identity.Claim(
+                req.msisdn, req.channel, req.method, req.password, req.call_id, req.call_number
+            )
             verification = await identity.verify(conn, policy, claim, password_hash, now)
+        if verification.verified:
+            # Identity first (R9, H1): an unverified caller learns nothing about the account,
+            # so a wrong password answers the same whatever the number's state.
             snap = await snapshot.load_one(conn, req.msisdn, today)  # PostgreSQL, never the cache
         if snap is not None:
             tier = serving_tier(snap, policy, today)
             account = account_state(snap, today)
-        decision = decide_reactivation(policy, tier, account, verification.verified)
+        if known and not verification.verified:
+            code = verification.code
+            rules = ("H3",) if code == "initial_password" else ("R9", "H1")
+            decision = ReactivationDecision(False, code, None, None, None, None, rules)
+        else:
+            decision = decide_reactivation(policy, tier, account, verification.verified)
         result: Grant | ServiceError | None = None
         if decision.eligible and snap is not None and tier is not None and account is not None:
             seq = account.grants_this_month + 1
@@ -273,7 +297,7 @@ async def reactivate(
         code = decision.code
         if not decision.eligible:
             assert code is not None  # a refusal always carries its code
-            unverified = code == "identity_not_verified"
+            unverified = code in ("identity_not_verified", "initial_password")
             result = refusal(
                 code, decision.rules, verification.note if unverified else None,
                 **(verification.extra if unverified else {}),

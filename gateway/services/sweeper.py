@@ -1,5 +1,7 @@
-"""The work-order sweeper (W4): an unpaid postpaid reactivation whose window has ended is
-marked `overdue`, the number is suspended again and the order becomes `resuspended`.
+"""The work-order sweeper (W4, H8, H9): an unpaid postpaid reactivation whose window has
+ended is marked `overdue`; the number is suspended again (order `resuspended`) only when
+the policy says `auto_resuspend = true` (H9 — otherwise the city branch's `resuspend`
+does it). VIP-fulfilment orders not done by the month's last day become `overdue` (H8).
 
 Safe with several processes sweeping at once: each order is handled in its own
 transaction that first takes the subscriber's row lock with `FOR UPDATE SKIP LOCKED`
@@ -41,6 +43,8 @@ class SweepSummary:
     resuspended: int
     paid: int
     skipped: int
+    overdue: int = 0  # H9: marked overdue, left to the city branch
+    fulfilment_overdue: int = 0  # H8
 
 
 async def sweep_once(
@@ -48,8 +52,9 @@ async def sweep_once(
 ) -> SweepSummary:
     """One pass over the open orders past their deadline (W4)."""
     today = shanghai_today(now)
-    resuspended = paid = skipped = 0
+    resuspended = paid = skipped = overdue_only = 0
     async with pool.acquire() as conn:
+        fulfilment_overdue = await workorders.fulfilment_overdue(conn, now, ACTOR)  # H8, one statement
         for order_id, msisdn in await workorders.due(conn, now, batch):
             async with cache_follows(conn, redis, metrics, policy, [msisdn], today) as uow:
                 locked = await subscribers.lock_unless_held(conn, msisdn)
@@ -71,6 +76,9 @@ async def sweep_once(
                     overdue = await orders.apply(
                         conn, order, "overdue", actor=ACTOR, actor_role=None, at=now, note=note
                     )
+                    if not policy.work_orders.auto_resuspend:  # H9: the city branch decides
+                        overdue_only += 1
+                        continue
                     await orders.apply(
                         conn,
                         replace(order, status=overdue),
@@ -82,7 +90,7 @@ async def sweep_once(
                     )
                     resuspended += 1
                     metrics.sweeper.inc()
-    return SweepSummary(resuspended, paid, skipped)
+    return SweepSummary(resuspended, paid, skipped, overdue_only, fulfilment_overdue)
 
 
 async def sweep_forever(
@@ -108,5 +116,8 @@ async def sweep_forever(
             log.exception("sweep_crashed")
             continue
         metrics.sweeper_runs.labels("ok").inc()
-        if summary.resuspended or summary.paid:
-            log.info("swept", resuspended=summary.resuspended, paid=summary.paid, skipped=summary.skipped)
+        if summary.resuspended or summary.paid or summary.overdue or summary.fulfilment_overdue:
+            log.info(
+                "swept", resuspended=summary.resuspended, paid=summary.paid, skipped=summary.skipped,
+                overdue=summary.overdue, fulfilment_overdue=summary.fulfilment_overdue,
+            )  # fmt: skip

@@ -17,12 +17,12 @@ from redis.asyncio import Redis
 from entitlements.errors import WorkOrderError
 from entitlements.months import shanghai_today
 from entitlements.policy import Policy
-from entitlements.workorders import apply_event, events_allowed, is_overdue
+from entitlements.workorders import apply_event, events_allowed, extended_due, is_overdue
 from gateway.metrics import Metrics
 from gateway.services.consistency import cache_follows
 from gateway.services.errors import ServiceError, invalid_request
 from gateway.services.tokens import Principal
-from gateway.stores.queries import subscribers, workorders
+from gateway.stores.queries import managers, subscribers, workorders
 from gateway.stores.queries.snapshot import Conn
 from gateway.stores.queries.workorders import OrderEvent, WorkOrder
 
@@ -70,15 +70,21 @@ async def apply(
     note: str | None = None,
     county_code: str | None = None,
     tracker: str | None = None,
+    hours: int | None = None,
+    max_hours: int = 72,
+    manager_id: int | None = None,
 ) -> str:
-    """W2–W6 through the engine's state machine on a locked order (subscriber locked first).
+    """W2–W6, H8, H9 through the engine's state machine on a locked order (subscriber locked first).
 
-    `resuspend` also suspends the number again (W4) unless it was cancelled. Raises the
-    engine's `WorkOrderError` for an illegal event. Returns the new status.
+    `resuspend` also suspends the number again (W4) unless it was cancelled; `extend` moves
+    the deadline (H9); `done` on a manager assignment sets the manager on the subscriber
+    (H8). Raises the engine's `WorkOrderError` for an illegal event. Returns the new status.
     """
     new = apply_event(
-        order.status, kind, county_code=county_code, tracker=tracker, note=note, actor_role=actor_role
-    )
+        order.status, kind, county_code=county_code, tracker=tracker or order.tracker, note=note,
+        actor_role=actor_role, kind=order.kind, hours=hours, max_hours=max_hours, manager_id=manager_id,
+    )  # fmt: skip
+    due_at = extended_due(order.due_at, at, hours) if kind == "extend" and hours is not None else None
     await workorders.transition(
         conn,
         order,
@@ -89,9 +95,13 @@ async def apply(
         at,
         county_code=county_code if kind == "dispatch" else None,
         tracker=tracker if kind == "dispatch" else None,
+        due_at=due_at,
+        manager_id=manager_id if kind == "done" else None,
     )
     if kind == "resuspend":
         await subscribers.suspend_unless_cancelled(conn, order.msisdn, at)
+    if kind == "done" and order.kind == "manager_assignment" and manager_id is not None:
+        await subscribers.set_manager(conn, order.msisdn, manager_id, at)
     return new
 
 
@@ -103,6 +113,7 @@ async def search(
     statuses: Sequence[str] | None,
     before_id: int | None,
     limit: int,
+    kinds: Sequence[str] | None = None,
 ) -> list[WorkOrder]:
     """Orders in the caller's scope, newest first, narrowed to `branch` (which must lie within it)."""
     async with pool.acquire() as conn:
@@ -124,8 +135,9 @@ async def search(
             elif found.level == "county":
                 county = found.code
         return await workorders.search(
-            conn, city_code=city, county_code=county, statuses=statuses, before_id=before_id, limit=limit
-        )
+            conn, city_code=city, county_code=county, statuses=statuses, before_id=before_id, limit=limit,
+            kinds=kinds,
+        )  # fmt: skip
 
 
 async def read(pool: asyncpg.Pool, principal: Principal, order_id: int) -> tuple[WorkOrder, list[OrderEvent]]:
@@ -151,8 +163,10 @@ async def record_event(
     tracker: str | None,
     note: str | None,
     now: datetime,
+    hours: int | None = None,
+    manager_id: int | None = None,
 ) -> tuple[WorkOrder, list[OrderEvent]]:
-    """Apply one event (W2–W6) as `principal`; the order after it, with its history.
+    """Apply one event (W2–W6, H8, H9) as `principal`; the order after it, with its history.
 
     Branch staff record only the events their level may (W5, policy data)."""
     async with pool.acquire() as conn:
@@ -169,14 +183,19 @@ async def record_event(
             if scope.level != "all" and kind not in events_allowed(policy, scope.level):
                 raise ServiceError("forbidden", f"a {scope.level} branch may not record {kind!r} events")
             # an illegal event raises WorkOrderError: the edge maps it to a 409 problem
+            max_hours = policy.work_orders.extend_max_hours
             apply_event(
-                order.status,
-                kind,
-                county_code=county_code,
-                tracker=tracker,
-                note=note,
-                actor_role=principal.role,
-            )
+                order.status, kind, county_code=county_code, tracker=tracker or order.tracker, note=note,
+                actor_role=principal.role, kind=order.kind, hours=hours, max_hours=max_hours,
+                manager_id=manager_id,
+            )  # fmt: skip
+            if kind == "done" and manager_id is not None:
+                city = await managers.branch_of(conn, manager_id)
+                if city != order.city_code:
+                    raise invalid_request(
+                        f"manager {manager_id} is not a customer manager of {order.city_code} (H8)",
+                        "manager_id",
+                    )
             if kind == "dispatch":
                 assert county_code is not None  # the engine requires it for dispatch
                 county = await workorders.branch(conn, county_code)
@@ -193,9 +212,10 @@ async def record_event(
                 )
             await apply(
                 conn, order, kind, actor=principal.actor, actor_role=principal.role, at=now, note=note,
-                county_code=county_code, tracker=tracker,
+                county_code=county_code, tracker=tracker, hours=hours, max_hours=max_hours,
+                manager_id=manager_id,
             )  # fmt: skip
-            if kind == "remind":  # a reminder changes nothing a cache record holds
+            if kind in ("remind", "extend"):  # nothing a cache record holds changes
                 uow.unchanged()
         updated = await workorders.get(conn, order_id)
         events = await workorders.history(conn, order_id)

@@ -50,7 +50,7 @@ POLICY_CODES: tuple[str, ...] = (
     "cmcc-credit",
 )
 POLICY_CODE = {name: i for i, name in enumerate(POLICY_CODES)}
-STATUS = ("active", "suspended", "cancelled")
+STATUS = ("active", "suspended", "cancelled", "stopped")  # append only (H5 added stopped)
 MODES = ("prepaid", "postpaid")
 SERVICES = ("mobile", "fixed", "broadband")
 

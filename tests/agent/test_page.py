@@ -70,13 +70,15 @@ async def test_me_says_who_the_token_is_and_what_it_may_do_with_work_orders(site
     assert me["role"] == "branch" and me["branch"] == {
         "code": "HA-ZZ", "name": "郑州", "level": "city", "parent_code": "HA",
     }  # fmt: skip
-    assert me["work_order_events"] == ["dispatch", "remind", "paid", "overdue", "resuspend"]
+    assert me["work_order_events"] == ["dispatch", "remind", "extend", "paid", "overdue", "resuspend", "done"]
     status, me = await site.call("GET", "/v1/me", site.tokens.zz_county)
     assert me["work_order_events"] == ["remind", "paid"]
     status, me = await site.call("GET", "/v1/me", site.tokens.agent)
     assert me["role"] == "agent" and me["branch"] is None and me["work_order_events"] == []
     status, me = await site.call("GET", "/v1/me", site.tokens.admin)
-    assert me["work_order_events"] == ["dispatch", "remind", "paid", "overdue", "resuspend", "close"]
+    assert me["work_order_events"] == [
+        "dispatch", "remind", "extend", "paid", "overdue", "resuspend", "done", "close",
+    ]  # fmt: skip
     async with site.http.get(site.base + "/v1/me") as response:
         assert response.status == 401
 

@@ -149,7 +149,19 @@ def test_postpaid_grants_48_hours(tier: Tier) -> None:
 def test_postpaid_one_month_in_arrears_is_still_served() -> None:
     # rule R7: two or more months block; one does not.
     assert decide_reactivation(P2015, GOLD, account(arrears=1), True).eligible
-    assert decide_reactivation(P2015, GOLD, account(arrears=0), True).eligible
+
+
+def test_suspended_without_arrears_is_not_reactivated() -> None:
+    # rule H6: both arrears and suspension (S197: 欠费且已经停机)
+    for mode in ("postpaid", "prepaid"):
+        decision = decide_reactivation(P2015, GOLD, account(arrears=0, payment_mode=mode), True)
+        assert not decision.eligible and decision.code == "not_in_arrears" and decision.rules == ("H6",)
+
+
+def test_a_stopped_number_is_not_suspended() -> None:
+    # rule H6: an emergency stop (H5) is no suspension
+    decision = decide_reactivation(P2015, GOLD, account(status="stopped"), True)
+    assert decision.code == "not_suspended" and "H6" in decision.rules
 
 
 def test_a_postpaid_grant_creates_a_work_order() -> None:
@@ -209,6 +221,7 @@ def test_refusal_codes_are_the_contract_vocabulary() -> None:
     assert set(REFUSAL_CODES) == {
         "not_entitled", "not_suspended", "monthly_limit", "arrears_too_long",
         "previous_unpaid", "identity_not_verified", "cancelled", "unknown_subscriber",
+        "not_in_arrears",
     }  # fmt: skip
 
 

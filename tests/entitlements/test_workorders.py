@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,12 +16,14 @@ from entitlements.workorders import (
     TRANSITIONS,
     apply_event,
     events_allowed,
+    extended_due,
     is_overdue,
+    month_end_deadline,
     overdue_at,
 )
 from tests.entitlements.helpers import P2015
 
-FIELDS = {"county_code": "HA-ZZ-ZM", "tracker": "王丽", "note": "done", "actor_role": "admin"}
+FIELDS: dict[str, Any] = {"county_code": "HA-ZZ-ZM", "tracker": "王丽", "note": "done", "actor_role": "admin"}
 
 
 @pytest.mark.parametrize(
@@ -76,7 +79,7 @@ def test_closed_is_final_and_every_status_is_covered() -> None:
         pytest.param({"county_code": " ", "tracker": "王丽"}, "invalid_request", id="a blank county is none"),
     ],
 )
-def test_dispatch_needs_county_and_tracker(kwargs: dict[str, str], code: str) -> None:
+def test_dispatch_needs_county_and_tracker(kwargs: dict[str, Any], code: str) -> None:
     # rule W2
     with pytest.raises(WorkOrderError) as caught:
         apply_event("new", "dispatch", **kwargs)
@@ -90,7 +93,7 @@ def test_dispatch_needs_county_and_tracker(kwargs: dict[str, str], code: str) ->
         pytest.param({"actor_role": "branch", "note": "x"}, "forbidden", id="only an admin closes an order"),
     ],
 )
-def test_close_needs_an_admin_and_a_note(kwargs: dict[str, str], code: str) -> None:
+def test_close_needs_an_admin_and_a_note(kwargs: dict[str, Any], code: str) -> None:
     # rule W6
     with pytest.raises(WorkOrderError) as caught:
         apply_event("dispatched", "close", **kwargs)
@@ -159,3 +162,74 @@ def test_branch_events_are_policy_data(tmp_path: Path) -> None:
     assert events_allowed(policy, "county") == {"remind", "paid", "dispatch"}
     assert events_allowed(policy, "city") == events_allowed(P2015, "city")
     assert events_allowed(P2015, "county") == {"remind", "paid"}
+
+
+# --- H8, H9 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "tracker", "new"),
+    [
+        pytest.param("new", None, "new", id="rule H9: extending a new order keeps it new"),
+        pytest.param("dispatched", "王丽", "dispatched", id="rule H9: extending a dispatched order keeps it"),
+        pytest.param("overdue", "王丽", "dispatched", id="rule H9: an extended overdue order goes back to its tracker"),
+        pytest.param("overdue", None, "new", id="rule H9: an extended undispatched overdue order is new again"),
+    ],
+)  # fmt: skip
+def test_extend_moves_the_window(status: str, tracker: str | None, new: str) -> None:
+    assert apply_event(status, "extend", tracker=tracker, hours=24) == new
+
+
+@pytest.mark.parametrize("hours", [0, 73, None, True, -1])
+def test_extend_needs_1_to_72_hours(hours: Any) -> None:
+    # rule H9
+    with pytest.raises(WorkOrderError) as caught:
+        apply_event("new", "extend", hours=hours)
+    assert caught.value.code == "invalid_request"
+
+
+@pytest.mark.parametrize("status", ["new", "dispatched", "overdue"])
+def test_the_city_may_resuspend_at_any_time(status: str) -> None:
+    # rule H9
+    assert apply_event(status, "resuspend") == "resuspended"
+
+
+def test_an_extension_counts_from_the_deadline_or_from_now() -> None:
+    # rule H9
+    due = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    assert extended_due(due, due - timedelta(hours=5), 24) == due + timedelta(hours=24)
+    assert extended_due(due, due + timedelta(hours=5), 24) == due + timedelta(hours=29)
+
+
+@pytest.mark.parametrize("kind", ["manager_assignment", "card_issue"])
+def test_fulfilment_orders_end_done_or_overdue(kind: str) -> None:
+    # rule H8
+    assert apply_event("new", "done", kind=kind, manager_id=7) == "done"
+    assert apply_event("new", "overdue", kind=kind) == "overdue"
+    assert apply_event("overdue", "done", kind=kind, manager_id=7) == "done"
+    for event in ("dispatch", "paid", "resuspend", "extend"):
+        with pytest.raises(WorkOrderError) as caught:
+            apply_event("new", event, kind=kind, hours=1, county_code="X", tracker="Y")
+        assert caught.value.code == "invalid_transition"
+
+
+def test_done_on_a_manager_assignment_names_the_manager() -> None:
+    # rule H8
+    with pytest.raises(WorkOrderError) as caught:
+        apply_event("new", "done", kind="manager_assignment")
+    assert caught.value.code == "invalid_request"
+    assert apply_event("new", "done", kind="card_issue") == "done"
+
+
+def test_fulfilment_is_due_by_the_months_last_day() -> None:
+    # rule H8: the deadline is the first instant of the next month, Asia/Shanghai
+    deadline = month_end_deadline(date(2026, 11, 26))
+    assert deadline.isoformat() == "2026-12-01T00:00:00+08:00"
+    assert month_end_deadline(date(2026, 12, 1)).isoformat() == "2027-01-01T00:00:00+08:00"
+
+
+def test_auto_resuspend_is_off_by_default() -> None:
+    # rule H9
+    for name in POLICY_NAMES:
+        rules = load_policy(name).work_orders
+        assert rules.auto_resuspend is False and rules.extend_max_hours == 72

@@ -141,24 +141,52 @@ async def customer(
         await star(conn, msisdn, level)
 
 
+#: `call_id` of `reactivation_body`: a call from the number itself, answered by the service
+#: (H1) just before the request (`answer_own_call`).
+OWN_CALL = "own-call"
+
+
+def own_call_id(msisdn: str) -> str:
+    """The call id of the customer's own call in these tests."""
+    return f"test-call-{msisdn}"
+
+
 def reactivation_body(
-    msisdn: str = GOLD, *, channel: str = "agent", method: str = "own_number", password: str | None = None
+    msisdn: str = GOLD,
+    *,
+    channel: str = "agent",
+    method: str = "own_number",
+    password: str | None = None,
+    call_id: str | None = OWN_CALL,
 ) -> dict[str, Any]:
-    """A POST /v1/reactivations body."""
+    """A POST /v1/reactivations body (own number: on the customer's own call, H1, unless
+    `call_id` names another call or is None: no call at all)."""
     verification: dict[str, Any] = {"method": method}
     if password is not None:
         verification["password"] = password
-    return {"msisdn": msisdn, "channel": channel, "verification": verification}
+    body: dict[str, Any] = {"msisdn": msisdn, "channel": channel, "verification": verification}
+    if method == "own_number" or call_id != OWN_CALL:
+        body["call_id"] = own_call_id(msisdn) if call_id == OWN_CALL else call_id
+    return body
+
+
+def answer_own_call(client: TestClient[Any, Any], msisdn: str) -> None:
+    """H1: the service answered the lookup of a call from `msisdn` (as `GET /v1/ivr/lookup`
+    with that ANI and call id does: tests/gateway/test_servicing.py goes through the route)."""
+    from gateway.http.keys import LOOKUP
+
+    client.app[LOOKUP].note_call_number(own_call_id(msisdn), msisdn)
 
 
 async def reactivate(
     client: TestClient[Any, Any], token: str, key: str, body: dict[str, Any] | None = None
 ) -> tuple[int, dict[str, Any]]:
     """POST /v1/reactivations; (status, JSON body)."""
+    body = body if body is not None else reactivation_body()
+    if body.get("call_id") == own_call_id(body["msisdn"]):
+        answer_own_call(client, body["msisdn"])
     response = await client.post(
-        "/v1/reactivations",
-        json=body if body is not None else reactivation_body(),
-        headers={**bearer(token), "Idempotency-Key": key},
+        "/v1/reactivations", json=body, headers={**bearer(token), "Idempotency-Key": key}
     )
     return response.status, await response.json(content_type=None)
 

@@ -7,6 +7,7 @@ from datetime import date
 import asyncpg
 
 from gateway.batch import demo
+from gateway.services.identity import password_matches
 
 TODAY = date(2026, 11, 26)
 
@@ -58,6 +59,16 @@ async def test_demo_province_has_every_kind_of_customer(conn: asyncpg.Connection
     assert any(r["a"] > 45000 for r in avg)
     assert await q("SELECT count(*) FROM tier_assignments WHERE source = 'import'") > 0
     assert await q("SELECT count(*) FROM api_tokens WHERE demo") == len(demo.DEMO_TOKENS)
+    # rule H2, rule H3, rule H7: passwords (a tenth initial), managers, two callers of their own
+    initial = await q("SELECT count(*) FILTER (WHERE password_initial) FROM subscribers")
+    assert 150 < initial < 450
+    assert await q("SELECT count(*) FROM customer_managers") > 0
+    assert await q("SELECT count(*) FROM subscribers WHERE manager_id IS NOT NULL") > 0
+    callers = await demo.demo_passwords(conn)
+    assert sorted((p, i) for _, p, i in callers) == [("135790", False), ("802468", True)]
+    for msisdn, password, _ in callers:
+        stored = await q("SELECT password_hash FROM subscribers WHERE msisdn = $1", msisdn)
+        assert await password_matches(stored, password)
 
 
 async def test_same_seed_same_province(conn: asyncpg.Connection) -> None:

@@ -21,6 +21,8 @@ GOOD_ROW = {
     "bills": "18612345678,2026-10,10,10",
     "payments": "18612345678,2026-11-20T10:00:00+08:00,5",
     "points": "18612345678,2026-11-20,500,bill,2027-12-31",
+    "passwords": "18612345678,$2b$04$" + "a" * 53 + ",true",  # H2
+    "managers": "501,王丽,10018001,HA-ZZ",  # H7
 }
 
 
@@ -74,7 +76,15 @@ def test_bad_files_are_rejected_with_nothing_loaded(database_url: str, case: tup
                     assert "nothing loaded" in str(exc)
                 else:  # only a file that is valid by chance may load (an empty header-only file is refused)
                     raise AssertionError(f"{kind}: random content was accepted: {content[:80]!r}")
-            for table in ("branches", "subscribers", "bills", "payments", "points_grants", "points_accounts"):
+            for table in (
+                "branches",
+                "subscribers",
+                "bills",
+                "payments",
+                "points_grants",
+                "points_accounts",
+                "customer_managers",
+            ):
                 assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0  # noqa: S608 - constant names
         finally:
             await conn.close()

@@ -89,7 +89,11 @@ async def test_known_callers_are_routed_by_tier(
     assert body["queue"]["name"] == queue
     assert (body["manager"] is not None) == has_manager
     if has_manager:
-        assert body["manager"] == {"name": "王丽", "phone": "18600001111"}
+        assert body["manager"] == {
+            "id": body["manager"]["id"],
+            "name": "王丽",
+            "phone": "18600001111",
+        }  # rule H7
     assert body["degraded"] is False and body["source"] in ("cache", "database")
 
 

@@ -259,7 +259,9 @@ async def test_every_decision_is_audited_with_a_masked_number(
         ("refused", "not_entitled", "ivr", "ivr"),
     ]
     assert rows[0]["msisdn_mask"] == "186****6001" and rows[0]["msisdn_hash"]
-    assert rows[0]["detail"]["verification"] == "own_number" and rows[0]["detail"]["asserted_by"] == "agent"
+    assert (
+        rows[0]["detail"]["verification"] == "own_number" and rows[0]["detail"]["call"] == "matched"
+    )  # rule H1
     assert rows[0]["actor"].startswith("agent:")
     dumped = " ".join(str(dict(r)) for r in rows)
     assert GOLD not in dumped and OTHER not in dumped

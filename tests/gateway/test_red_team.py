@@ -76,6 +76,13 @@ def assert_problem(response: RawResponse, status: int, code: str) -> dict[str, A
 # --- 1. a committed write answered with a 500 -----------------------------------------------
 
 
+async def own_call(port: int, token: str, msisdn: str = GOLD) -> None:
+    """The IVR's lookup of the customer's own call (H1: own number is proven by the call)."""
+    target = f"/v1/ivr/lookup?ani={msisdn}&call_id={grants.own_call_id(msisdn)}"
+    answer = await exchange(port, request("GET", target, [("Authorization", f"Bearer {token}")]))
+    assert answer.status == 200
+
+
 async def test_a_request_id_of_raw_bytes_is_replaced_and_the_committed_write_answered_201(
     settings: Settings, conn: asyncpg.Connection, tokens: Tokens
 ) -> None:
@@ -84,6 +91,7 @@ async def test_a_request_id_of_raw_bytes_is_replaced_and_the_committed_write_ans
     await grants.credit_grant(conn, OTHER, 10_000)
     tail = LogTail()
     async with serving(settings) as served:
+        await own_call(served.port, tokens.ivr)
         bad = ("X-Request-Id", b"\xff")
         grant = await exchange(
             served.port,
@@ -158,6 +166,7 @@ async def test_a_log_line_that_cannot_be_written_changes_no_answer_and_is_counte
 ) -> None:
     await grants.customer(conn)
     async with serving(settings) as served:
+        await own_call(served.port, tokens.ivr)
         with logging_to(BrokenStream()):
             grant = await exchange(
                 served.port,

@@ -4,6 +4,7 @@ suspended again; two sweepers running at once record exactly one overdue event p
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -18,7 +19,11 @@ from gateway.stores import db
 from tests.gateway import grants
 from tests.gateway.grants import GOLD, ClientFactory, Tokens
 
-POLICY = load_policy("unicom-2015")
+DEFAULT = load_policy("unicom-2015")
+# rule H9: the sweeper re-suspends by itself only with auto_resuspend = true
+POLICY = dataclasses.replace(
+    DEFAULT, work_orders=dataclasses.replace(DEFAULT.work_orders, auto_resuspend=True)
+)
 NOW = datetime.fromisoformat("2026-11-26T10:00:00+08:00")
 LATER = NOW + timedelta(hours=48, minutes=1)  # rule W4: the 48-hour window has ended
 

@@ -70,11 +70,11 @@ ILLEGAL = [
     ),
     pytest.param(
         "new",
-        "resuspend",
-        {},
-        409,
-        "invalid_transition",
-        id="a new order cannot be re-suspended before it is overdue",
+        "extend",
+        {"hours": 73},
+        400,
+        "invalid_request",
+        id="rule H9: an extension beyond 72 hours is refused",
     ),
     pytest.param(
         "paid",

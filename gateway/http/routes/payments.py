@@ -87,7 +87,7 @@ register(
                         "duplicate": {"type": "boolean"},
                         "outstanding_yuan": {"type": "string"},
                         "arrears_months": {"type": "integer"},
-                        "status": {"enum": ["active", "suspended", "cancelled"]},
+                        "status": {"enum": ["active", "suspended", "cancelled", "stopped"]},
                         "suspension_lifted": {"type": "boolean"},
                         "work_orders": {"type": "array", "items": {"type": "object"}},
                     },

@@ -48,10 +48,7 @@ async def post_redemption(request: web.Request) -> web.Response:
     body = await inputs.json_object(request)
     item = inputs.text(body, "item", max_length=64)
     channel = inputs.choice(body, "channel", ("ivr", "agent"))
-    raw_call_id = body.get("call_id")
-    if raw_call_id is not None and not isinstance(raw_call_id, str):
-        raise invalid_request("call_id must be a string", "call_id")
-    call_id = inputs.call_id(raw_call_id)
+    call_id, call_number = await inputs.call_of(request, body)
     verification = body.get("verification")
     if not isinstance(verification, dict):
         raise invalid_request("verification must be an object with a method", "verification")
@@ -68,6 +65,7 @@ async def post_redemption(request: web.Request) -> web.Response:
         method=method,
         password=password,
         call_id=call_id,
+        call_number=call_number,
         key=key,
         body_hash=points.request_hash(msisdn, item, channel, method, password, call_id),
         actor=principal.actor,

@@ -64,15 +64,18 @@ async def post_reactivation(request: web.Request) -> web.Response:
         password = inputs.text(verification, "password", max_length=64)
     assert channel is not None and method is not None  # required choices
     app = request.app
+    call_id, call_number = await inputs.call_of(request, body)
     req = ReactivationRequest(
         msisdn=msisdn,
         channel=channel,
         method=method,
         password=password,
         key=key,
-        body_hash=reactivations.request_hash(msisdn, channel, method, password),
+        body_hash=reactivations.request_hash(msisdn, channel, method, password, call_id),
         actor=principal.actor,
         role=principal.role,
+        call_id=call_id,
+        call_number=call_number,
     )
     outcome = await reactivations.reactivate(
         app[PG], app[REDIS], app[METRICS], app[POLICY].current, req, app[SETTINGS].clock(), answer
@@ -92,6 +95,11 @@ REQUEST = {
     "properties": {
         "msisdn": {"type": "string", "examples": ["18612345678"]},
         "channel": {"enum": ["ivr", "agent"]},
+        "call_id": {
+            "type": "string",
+            "pattern": inputs.CALL_ID.pattern,
+            "description": "H1: the call whose lookup the service answered; own_number needs it",
+        },
         "verification": {
             "type": "object",
             "required": ["method"],
@@ -136,7 +144,8 @@ register(
             "404": problem("unknown_subscriber"),
             "409": problem(
                 "refused with a refusal code: identity_not_verified (with remaining_attempts, "
-                "locked_until), cancelled, not_entitled, not_suspended, monthly_limit, "
+                "locked_until), initial_password, cancelled, not_entitled, not_suspended, "
+                "not_in_arrears, monthly_limit, "
                 "arrears_too_long, previous_unpaid; or invalid_request: the key was used with another body"
             ),
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from entitlements.workorders import EVENTS, STATUSES
+from entitlements.workorders import EVENTS, KINDS, STATUSES
 from gateway.http import inputs
 from gateway.http.auth import require
 from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
@@ -22,6 +22,16 @@ def _order_id(request: web.Request) -> int:
     return int(raw)
 
 
+def _whole(body: dict[str, object], field: str) -> int | None:
+    """An optional whole-number field (the engine checks its range)."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**62:
+        raise invalid_request(f"{field} must be a whole number", field)
+    return value
+
+
 async def list_work_orders(request: web.Request) -> web.Response:
     """Orders newest first: ?branch= (within your scope), ?status= (comma-separated), ?limit=, ?before=."""
     principal = require(request, "branch", "agent")
@@ -31,12 +41,24 @@ async def list_work_orders(request: web.Request) -> web.Response:
         unknown = [s for s in statuses if s not in STATUSES]
         if unknown:
             raise invalid_request(f"unknown status {unknown[0]!r}; use {', '.join(STATUSES)}", "status")
+    kinds = None
+    if request.query.get("kind"):  # H8
+        kinds = [k.strip() for k in request.query["kind"].split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise invalid_request(f"unknown kind {unknown[0]!r}; use {', '.join(KINDS)}", "kind")
     limit = inputs.positive_int(request.query.get("limit"), "limit", default=100, maximum=1000)
     before = inputs.positive_int(request.query.get("before"), "before")
     wanted = request.query.get("branch", "").strip() or None
     assert limit is not None
     orders = await workorders.search(
-        request.app[PG], principal, branch=wanted, statuses=statuses, before_id=before, limit=limit
+        request.app[PG],
+        principal,
+        branch=wanted,
+        statuses=statuses,
+        before_id=before,
+        limit=limit,
+        kinds=kinds,
     )
     full = principal.role != "agent"
     items = [order_json(o, full_number=full) for o in orders]
@@ -64,11 +86,14 @@ async def post_work_order_event(request: web.Request) -> web.Response:
     county_code = inputs.text(body, "county_code", required=False, max_length=32)
     tracker = inputs.text(body, "tracker", required=False, max_length=100)
     note = inputs.text(body, "note", required=False, max_length=1000)
+    hours = _whole(body, "hours")  # H9: extend
+    manager_id = _whole(body, "manager_id")  # H8: done on a manager assignment
     assert kind is not None  # required
     app = request.app
     order, events = await workorders.record_event(
         app[PG], app[REDIS], app[METRICS], app[POLICY].current, principal, order_id, kind,
-        county_code=county_code, tracker=tracker, note=note, now=app[SETTINGS].clock(),
+        county_code=county_code, tracker=tracker, note=note, now=app[SETTINGS].clock(), hours=hours,
+        manager_id=manager_id,
     )  # fmt: skip
     return inputs.json(
         {**order_json(order, full_number=True), "events": [event_json(e) for e in events]}, 201
@@ -87,12 +112,14 @@ ORDER = {
     "required": ["id", "status", "city_code", "county_code"],
     "properties": {
         "id": {"type": "integer"},
+        "kind": {"enum": list(KINDS)},
         "status": {"enum": list(STATUSES)},
         "city_code": {"type": "string"},
         "county_code": {"type": ["string", "null"]},
         "msisdn_masked": {"type": "string"},
         "msisdn": {"type": "string", "description": "branch staff and admins"},
-        "reactivation_id": {"type": "integer"},
+        "reactivation_id": {"type": ["integer", "null"]},
+        "manager_id": {"type": ["integer", "null"]},
         "tracker": {"type": ["string", "null"]},
         "due_at": {"type": "string", "format": "date-time"},
         "created_at": {"type": "string", "format": "date-time"},
@@ -124,6 +151,12 @@ register(
         "parameters": [
             {"name": "branch", "in": "query", "schema": {"type": "string"}},
             {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "comma-separated"},
+            {
+                "name": "kind",
+                "in": "query",
+                "schema": {"type": "string"},
+                "description": "H8, comma-separated",
+            },
             {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
             {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "id cursor"},
         ],
@@ -163,7 +196,8 @@ register(
     "/v1/work-orders/{id}/events",
     "post",
     {
-        "summary": "Record an event: dispatch (county, tracker), remind, paid, overdue, resuspend, close",
+        "summary": "Record an event: dispatch (county, tracker), remind, extend (hours), paid, overdue, "
+        "resuspend, done (manager_id), close",
         "parameters": [_ID],
         "requestBody": {
             "required": True,
@@ -177,6 +211,16 @@ register(
                             "county_code": {"type": "string"},
                             "tracker": {"type": "string"},
                             "note": {"type": "string"},
+                            "hours": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 72,
+                                "description": "extend (H9)",
+                            },
+                            "manager_id": {
+                                "type": "integer",
+                                "description": "done on a manager assignment (H8)",
+                            },
                         },
                     }
                 }

@@ -5,7 +5,7 @@ and legacy VIP cards generated set-based in PostgreSQL from a per-subscriber pro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 from gateway.stores.queries.snapshot import Conn
 
@@ -196,3 +196,53 @@ async def insert_benefit_uses(conn: Conn, today: date, lounges: Sequence[str]) -
         list(lounges),
     )
     return _count(status)
+
+
+async def mark_initial_passwords(conn: Conn) -> int:
+    """H3: a tenth of the demo subscribers still have their initial password."""
+    status = await conn.execute(
+        """UPDATE subscribers SET password_initial = true
+           WHERE abs(hashtext(msisdn || 'initial')::bigint) % 10 = 0"""
+    )
+    return _count(status)
+
+
+async def set_demo_caller(
+    conn: Conn, suspended: bool, password_hash: str, initial: bool, marker: datetime, today: date
+) -> str | None:
+    """H2–H4 demo: give one well-chosen caller a password of their own; `marker` (its
+    `password_changed_at`) lets the banner find it again while it is still in force.
+    `suspended`: a postpaid card holder suspended one month in arrears (reactivation by
+    password); else an active card holder with nothing owed (own number, emergency stop).
+    Driven from the imported cards (a few percent of the province) and the bills' key, so
+    it stays fast for a million subscribers."""
+    value = await conn.fetchval(
+        """UPDATE subscribers s SET password_hash = $2, password_initial = $3, password_changed_at = $4
+           WHERE s.msisdn = (
+               SELECT s2.msisdn FROM tier_assignments t JOIN subscribers s2 ON s2.msisdn = t.msisdn
+               WHERE t.source = 'import' AND t.scheme = 'vip_card' AND t.level IN ('diamond', 'gold')
+                 AND t.effective_from <= $5 AND t.valid_until >= $5
+                 AND s2.service_type = 'mobile' AND s2.payment_mode = 'postpaid'
+                 AND s2.status = CASE WHEN $1 THEN 'suspended' ELSE 'active' END
+                 AND s2.password_changed_at IS NULL
+                 AND (SELECT count(*) FROM bills b WHERE b.msisdn = s2.msisdn AND b.paid_fen < b.billed_fen)
+                     = CASE WHEN $1 THEN 1 ELSE 0 END
+               ORDER BY s2.msisdn LIMIT 1)
+           RETURNING s.msisdn""",
+        suspended,
+        password_hash,
+        initial,
+        marker,
+        today,
+    )
+    return None if value is None else str(value)
+
+
+async def demo_callers(conn: Conn, markers: Sequence[datetime]) -> list[tuple[str, datetime]]:
+    """(number, marker) of the demo callers whose demo password is still in force."""
+    rows = await conn.fetch(
+        """SELECT msisdn, password_changed_at FROM subscribers
+           WHERE password_changed_at = ANY($1::timestamptz[])""",
+        list(markers),
+    )
+    return [(r["msisdn"], r["password_changed_at"]) for r in rows]

@@ -24,20 +24,54 @@ async def lock_unless_held(conn: Conn, msisdn: str) -> bool:
 
 
 async def set_status(conn: Conn, msisdn: str, status: str, at: datetime) -> None:
-    """A new status for a (locked) subscriber."""
+    """A new status for a (locked) subscriber (not `stopped`: see `stop`)."""
     await conn.execute(
-        "UPDATE subscribers SET status = $2, updated_at = $3 WHERE msisdn = $1", msisdn, status, at
+        "UPDATE subscribers SET status = $2, stopped_from = NULL, updated_at = $3 WHERE msisdn = $1",
+        msisdn,
+        status,
+        at,
     )
 
 
 async def suspend_unless_cancelled(conn: Conn, msisdn: str, at: datetime) -> None:
-    """Suspend the number again (W4 re-suspension); a cancelled number stays cancelled."""
+    """Suspend the number again (W4 re-suspension); a cancelled number stays cancelled, and
+    a stopped one (H5) stays stopped and is suspended when it restarts."""
     await conn.execute(
-        """UPDATE subscribers SET status = 'suspended', updated_at = $2
+        """UPDATE subscribers
+           SET status = CASE WHEN status = 'stopped' THEN 'stopped' ELSE 'suspended' END,
+               stopped_from = CASE WHEN status = 'stopped' THEN 'suspended' END, updated_at = $2
            WHERE msisdn = $1 AND status <> 'cancelled'""",
         msisdn,
         at,
     )
+
+
+async def set_manager(conn: Conn, msisdn: str, manager_id: int, at: datetime) -> None:
+    """H8: the customer manager a done manager assignment named."""
+    await conn.execute(
+        "UPDATE subscribers SET manager_id = $2, updated_at = $3 WHERE msisdn = $1", msisdn, manager_id, at
+    )
+
+
+async def stop(conn: Conn, msisdn: str, at: datetime) -> None:
+    """H5: emergency stop of a (locked) active or suspended number; the status it had is kept."""
+    await conn.execute(
+        """UPDATE subscribers SET stopped_from = status, status = 'stopped', updated_at = $2
+           WHERE msisdn = $1 AND status IN ('active', 'suspended')""",
+        msisdn,
+        at,
+    )
+
+
+async def restart(conn: Conn, msisdn: str, at: datetime) -> str | None:
+    """H5: a (locked) stopped number returns to the status it had before the stop; that status."""
+    value = await conn.fetchval(
+        """UPDATE subscribers SET status = stopped_from, stopped_from = NULL, updated_at = $2
+           WHERE msisdn = $1 AND status = 'stopped' RETURNING status""",
+        msisdn,
+        at,
+    )
+    return None if value is None else str(value)
 
 
 async def count(conn: Conn) -> int:

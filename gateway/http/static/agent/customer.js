@@ -1,7 +1,9 @@
 // One customer on the agent's screen: who they are (masked number, full number on
 // demand — the server audits it), tier with the engine's explanation, benefits,
-// manager, account, reactivation history, open work orders; and the one action that
-// changes anything: identity check + emergency reactivation / temporary credit.
+// manager, account, reactivation history, open work orders; and the actions that change
+// anything, each behind the identity check: emergency reactivation / temporary credit, and
+// emergency stop / restart (H5). "Own number" is offered only on the customer's own call,
+// and the call's id goes with the request so the server checks it (H1).
 import { mask, newKey, path } from './api.js';
 import { clear, h, row } from './dom.js';
 import { fmtTime, fmtYuan, t } from './i18n.js';
@@ -31,6 +33,8 @@ export class CustomerPanel {
     this.attempt = null; // {key, fingerprint}: one Idempotency-Key per grant attempt
     this.inFlight = false;
     this.result = null;
+    this.stopAttempt = null; // the same for emergency stop / restart (H5)
+    this.stopResult = null;
     this.method = 'service_password';
     this.loyalty = new LoyaltyCards(this); // points, VIP services, clubs (P, V)
   }
@@ -148,6 +152,7 @@ export class CustomerPanel {
     const grant = h('section', { class: 'card grant', 'aria-labelledby': 'grant-title', 'data-testid': 'grant' });
     this.grantSection = grant;
     this.renderGrant();
+    grant.append(this.emergencyBox());
 
     clear(this.root).append(
       h('article', { class: 'customer', 'aria-labelledby': 'customer-title' },
@@ -377,6 +382,7 @@ export class CustomerPanel {
       ? { method: 'own_number' }
       : { method: 'service_password', password: this.passwordInput.value };
     const body = { msisdn: this.msisdn, channel: 'agent', verification };
+    if (this.call && this.call.call_id) body.call_id = this.call.call_id; // H1: the server checks the call
     const fingerprint = JSON.stringify(body);
     // One key per attempt: a double click or a retry after a network failure sends the
     // same key (the server answers it once); a changed request is a new attempt.
@@ -397,6 +403,67 @@ export class CustomerPanel {
     }
     await this.load(); // the new state: status, remaining attempts, history, work orders
     const message = this.root.querySelector('[data-testid="grant-result"]');
+    if (message) this.announce(message.textContent);
+  }
+
+  // --- emergency stop / restart (H5) ------------------------------------------------
+
+  emergencyBox() {
+    const status = this.view.account.status;
+    if (status === 'cancelled') return null;
+    const action = status === 'stopped' ? 'restart' : 'stop';
+    const button = h('button', { type: 'button', 'data-testid': `emergency-${action}`,
+      onclick: () => this.emergency(action), i18n: `stop.${action}` });
+    this.emergencyButton = button;
+    return h('div', { class: 'emergency', 'data-testid': 'emergency' },
+      h('h4', { i18n: 'stop.title' }),
+      h('p', { class: 'note', i18n: 'stop.intro' }),
+      button,
+      h('div', { class: 'result', 'data-testid': 'emergency-box' }, this.emergencyMessage()));
+  }
+
+  emergencyMessage() {
+    const res = this.stopResult;
+    if (!res) return null;
+    const d = res.data || {};
+    if (res.status === 200) {
+      const text = d.status === 'stopped' ? 'stop.okStop' : ['stop.okRestart', { status: t(`status.${d.status}`) }];
+      return h('p', { class: 'message ok', role: 'status', 'data-testid': 'emergency-result', i18n: text });
+    }
+    const parts = res.status === 409 && d.code && d.code !== 'invalid_request'
+      ? refusalSentence(d.code, d) : errorSentence(res);
+    return h('div', { class: 'message error', role: 'alert', 'data-testid': 'emergency-result',
+      'data-code': d.code || '' }, ...parts);
+  }
+
+  async emergency(action) {
+    if (this.inFlight || !this.view) return;
+    // A restart needs the service password: the phone may be in someone else's hands (H5).
+    const own = action === 'stop' && this.method === 'own_number';
+    const verification = own ? { method: 'own_number' }
+      : { method: 'service_password', password: this.passwordInput.value };
+    const body = { channel: 'agent', verification };
+    if (this.call && this.call.call_id) body.call_id = this.call.call_id;
+    const fingerprint = action + JSON.stringify(body);
+    if (!this.stopAttempt || this.stopAttempt.fingerprint !== fingerprint) {
+      this.stopAttempt = { key: newKey(), fingerprint };
+    }
+    this.inFlight = true;
+    this.emergencyButton.disabled = true;
+    const generation = this.generation;
+    const url = path`/v1/subscribers/${this.msisdn}` + `/emergency-${action}`;
+    const res = await this.api.post(url, body, { headers: { 'Idempotency-Key': this.stopAttempt.key } });
+    if (generation !== this.generation) return;
+    this.inFlight = false;
+    if (res.status !== 0) this.stopAttempt = null;
+    this.stopResult = res;
+    if (res.status === 0) {
+      this.emergencyButton.disabled = false;
+      clear(this.root.querySelector('[data-testid="emergency-box"]')).append(this.emergencyMessage());
+      return;
+    }
+    await this.load();
+    const message = this.root.querySelector('[data-testid="emergency-result"]');
     if (message) this.announce(message.textContent);
   }
 }

@@ -1,21 +1,26 @@
 // Branch staff: their branch's work-order queue (W1–W6) — the server scopes the list to
 // the token's branch — with dispatch to one of the city's counties naming the tracker
-// (W2), reminders (W3), payment noted, overdue and re-suspension (W4).
+// (W2), reminders (W3), payment noted, overdue and re-suspension (W4); the city branch's
+// control of the reactivation window (extend, re-suspend at any time: H9); and the VIP
+// fulfilment orders (manager assignment, card issue: H8) with their kind shown and filtered.
 import { path } from './api.js';
 import { clear, h } from './dom.js';
 import { fmtTime, t } from './i18n.js';
 import { errorSentence } from './messages.js';
 
-/** The engine's transitions (entitlements/workorders.py): which events each status takes. */
-const TRANSITIONS = {
-  new: ['dispatch', 'paid', 'overdue', 'close'],
-  dispatched: ['remind', 'paid', 'overdue', 'close'],
-  overdue: ['remind', 'paid', 'resuspend', 'close'],
+/** The engine's transitions (entitlements/workorders.py): which events each status takes, per kind. */
+const FOLLOWUP = {
+  new: ['dispatch', 'extend', 'paid', 'overdue', 'resuspend', 'close'],
+  dispatched: ['remind', 'extend', 'paid', 'overdue', 'resuspend', 'close'],
+  overdue: ['remind', 'extend', 'paid', 'resuspend', 'close'],
   paid: ['close'],
   resuspended: ['close'],
   closed: [],
 };
-const FILTERS = ['open', 'new', 'dispatched', 'overdue', 'paid', 'resuspended', 'closed', 'all'];
+const FULFILMENT = { new: ['done', 'remind', 'overdue', 'close'], overdue: ['done', 'remind', 'close'], done: ['close'], closed: [] };
+const TRANSITIONS = { reactivation_followup: FOLLOWUP, manager_assignment: FULFILMENT, card_issue: FULFILMENT };
+const FILTERS = ['open', 'new', 'dispatched', 'overdue', 'paid', 'resuspended', 'done', 'closed', 'all'];
+const KINDS = ['all', 'reactivation_followup', 'manager_assignment', 'card_issue'];
 const OPEN = 'new,dispatched,overdue';
 
 export class WorkOrderPanel {
@@ -26,6 +31,7 @@ export class WorkOrderPanel {
     this.branches = branches; // code → branch
     this.announce = announce;
     this.filter = 'open';
+    this.kind = 'all';
     this.orders = [];
     this.selected = null; // the order shown in detail, with events
     this.message = null;
@@ -43,6 +49,10 @@ export class WorkOrderPanel {
     const select = h('select', { id: 'order-filter', 'data-testid': 'order-filter',
       onchange: () => { this.filter = select.value; this.refresh(); } },
       FILTERS.map((f) => h('option', { value: f, selected: f === this.filter, i18n: `orders.filter.${f}` })));
+    const kinds = h('select', { id: 'order-kind', 'data-testid': 'order-kind',
+      onchange: () => { this.kind = kinds.value; this.refresh(); } },
+      KINDS.map((k) => h('option', { value: k, selected: k === this.kind,
+        i18n: k === 'all' ? 'orders.kindFilter.all' : `order.kind.${k}` })));
     this.list = h('div', { class: 'order-list', 'aria-live': 'polite' });
     this.detail = h('div', { class: 'order-detail', 'data-testid': 'order-detail' });
     this.dialog = h('dialog', { class: 'event-dialog', 'data-testid': 'event-dialog', 'aria-labelledby': 'event-title' });
@@ -55,6 +65,7 @@ export class WorkOrderPanel {
         scope,
         h('div', { class: 'toolbar' },
           h('label', { for: 'order-filter', i18n: 'orders.filterLabel' }), select,
+          h('label', { for: 'order-kind', i18n: 'orders.kindLabel' }), kinds,
           h('button', { type: 'button', 'data-testid': 'orders-refresh', onclick: () => this.refresh(), i18n: 'orders.refresh' })),
         this.list),
       this.detail,
@@ -63,7 +74,10 @@ export class WorkOrderPanel {
 
   async refresh() {
     const status = this.filter === 'open' ? OPEN : this.filter === 'all' ? '' : this.filter;
-    const res = await this.api.get('/v1/work-orders' + (status ? `?status=${encodeURIComponent(status)}` : ''));
+    const query = new URLSearchParams();
+    if (status) query.set('status', status);
+    if (this.kind !== 'all') query.set('kind', this.kind); // H8
+    const res = await this.api.get('/v1/work-orders' + (query.size ? `?${query}` : ''));
     if (!res.ok) {
       clear(this.list).append(h('p', { class: 'message error', role: 'alert' }, ...errorSentence(res)));
       return;
@@ -79,10 +93,11 @@ export class WorkOrderPanel {
     }
     const table = h('table', { class: 'orders-table', 'data-testid': 'orders-table' },
       h('thead', {}, h('tr', {},
-        ['orders.col.id', 'orders.col.number', 'orders.col.status', 'orders.col.county', 'orders.col.tracker',
+        ['orders.col.id', 'orders.col.kind', 'orders.col.number', 'orders.col.status', 'orders.col.county', 'orders.col.tracker',
           'orders.col.due', 'orders.col.action'].map((k) => h('th', { scope: 'col', i18n: k })))),
       h('tbody', {}, this.orders.map((o) => h('tr', { 'data-order-id': o.id, class: this.selected && this.selected.id === o.id ? 'selected' : null },
         h('td', {}, `#${o.id}`),
+        h('td', { 'data-testid': 'order-kind-cell' }, h('span', { i18n: `order.kind.${o.kind}` })),
         h('td', {}, o.msisdn_masked),
         h('td', {}, h('span', { class: `chip order-${o.status}`, i18n: `order.status.${o.status}` })),
         h('td', {}, this.branchName(o.county_code)),
@@ -111,7 +126,8 @@ export class WorkOrderPanel {
 
   allowed(order) {
     const mine = new Set(this.me.work_order_events);
-    return (TRANSITIONS[order.status] || []).filter((kind) => mine.has(kind) && kind !== 'close');
+    const table = TRANSITIONS[order.kind] || FOLLOWUP;
+    return (table[order.status] || []).filter((kind) => mine.has(kind) && kind !== 'close');
   }
 
   renderDetail() {
@@ -127,6 +143,8 @@ export class WorkOrderPanel {
         h('h2', { id: 'order-title', tabindex: '-1', i18n: ['orders.detailTitle', { id: o.id }] }),
         this.messageNode(),
         h('dl', { class: 'facts' },
+          h('dt', { i18n: 'orders.col.kind' }),
+          h('dd', { 'data-testid': 'order-kind-detail' }, h('span', { i18n: `order.kind.${o.kind}` })),
           h('dt', { i18n: 'orders.col.status' }),
           h('dd', {}, h('span', { class: `chip order-${o.status}`, 'data-testid': 'order-status', i18n: `order.status.${o.status}` })),
           h('dt', { i18n: 'orders.col.number' }), h('dd', { 'data-testid': 'order-number' }, o.msisdn || o.msisdn_masked),
@@ -171,6 +189,18 @@ export class WorkOrderPanel {
         h('label', { for: 'event-county', i18n: 'dialog.county' }), county,
         h('label', { for: 'event-tracker', i18n: 'dialog.tracker' }), tracker);
     }
+    let hours = null;
+    let manager = null;
+    if (kind === 'extend') { // H9
+      hours = h('input', { id: 'event-hours', name: 'hours', type: 'number', min: '1', max: '72', value: '24',
+        required: true, 'data-testid': 'event-hours' });
+      fields.push(h('label', { for: 'event-hours', i18n: 'dialog.hours' }), hours);
+    }
+    if (kind === 'done' && order.kind === 'manager_assignment') { // H8
+      manager = h('input', { id: 'event-manager', name: 'manager_id', type: 'number', min: '1', required: true,
+        'data-testid': 'event-manager' });
+      fields.push(h('label', { for: 'event-manager', i18n: 'dialog.manager' }), manager);
+    }
     const note = h('textarea', { id: 'event-note', name: 'note', rows: '2', maxlength: '1000', 'data-testid': 'event-note' });
     fields.push(h('label', { for: 'event-note', i18n: 'dialog.note' }), note);
     const error = h('div', { class: 'dialog-error', 'data-testid': 'dialog-error' });
@@ -189,6 +219,24 @@ export class WorkOrderPanel {
         }
         body.county_code = county.value;
         body.tracker = tracker.value.trim();
+      }
+      if (hours) {
+        const n = Number(hours.value);
+        if (!Number.isInteger(n) || n < 1 || n > 72) {
+          clear(error).append(h('p', { class: 'message error', role: 'alert', i18n: 'dialog.needHours' }));
+          hours.focus();
+          return;
+        }
+        body.hours = n;
+      }
+      if (manager) {
+        const id = Number(manager.value);
+        if (!Number.isInteger(id) || id < 1) {
+          clear(error).append(h('p', { class: 'message error', role: 'alert', i18n: 'dialog.needManager' }));
+          manager.focus();
+          return;
+        }
+        body.manager_id = id;
       }
       if (note.value.trim()) body.note = note.value.trim();
       this.busy = true;
@@ -218,6 +266,6 @@ export class WorkOrderPanel {
       h('div', { class: 'dialog-buttons' }, submit, cancel));
     clear(this.dialog).append(form);
     this.dialog.showModal(); // Escape closes it; focus returns to the page
-    (county || note).focus();
+    (county || hours || manager || note).focus();
   }
 }
