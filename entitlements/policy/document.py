@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from entitlements.model import LEVELS, SCHEMES
+from entitlements.policy.agents import read_agents
 from entitlements.policy.benefits import read_benefits
 from entitlements.policy.cards import read_card
 from entitlements.policy.credit import read_credit
@@ -97,6 +98,7 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
     verification = read_verification(top.table("verification"))
     work_orders = read_work_orders(top.table("work_orders"))
     sms = read_sms(top.table("sms"))
+    agents = read_agents(top.table("agents"), schemes)
     top.done()
     files = (src.base,) if src.override is None else (src.base, src.override)
     return Policy(
@@ -118,5 +120,6 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         verification=verification,
         work_orders=work_orders,
         sms=sms,
+        agents=agents,
         document=doc,
     )
