@@ -139,3 +139,43 @@ def choose(
         if best_key is None or key < best_key:
             best, best_key = head, key
     return best
+
+
+def waited_needed(matching: Matching, base: int, star: int) -> int | None:
+    """A3: how long (ms) a call needing ``base`` stars must wait before an agent of ``star``
+    may take it (0: at once; None: never)."""
+    if base <= star:
+        return 0
+    for step in matching.relax:
+        if required_star(matching, base, step.after_s * MS) <= star:
+            return step.after_s * MS
+    return None
+
+
+def latest_enqueued(
+    chosen: Head, heads: Iterable[Head], star: int, desks: Collection[str], now_ms: int, matching: Matching
+) -> int | None:
+    """A4 under concurrency: the latest ``enqueued_ms`` a call of ``chosen``'s bucket may have
+    and still be this agent's choice over the other ``heads`` (None: none may).
+
+    Within a bucket the oldest call is the best, so when other agents take ``chosen`` first,
+    the next call of the same bucket is still the right one as long as it is eligible
+    (waited long enough for its requirement) and beats every other eligible head — by a
+    smaller virtual arrival, or an equal one and an earlier ``enqueued_ms``. The queue engine
+    takes the oldest call of the bucket not younger than this bound in one atomic step, so
+    agents asking at the same moment take successive calls instead of racing for one.
+    """
+    needed = waited_needed(matching, chosen.min_star, star)
+    if needed is None or chosen.desk not in desks:
+        return None
+    bound = now_ms - needed
+    priority_ms = matching.priority_seconds * MS
+    for head in heads:
+        if head is chosen or (head.desk, head.min_star, head.priority) == (
+            chosen.desk, chosen.min_star, chosen.priority,
+        ) or not eligible(matching, head, star, desks, now_ms):  # fmt: skip
+            continue
+        # A call c of the chosen bucket beats `head` iff (c.enq − p·ps, c.enq) < (head's virtual, head.enq).
+        same_virtual = head.enqueued_ms - head.priority * priority_ms + chosen.priority * priority_ms
+        bound = min(bound, same_virtual if same_virtual < head.enqueued_ms else same_virtual - 1)
+    return bound

@@ -45,6 +45,10 @@ DOMAIN_STATUS = {
     "not_found": 404,
     "unknown_subscriber": 404,
     "invalid_policy": 500,
+    # A4: the queue engine's store did not answer in time; the ACD uses its own queue.
+    "queue_unavailable": 503,
+    "unknown_agent": 404,
+    "unknown_call": 404,
 }
 
 

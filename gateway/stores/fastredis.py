@@ -342,6 +342,13 @@ class PipelinedRedis:
         handle = asyncio.get_running_loop().call_at(deadline, protocol.expire, futures)
         try:
             return [await future for future in futures]
+        except BaseException:
+            # The first failure is the answer; the others of the batch are seen, not left
+            # for the garbage collector to report as "never retrieved".
+            for future in futures:
+                if future.done() and not future.cancelled():
+                    future.exception()
+            raise
         finally:
             handle.cancel()
 

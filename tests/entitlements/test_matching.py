@@ -12,6 +12,7 @@ from entitlements.errors import PolicyError
 from entitlements.matching import (
     Head,
     choose,
+    latest_enqueued,
     min_agent_star,
     relax_schedule,
     required_star,
@@ -206,3 +207,24 @@ def test_choice_is_the_best_eligible_score_and_the_order_never_changes(
         later = choose(ok[:2], 5, VIP_GENERAL, now + later_ms, MATCHING)
         first = choose(ok[:2], 5, VIP_GENERAL, now, MATCHING)
         assert later == first
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls, st.integers(1, 5), st.integers(0, 30_000))
+def test_the_bound_for_concurrent_agents_keeps_the_choice_right(
+    spec: list[tuple[str, int, int, int]], star: int, younger_ms: int
+) -> None:
+    # rule A4 under concurrency: when other agents took the chosen head first, the next call of
+    # the same bucket is taken only if it is still this agent's choice — exactly when it is not
+    # younger than latest_enqueued
+    heads = [Head(d, m, p, e, i) for i, (d, p, e, m) in enumerate(spec)]
+    now = 120_000
+    chosen = choose(heads, star, VIP_GENERAL, now, MATCHING)
+    if chosen is None:
+        return
+    bound = latest_enqueued(chosen, heads, star, VIP_GENERAL, now, MATCHING)
+    assert bound is not None and bound >= chosen.enqueued_ms  # no race: the head itself
+    successor = replace(chosen, enqueued_ms=min(chosen.enqueued_ms + younger_ms, now), call="next")
+    others = [h for h in heads if h is not chosen]
+    still_best = choose([successor, *others], star, VIP_GENERAL, now, MATCHING) is successor
+    assert still_best == (successor.enqueued_ms <= bound)

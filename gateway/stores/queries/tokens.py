@@ -20,20 +20,28 @@ class StoredToken:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    agent_id: str | None = None
 
 
 async def insert(
-    conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str, expires_at: datetime | None
+    conn: Conn,
+    token_hash: str,
+    role: str,
+    branch_code: str | None,
+    name: str,
+    expires_at: datetime | None,
+    agent_id: str | None = None,
 ) -> int:
-    """Store a token's hash; returns its id."""
+    """Store a token's hash (bound to an agent when ``agent_id`` is given, A1); returns its id."""
     token_id = await conn.fetchval(
-        """INSERT INTO api_tokens (token_hash, role, branch_code, name, expires_at)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+        """INSERT INTO api_tokens (token_hash, role, branch_code, name, expires_at, agent_id)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
         token_hash,
         role,
         branch_code,
         name,
         expires_at,
+        agent_id,
     )
     return int(token_id)
 
@@ -61,7 +69,7 @@ async def revoke(conn: Conn, token_id: int) -> bool:
 async def listing(conn: Conn) -> list[StoredToken]:
     """Every token, by id."""
     rows = await conn.fetch(
-        """SELECT id, role, branch_code, name, demo, created_at, expires_at, revoked_at
+        """SELECT id, role, branch_code, name, demo, created_at, expires_at, revoked_at, agent_id
            FROM api_tokens ORDER BY id"""
     )
     return [
@@ -74,6 +82,7 @@ async def listing(conn: Conn) -> list[StoredToken]:
             r["created_at"],
             r["expires_at"],
             r["revoked_at"],
+            r["agent_id"],
         )
         for r in rows
     ]
