@@ -22,6 +22,7 @@ import asyncpg
 
 from entitlements.errors import InvalidAmount
 from entitlements.money import parse_yuan
+from gateway.batch import imports_agents
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
 from gateway.stores.queries import imports
@@ -30,7 +31,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_ERRORS_SHOWN = 50
 MAX_FIELD = 1000
 
-KINDS = ("branches", "subscribers", "bills", "payments")
+KINDS = ("branches", "subscribers", "bills", "payments", *imports_agents.COLUMNS)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "branches": ("code", "name", "level", "parent_code"),
     "subscribers": (
@@ -52,6 +53,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "bills": ("msisdn", "month", "billed_yuan", "paid_yuan"),
     "payments": ("msisdn", "paid_at", "amount_yuan"),
+    **imports_agents.COLUMNS,  # agents (A1), qa (A2)
 }
 FLAGS = frozenset(
     ("data_card", "test", "public_free", "employee", "wo_family", "group", "public_phone",
@@ -181,6 +183,12 @@ class _Validator:
 
     def row(self, values: list[str], row: int) -> tuple[Any, ...]:
         """Validate one record and return it in table column order."""
+        extra = imports_agents.VALIDATORS.get(self.kind)
+        if extra is not None:
+            try:
+                return extra(values, row, self)
+            except imports_agents.BadRow as exc:
+                raise _Bad(str(exc)) from None
         return getattr(self, f"_{self.kind}")(values, row)  # type: ignore[no-any-return]  # dispatch by kind
 
     def _branches(self, v: list[str], row: int) -> tuple[Any, ...]:
@@ -371,6 +379,11 @@ async def _load(
     conn: asyncpg.Connection, kind: str, records: list[tuple[Any, ...]], path: Path
 ) -> tuple[int, int, list[str]]:
     """COPY the validated records into a staging table, check references, merge."""
+    if kind in imports_agents.COLUMNS:
+        inserted, updated, refused = await imports_agents.load(conn, kind, records, path)
+        if refused:
+            raise ImportRejected(path, [RowError(row, reason) for row, reason in refused], len(refused))
+        return inserted, updated, []
     if kind == "branches":
         # Parents before children so the self-reference holds row by row.
         order = {"province": 0, "city": 1, "county": 2}

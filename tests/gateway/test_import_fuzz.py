@@ -20,6 +20,8 @@ GOOD_ROW = {
     "subscribers": "18612345678,mobile,4g,postpaid,M99,,active,2020-03-15,HA-ZZ,,,,,0,",
     "bills": "18612345678,2026-10,10,10",
     "payments": "18612345678,2026-11-20T10:00:00+08:00,5",
+    "agents": "A1001,王丽,HA-ZZ,vip,3",
+    "qa": "A1001,2026-11-03,90,90,90,90,90",
 }
 
 
@@ -73,7 +75,7 @@ def test_bad_files_are_rejected_with_nothing_loaded(database_url: str, case: tup
                     assert "nothing loaded" in str(exc)
                 else:  # only a file that is valid by chance may load (an empty header-only file is refused)
                     raise AssertionError(f"{kind}: random content was accepted: {content[:80]!r}")
-            for table in ("branches", "subscribers", "bills", "payments"):
+            for table in ("branches", "subscribers", "bills", "payments", "agents", "qa_evaluations"):
                 assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0  # noqa: S608 - constant names
         finally:
             await conn.close()
