@@ -456,6 +456,12 @@ export function t(key, args) {
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in args ? String(args[name]) : match));
 }
 
+/** Texts of a module of the page, in both languages (the same keys in each). */
+export function addStrings(zh, en) {
+  Object.assign(STRINGS.zh, zh);
+  Object.assign(STRINGS.en, en);
+}
+
 /** Whether a text exists (for codes the server may add later). */
 export function has(key) {
   return key in STRINGS.zh;
