@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The SPEC sections whose every rule ID a test must cite: §1 tiers (T), §2 routing (Q),
-#: §3 entitlements (E), §4 reactivation (R), §5 work orders (W), §13 corrections (C).
+#: §3 entitlements (E), §4 reactivation (R), §5 work orders (W), §9 agents (A), §13 corrections (C).
 #: Later sections join by their number: 8 (H), 9 (A), 10 (P, V), 11 (X), 12 (O).
-SECTIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 13)
+SECTIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 9, 13)
 
 SECTION = re.compile(r"^## (\d+)\.\s*(.*)$")
 BULLET_ID = re.compile(r"^- ([A-Z]\d+(?:\.\d+)?)\b")

@@ -57,7 +57,10 @@ async def test_demo_province_has_every_kind_of_customer(conn: asyncpg.Connection
     assert under_100 > 0.6
     assert any(r["a"] > 45000 for r in avg)
     assert await q("SELECT count(*) FROM tier_assignments WHERE source = 'import'") > 0
-    assert await q("SELECT count(*) FROM api_tokens WHERE demo") == len(demo.DEMO_TOKENS)
+    assert await q("SELECT count(*) FROM api_tokens WHERE demo") == len(demo.DEMO_TOKENS) + len(
+        demo.DEMO_AGENT_TOKENS
+    )
+    assert await q("SELECT count(*) FROM agents") == len(demo.DEMO_AGENTS)  # rule A1
 
 
 async def test_same_seed_same_province(conn: asyncpg.Connection) -> None:

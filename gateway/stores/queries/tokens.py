@@ -46,15 +46,18 @@ async def insert(
     return int(token_id)
 
 
-async def insert_demo(conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str) -> None:
+async def insert_demo(
+    conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str, agent_id: str | None = None
+) -> None:
     """Store a well-known demo token (flagged `demo`), unless it is there already."""
     await conn.execute(
-        """INSERT INTO api_tokens (token_hash, role, branch_code, name, demo)
-           VALUES ($1, $2, $3, $4, true) ON CONFLICT (token_hash) DO NOTHING""",
+        """INSERT INTO api_tokens (token_hash, role, branch_code, name, demo, agent_id)
+           VALUES ($1, $2, $3, $4, true, $5) ON CONFLICT (token_hash) DO NOTHING""",
         token_hash,
         role,
         branch_code,
         name,
+        agent_id,
     )
 
 
