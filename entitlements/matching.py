@@ -34,6 +34,7 @@ from entitlements.model import Tier
 from entitlements.policy import Matching, Policy
 
 MS = 1000
+NO_BOUND = 2**62  # later than any enqueued_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,9 @@ def latest_enqueued(
     needed = waited_needed(matching, chosen.min_star, star)
     if needed is None or chosen.desk not in desks:
         return None
-    bound = now_ms - needed
+    # A call needing no wait is eligible however recently it came (even "after" now: the
+    # ACD's clocks need not agree to the millisecond).
+    bound = now_ms - needed if needed else NO_BOUND
     priority_ms = matching.priority_seconds * MS
     for head in heads:
         if head is chosen or (head.desk, head.min_star, head.priority) == (

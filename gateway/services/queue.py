@@ -77,11 +77,12 @@ FLUSH_EVERY_S: Final = 30.0
 FLUSH_BACK: Final = 8
 POINTERS_MAX: Final = 100_000
 STATS_EVERY_S: Final = 1.0
-#: The budget is Redis's time, not this process's: a request that finds others already
-#: waiting on Redis here gets this much more per waiting request (about the CPU each costs),
-#: so a burst of `next` on a busy process is not mistaken for a Redis outage, while a frozen
-#: Redis on a quiet process is still a 503 within the lookup budget.
-PER_WAITING_S: Final = 0.002
+STATS_MIN_S: Final = 0.2
+#: Agent views and the agent's call are written this soon after the answer, batched.
+OUTBOX_DELAY_S: Final = 0.002
+OUTBOX_BATCH: Final = 200
+#: The longest a round trip waits while Redis keeps answering other requests (a burst).
+HARD_TIMEOUT_S: Final = 2.0
 
 
 def to_ms(at: datetime) -> int:
@@ -128,8 +129,10 @@ class QueueService:
         self.pointers: OrderedDict[str, tuple[str, int]] = OrderedDict()  # call id → (desk, enqueued ms)
         self.watchers: set[asyncio.Queue[bytes]] = set()
         self.latest: bytes | None = None
-        self.in_flight = 0  # requests waiting on Redis in this process
         self._dirty = asyncio.Event()
+        self._outbox: list[bytes] = []
+        self._outbox_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -138,21 +141,21 @@ class QueueService:
         return to_ms(self.settings.clock())
 
     def _timeout(self) -> float:
-        """One round trip's time: the lookup budget, plus time for the requests waiting ahead of
-        it in this process (a burst on a busy process is no Redis outage)."""
-        return self.budget + PER_WAITING_S * self.in_flight
+        """One round trip's budget: the lookup budget."""
+        return self.budget
 
-    async def _run(self, commands: list[tuple[bytes, ...]]) -> list[Any]:
+    async def _run(self, commands: list[bytes]) -> list[Any]:
         """One round trip (the commands in one write); any failure of the store is
-        `queue_unavailable`. An unreachable Redis fails the first round trip of a request,
-        so the answer comes within the lookup budget."""
+        `queue_unavailable`. A Redis silent for the lookup budget fails the round trip (503
+        within the budget); while it keeps sending this engine replies, a burst on this
+        process waits for its own (up to HARD_TIMEOUT_S)."""
         if not self.breaker.allow():
             raise unavailable("circuit open")
         for attempt in (1, 2):
-            timeout = self._timeout()
-            self.in_flight += 1
             try:
-                replies = await self.fast.execute(commands, timeout)
+                replies = await self.fast.execute_raw(
+                    b"".join(commands), len(commands), self.budget, hard_timeout=HARD_TIMEOUT_S
+                )
             except ReplyError as exc:
                 if "NOSCRIPT" in str(exc) and attempt == 1:
                     await self._load_scripts()
@@ -165,8 +168,6 @@ class QueueService:
             except OSError as exc:  # RedisUnavailable: refused, lost, out of step
                 self.breaker.failure(type(exc).__name__)
                 raise unavailable(type(exc).__name__) from None
-            finally:
-                self.in_flight -= 1
             self.breaker.success()
             return replies
         raise unavailable("scripts could not be loaded")  # pragma: no cover - the loop returns or raises
@@ -182,9 +183,56 @@ class QueueService:
             raise unavailable(type(exc).__name__) from None
 
     async def close(self) -> None:
-        """Stop the probe and close the connections."""
+        """Send what is pending, stop the probe and close the connections."""
+        if self._outbox_timer is not None:
+            self._outbox_timer.cancel()
+        await self.flush_outbox()
         await self.breaker.close()
         await self.fast.close()
+
+    def _changed(self) -> None:
+        """Figures moved: a watching wallboard gets them soon."""
+        if self.watchers:
+            self._dirty.set()
+
+    def _later(self, commands: list[bytes]) -> None:
+        """Bookkeeping no answer waits for (agent views per desk, the agent's call): sent
+        together within OUTBOX_DELAY_S, in one write for every request of that moment."""
+        self._outbox.extend(commands)
+        if self._outbox_timer is None:
+            self._outbox_timer = asyncio.get_running_loop().call_later(OUTBOX_DELAY_S, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._outbox_timer = None
+        task = asyncio.ensure_future(self.flush_outbox())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush_outbox(self) -> None:
+        """Send the pending bookkeeping now (each script is idempotent or ordered by time, so a
+        resend after NOSCRIPT is harmless); a failure is counted, the next change repairs it."""
+        if not self._outbox:
+            return
+        # At most OUTBOX_BATCH a write: Redis answers nothing else while it runs a batch.
+        batch, self._outbox = self._outbox[:OUTBOX_BATCH], self._outbox[OUTBOX_BATCH:]
+        if self._outbox:
+            self._later([])
+        for attempt in (1, 2):
+            try:
+                await self.fast.execute_raw(b"".join(batch), len(batch), max(self._timeout(), 1.0))
+                return
+            except ReplyError as exc:
+                if "NOSCRIPT" in str(exc) and attempt == 1:
+                    with contextlib.suppress(ServiceError):
+                        await self._load_scripts()
+                    continue
+                self.metrics.store_errors.labels("redis", "queue_outbox").inc()
+                log.warning("queue_outbox_refused", error=str(exc)[:100])
+                return
+            except (TimeoutError, OSError) as exc:
+                self.metrics.store_errors.labels("redis", "queue_outbox").inc()
+                log.warning("queue_outbox_failed", error=type(exc).__name__, commands=len(batch))
+                return
 
     def _remember(self, call_id: str, desk: str, enqueued_ms: int) -> None:
         self.pointers[call_id] = (desk, enqueued_ms)
@@ -211,27 +259,43 @@ class QueueService:
             return self.lookup.unknown_caller()
         return await self.lookup.lookup(msisdn)
 
+    async def _replayed(self, call_id: str, kept: bytes) -> dict[str, Any]:
+        """The first enqueue's pointer (waiting a moment while that enqueue is still under way)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._timeout()
+        while kept == store.PENDING:
+            if loop.time() >= until:
+                raise ServiceError(
+                    "enqueue_in_progress", "this call_id is being queued by another request; retry shortly"
+                )
+            await asyncio.sleep(0.005)
+            (found,) = await self._run([store.command(b"GET", store.pointer_key(call_id))])
+            kept = found if found is not None else store.PENDING
+        pointer: dict[str, Any] = orjson.loads(kept)
+        return pointer
+
     async def enqueue(self, call_id: str, ani: str | None, enqueued_at: datetime | None) -> dict[str, Any]:
         """A4: queue a call after its lookup (a replay of the call id answers the same).
 
-        The lookup and a first read of the call's pointer run side by side, so an unreachable
-        Redis is a 503 inside the lookup budget, and a replay needs no lookup."""
+        The lookup and the claim of the call id run side by side, so an unreachable Redis is
+        a 503 inside the lookup budget; the call then enters its desk and its pointer is
+        written in one round trip."""
         if not self.breaker.allow():
             raise unavailable("circuit open")
         msisdn = self._number(ani)
         looking = asyncio.ensure_future(self._answer_for(msisdn))
         try:
-            (kept,) = await self._run([(b"GET", store.pointer_key(call_id).encode())])
+            (kept,) = await self._run([store.pointer_claim(call_id)])
         except BaseException:
             looking.cancel()
             raise
         answer: Answer | None = None
-        if kept is None:
+        if kept is None:  # the first enqueue of this call id
             answer = await looking
             self.lookup.remember_call(call_id, answer)  # the screen pop finds it (POST …/connected)
             fields = answer.fields
             skill = fields.get("skill") or {}
-            pointer = {
+            pointer: dict[str, Any] = {
                 "desk": fields["queue"]["name"],
                 "priority": int(fields["queue"]["priority"]),
                 "min_agent_star": int(skill.get("min_agent_star", 1)),
@@ -239,28 +303,25 @@ class QueueService:
                 "degraded": bool(fields["degraded"]),
                 "enqueued_ms": to_ms(enqueued_at) if enqueued_at is not None else self.now_ms(),
             }
-            (kept,) = await self._run([store.pointer(call_id, orjson.dumps(pointer))])
         else:
             looking.cancel()
-        if kept is not None:  # a replay: the first enqueue's desk and figures
-            pointer = orjson.loads(kept)
-            answer = None
+            pointer = await self._replayed(call_id, kept)
         desk = pointer["desk"]
         priority_ms = self.policies.current.agents.matching.priority_seconds * MS
-        (reply,) = await self._run(
-            [
-                store.enqueue(
-                    desk,
-                    call_id,
-                    pointer["enqueued_ms"],
-                    pointer["priority"],
-                    pointer["min_agent_star"],
-                    priority_ms,
-                    answer.msisdn or "" if answer else "",
-                    answer.body if answer else b"",
-                )
-            ]
-        )
+        commands = [
+            store.enqueue(
+                desk,
+                call_id,
+                pointer["enqueued_ms"],
+                pointer["priority"],
+                pointer["min_agent_star"],
+                priority_ms,
+                answer.msisdn or "" if answer else "",
+            )
+        ]
+        if answer is not None:
+            commands.append(store.pointer_set(call_id, orjson.dumps(pointer)))
+        reply = (await self._run(commands))[0]
         self._remember(call_id, desk, pointer["enqueued_ms"])
         ahead, available, busy, wrap_up, away = (int(store.text(v) or 0) for v in reply[1:6])
         aht_s = int(store.text(reply[6])) / MS if store.text(reply[6]) else DEFAULT_AHT_S
@@ -269,7 +330,7 @@ class QueueService:
         # agent at the desk's recent handling time.
         expected = max(0, ahead + 1 - available) * aht_s / max(staffed, 1)
         if reply[0] == 1:
-            self._dirty.set()
+            self._changed()
         return {
             "call_id": call_id,
             "desk": desk,
@@ -284,7 +345,7 @@ class QueueService:
 
     # ------------------------------------------------------------------ agents
 
-    def _mirrors(self, agent: Agent, state: str, at_ms: int) -> list[tuple[bytes, ...]]:
+    def _mirrors(self, agent: Agent, state: str, at_ms: int) -> list[bytes]:
         """The agent's state on every desk (offline where it does not serve)."""
         return [
             store.mirror(desk, agent.id, state if desk in agent.desks else "offline", at_ms)
@@ -296,15 +357,19 @@ class QueueService:
         if state not in STATES:
             raise ServiceError("invalid_request", f"state must be one of {', '.join(STATES)}", field="state")
         at_ms = to_ms(at) if at is not None else self.now_ms()
-        commands = [store.agent_set(agent.id, state, at_ms), *self._mirrors(agent, state, at_ms)]
-        replies = await self._run(commands)
-        before = store.text(replies[0][0])
-        self._dirty.set()
-        return {"agent_id": agent.id, "state": state, "previous_state": before, "since": iso_ms(at_ms)}
+        (before,) = await self._run([store.agent_set(agent.id, state, at_ms)])
+        self._later(self._mirrors(agent, state, at_ms))
+        return {
+            "agent_id": agent.id,
+            "state": state,
+            "previous_state": store.text(before[0]),
+            "since": iso_ms(at_ms),
+        }
 
     async def agent_state(self, agent: Agent) -> dict[str, Any]:
         """An agent's live state (state, since, the call and desk it has)."""
-        (raw,) = await self._run([(b"HGETALL", store.agent_key(agent.id).encode())])
+        await self.flush_outbox()  # read this process's own writes
+        (raw,) = await self._run([store.command(b"HGETALL", store.agent_key(agent.id))])
         values = {store.text(raw[i]): store.text(raw[i + 1]) for i in range(0, len(raw) - 1, 2)}
         since = values.get("since")
         return {
@@ -333,7 +398,7 @@ class QueueService:
             )
         heads = {desk: store.parse_heads(flat) for desk, flat in zip(desks, replies[1:], strict=True)}
         try:
-            taken = await self._take(agent, heads, at_ms, matching)
+            taken = await self._take(agent, heads, at_ms, matching, token)
         except BaseException:
             with contextlib.suppress(ServiceError):
                 await self._run([store.agent_abort(agent.id, token)])
@@ -343,16 +408,22 @@ class QueueService:
             return None
         head, reply = taken
         call_id = str(head.call)
-        assign = [store.agent_assign(agent.id, call_id, head.desk), *self._mirrors(agent, "busy", at_ms)]
-        await self._run(assign)
+        # Bookkeeping the answer does not wait for: the agent's call and every desk's view.
+        self._later(
+            [store.agent_assign(agent.id, token, call_id, head.desk), *self._mirrors(agent, "busy", at_ms)]
+        )
         enqueued_ms = head.enqueued_ms
-        answer_body = reply[4]
-        if answer_body:  # the agent's widget pops the caller, as on POST /v1/calls/{id}/connected
-            await self.screenpop.publish(agent.id, call_id, orjson.loads(answer_body), iso_ms(at_ms))
-        self._dirty.set()
+        ani = store.text(reply[3]) or None
+        # The agent's widget pops the caller, as on POST /v1/calls/{id}/connected: the enqueue's
+        # answer (remembered by the lookup), or a fresh one for a call waiting longer than that.
+        body = await self.lookup.recall(call_id)
+        if body is None:
+            body = (await self._answer_for(ani)).body
+        await self.screenpop.publish(agent.id, call_id, orjson.loads(body), iso_ms(at_ms))
+        self._changed()
         return {
             "call_id": call_id,
-            "ani": store.text(reply[3]) or None,
+            "ani": ani,
             "desk": head.desk,
             "priority": head.priority,
             "min_agent_star": head.min_star,
@@ -371,6 +442,7 @@ class QueueService:
         heads: dict[str, list[store.BucketHead]],
         at_ms: int,
         matching: Matching,
+        token: str,
     ) -> tuple[Head, list[Any]] | None:
         """Choose (A4) and take: the oldest call of the chosen bucket that is still the agent's
         choice (``latest_enqueued``); when none is left, choose again from the desk's fresh heads."""
@@ -385,7 +457,9 @@ class QueueService:
                 return None
             latest = latest_enqueued(head, candidates, agent.star, agent.desks, at_ms, matching)
             assert latest is not None and latest >= head.enqueued_ms  # the head itself is the choice
-            (reply,) = await self._run([store.claim(head.desk, head.call.bucket, latest, agent.id, at_ms)])
+            (reply,) = await self._run(
+                [store.claim(head.desk, head.call.bucket, latest, agent.id, at_ms, token)]
+            )
             if reply[0] == 1:
                 taken = Head(
                     head.desk, head.min_star, head.priority, int(store.text(reply[2])), store.text(reply[1])
@@ -405,7 +479,7 @@ class QueueService:
         at_ms = to_ms(at) if at is not None else self.now_ms()
         found = self.pointers.get(call_id)
         if found is None:
-            (raw,) = await self._run([(b"GET", store.pointer_key(call_id).encode())])
+            (raw,) = await self._run([store.command(b"GET", store.pointer_key(call_id))])
             if raw is None:
                 raise ServiceError("unknown_call", "no queued call has this call_id (calls are kept 6 hours)")
             pointer = orjson.loads(raw)
@@ -415,22 +489,21 @@ class QueueService:
         waited_ms = at_ms - enqueued_ms
         counts = outcome(kind, waited_ms, policy.agents.service_level) if kind != "completed" else Counts()  # type: ignore[arg-type]  # kind checked above
         (reply,) = await self._run([store.event(desk, call_id, kind, at_ms, counts)])
-        verdict, before, agent_id = (store.text(v) for v in reply)
+        verdict, before, agent_id, token = (store.text(v) for v in reply)
         if verdict == "missing":
             raise ServiceError("unknown_call", "no queued call has this call_id (calls are kept 6 hours)")
         if verdict == "conflict":
             raise ServiceError(
                 "invalid_transition", f"the call is {before}; it cannot become {kind}", state=before
             )
-        if verdict == "ok" and agent_id and kind in ("abandoned", "completed"):
-            # The agent who had the call moves on: back to available, or to wrap-up after the talk.
+        if verdict == "ok" and agent_id and token and kind in ("abandoned", "completed"):
+            # The agent still on the call moves on: back to available, or to wrap-up after the talk.
             after = "available" if kind == "abandoned" else "wrap_up"
+            (moved,) = await self._run([store.agent_after(agent_id, token, after, at_ms)])
             agent = self.directory.agents.get(agent_id)
-            commands = [store.agent_after(agent_id, call_id, after, at_ms)]
-            moved = await self._run(commands)
-            if moved[0][0] == 1 and agent is not None:
-                await self._run(self._mirrors(agent, after, at_ms))
-        self._dirty.set()
+            if moved[0] == 1 and agent is not None:
+                self._later(self._mirrors(agent, after, at_ms))
+        self._changed()
         return {
             "call_id": call_id,
             "kind": kind,
@@ -450,6 +523,7 @@ class QueueService:
         policy = self.policies.current
         rules = policy.agents.service_level
         now_ms = to_ms(now) if now is not None else self.now_ms()
+        await self.flush_outbox()  # this process's agent states are in before the figures are read
         minutes = window_minutes(now_ms)
         interval = interval_of(now_ms)
         commands = [
@@ -529,9 +603,7 @@ class QueueService:
         current = interval_of(now_ms)
         starts = [current - k * INTERVAL_MS for k in range(1, FLUSH_BACK + 1)]
         keys = [(desk, start) for desk in store.DESKS for start in starts]
-        commands: list[tuple[bytes, ...]] = [
-            (b"HGETALL", store.interval_key(d, start).encode()) for d, start in keys
-        ]
+        commands: list[bytes] = [store.command(b"HGETALL", store.interval_key(d, start)) for d, start in keys]
         replies = await self._run(commands)
         rows = []
         for (desk, start), flat in zip(keys, replies, strict=True):
@@ -585,7 +657,7 @@ class QueueService:
         """A5: a queue of the stats JSON, whenever it changes (the wallboard's SSE)."""
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10)
         self.watchers.add(queue)
-        self._dirty.set()
+        self._dirty.set()  # the new screen gets the figures at once
         return queue
 
     def unwatch(self, queue: asyncio.Queue[bytes]) -> None:
@@ -605,12 +677,18 @@ class QueueService:
             queue.put_nowait(body)
 
     async def run_background(self) -> None:
-        """Figures every second (gauges, SSE; at once after a change here), intervals every 30 s."""
+        """Figures every second (gauges), sooner after a change here while a wallboard watches
+        (but at most every STATS_MIN_S, however busy the desks), intervals every 30 s."""
         last_flush = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(STATS_EVERY_S):
-                    await self._dirty.wait()
+                    while True:
+                        await self._dirty.wait()
+                        self._dirty.clear()
+                        if self.watchers:
+                            break
+            await asyncio.sleep(STATS_MIN_S)  # changes in a burst are shown together
             self._dirty.clear()
             try:
                 await self._publish_stats()

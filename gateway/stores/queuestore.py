@@ -8,7 +8,7 @@ pointer by the call id.
 - ``{desk:D}:q:<min star>:<priority>`` — ZSET of waiting call ids scored by enqueued_at (ms):
   a bucket's calls in the order the score serves them (``entitlements.matching``);
 - ``{desk:D}:c:<call id>`` — HASH of one call: state (waiting, assigned, answered,
-  abandoned, completed), bucket, enqueued_at, priority, min star, ANI, lookup answer, agent;
+  abandoned, completed), bucket, enqueued_at, priority, min star, ANI, agent and its claim;
   it outlives the call (``CALL_TTL``) so that a replayed enqueue finds it;
 - ``{desk:D}:agents`` — HASH agent → ``"<since ms>:<state>"`` of the agents serving D, and
   ``{desk:D}:agent-states`` — HASH state → count (the wallboard's "agents by state");
@@ -34,6 +34,9 @@ from typing import Any, Final
 from entitlements.queuestats import Counts, interval_of, minute_of
 
 CALL_TTL: Final = 6 * 3600  # a call's record outlives any call: replays and late events find it
+#: A call id whose first enqueue is under way (it holds the pointer this long at most).
+PENDING: Final = b"pending"
+PENDING_TTL: Final = 10
 MINUTE_TTL: Final = 2 * 3600
 INTERVAL_TTL: Final = 26 * 3600  # the flusher has a day to copy a finished interval
 DESKS: Final[tuple[str, ...]] = ("vip", "general")
@@ -71,6 +74,16 @@ def interval_key(desk: str, start_ms: int) -> str:
     return f"{desk_prefix(desk)}:i:{start_ms}"
 
 
+def _bulk(part: bytes | str | int) -> bytes:
+    data = part if isinstance(part, bytes) else str(part).encode()
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
+def command(*parts: bytes | str | int) -> bytes:
+    """One Redis command, encoded (RESP) once, as the pipelined client sends it."""
+    return b"*%d\r\n" % len(parts) + b"".join(_bulk(p) for p in parts)
+
+
 class Script:
     """A Lua script sent by its SHA-1 (EVALSHA), loaded on the first NOSCRIPT."""
 
@@ -78,19 +91,23 @@ class Script:
         self.name = name
         self.source = source.encode()
         self.sha = hashlib.sha1(self.source).hexdigest().encode()  # Redis names scripts by SHA-1
+        self._head = _bulk(b"EVALSHA") + _bulk(self.sha)
 
-    def call(self, keys: Sequence[str], args: Sequence[str | int | bytes]) -> tuple[bytes, ...]:
-        """The EVALSHA command."""
-        return (
-            b"EVALSHA",
-            self.sha,
-            str(len(keys)).encode(),
-            *(k.encode() for k in keys),
-            *(a if isinstance(a, bytes) else str(a).encode() for a in args),
+    def call(self, keys: Sequence[str], args: Sequence[str | int | bytes]) -> bytes:
+        """The EVALSHA command, encoded."""
+        return b"".join(
+            (
+                b"*%d\r\n" % (3 + len(keys) + len(args)),
+                self._head,
+                _bulk(len(keys)),
+                *map(_bulk, keys),
+                *map(_bulk, args),
+            )
         )
 
 
-# The call-id pointer, set once: the value stored before (a replay), else nil.
+# The call-id pointer, claimed once: the value stored before (a replay, or PENDING while the
+# first enqueue is under way), else nil — and the pointer now holds ARGV[1] for ARGV[2] s.
 POINTER = Script(
     "pointer",
     """
@@ -118,7 +135,7 @@ if kept then
   return out
 end
 redis.call('HSET', KEYS[1], 'state', 'waiting', 'bucket', bucket, 'enq', enq, 'prio', prio,
-           'req', req, 'ani', ARGV[9], 'answer', ARGV[10])
+           'req', req, 'ani', ARGV[9])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('ZADD', prefix .. ':q:' .. bucket, enq, cid)
 redis.call('SADD', KEYS[2], bucket)
@@ -154,8 +171,8 @@ return out
 )
 
 # Take the oldest call of the chosen bucket enqueued at or before the bound the agent's
-# choice allows: {1, call id, enqueued_at, ani, answer}; none left: {0, the desk's heads…},
-# so that the agent can choose again without another round trip.
+# choice allows, noting the agent and its claim token: {1, call id, enqueued_at, ani}; none
+# left: {0, the desk's heads…}, so that the agent can choose again without another round trip.
 CLAIM = Script(
     "claim",
     """
@@ -167,9 +184,9 @@ if found[1] then
   redis.call('ZREM', zkey, cid)
   if redis.call('ZCARD', zkey) == 0 then redis.call('SREM', KEYS[1], bucket) end
   local ckey = prefix .. ':c:' .. cid
-  redis.call('HSET', ckey, 'state', 'assigned', 'agent', ARGV[4], 'assigned', ARGV[5])
-  local f = redis.call('HMGET', ckey, 'enq', 'ani', 'answer')
-  return {1, cid, f[1] or '', f[2] or '', f[3] or ''}
+  redis.call('HSET', ckey, 'state', 'assigned', 'agent', ARGV[4], 'assigned', ARGV[5], 'claim', ARGV[6])
+  local f = redis.call('HMGET', ckey, 'enq', 'ani')
+  return {1, cid, f[1] or '', f[2] or ''}
 end
 local out = {0}
 for _, b in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -183,19 +200,23 @@ return out
 )
 
 # An outcome event: moves the call's state and adds the counters (given by the caller)
-# exactly once. Returns {verdict, state before, agent}: verdict ok | replay | conflict | missing.
+# exactly once. Returns {verdict, state before, agent, the agent's claim token}: verdict ok |
+# replay | conflict | missing.
 EVENT = Script(
     "event",
     """
 local prefix, kind, at = ARGV[1], ARGV[2], ARGV[3]
 local ckey = KEYS[1]
 local state = redis.call('HGET', ckey, 'state')
-if not state then return {'missing', '', ''} end
-local agent = redis.call('HGET', ckey, 'agent') or ''
-if state == kind or (kind == 'answered' and state == 'completed') then return {'replay', state, agent} end
+if not state then return {'missing', '', '', ''} end
+local who = redis.call('HMGET', ckey, 'agent', 'claim')
+local agent, claim = who[1] or '', who[2] or ''
+if state == kind or (kind == 'answered' and state == 'completed') then
+  return {'replay', state, agent, claim}
+end
 local allowed = (kind == 'completed' and state == 'answered')
   or (kind ~= 'completed' and (state == 'waiting' or state == 'assigned'))
-if not allowed then return {'conflict', state, agent} end
+if not allowed then return {'conflict', state, agent, claim} end
 if state == 'waiting' then
   local bucket = redis.call('HGET', ckey, 'bucket')
   local zkey = prefix .. ':q:' .. bucket
@@ -211,7 +232,7 @@ if kind == 'completed' then
     local aht = tonumber(redis.call('HGET', KEYS[5], 'aht_ms') or sample)
     redis.call('HSET', KEYS[5], 'aht_ms', string.format('%.0f', aht + (sample - aht) / 10))
   end
-  return {'ok', state, agent}
+  return {'ok', state, agent, claim}
 end
 local names = {'offered', 'answered', 'answered_within', 'abandoned', 'short_abandoned', 'wait_ms'}
 for i, name in ipairs(names) do
@@ -223,7 +244,7 @@ for i, name in ipairs(names) do
 end
 redis.call('EXPIRE', KEYS[2], ARGV[6])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
-return {'ok', state, agent}
+return {'ok', state, agent, claim}
 """,
 )
 
@@ -273,12 +294,15 @@ return 1
 """,
 )
 
-# The agent took a call.
+# The agent took a call (sent after the answer, with other bookkeeping): recorded unless the
+# agent's state changed meanwhile (the claim token is gone). The claim stays: it ties the
+# agent to this call until the agent's next state change.
 AGENT_ASSIGN = Script(
     "agent_assign",
     """
+if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'call', ARGV[2], 'desk', ARGV[3])
-redis.call('HDEL', KEYS[1], 'claim', 'prev_since')
+redis.call('HDEL', KEYS[1], 'prev_since')
 return 1
 """,
 )
@@ -297,14 +321,15 @@ return {before, call}
 """,
 )
 
-# After an outcome: the agent holding ``call`` moves on (abandoned → available,
-# completed → wrap_up); an agent already on another call is left alone. {1, since} or {0}.
+# After an outcome: the agent still on that call (its claim token unchanged) moves on
+# (abandoned → available, completed → wrap_up); an agent who moved on is left alone.
+# {1, since} or {0, ''}.
 AGENT_AFTER = Script(
     "agent_after",
     """
-if redis.call('HGET', KEYS[1], 'call') ~= ARGV[1] then return {0, ''} end
+if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then return {0, ''} end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'since', ARGV[3])
-if ARGV[2] == 'available' then redis.call('HDEL', KEYS[1], 'call', 'desk') end
+if ARGV[2] == 'available' then redis.call('HDEL', KEYS[1], 'call', 'desk', 'claim') end
 return {1, ARGV[3]}
 """,
 )
@@ -376,36 +401,40 @@ def parse_heads(flat: Sequence[Any]) -> list[BucketHead]:
 
 
 def enqueue(
-    desk: str, call_id: str, enqueued_ms: int, priority: int, min_star: int, priority_ms: int,
-    ani: str, answer: bytes,
-) -> tuple[bytes, ...]:  # fmt: skip
+    desk: str, call_id: str, enqueued_ms: int, priority: int, min_star: int, priority_ms: int, ani: str
+) -> bytes:
     """ENQUEUE for one call."""
     prefix = desk_prefix(desk)
     return ENQUEUE.call(
         [f"{prefix}:c:{call_id}", f"{prefix}:buckets", f"{prefix}:agent-states", f"{prefix}:meta"],
         [prefix, call_id, enqueued_ms, priority, min_star, bucket_name(min_star, priority), CALL_TTL,
-         priority_ms, ani, answer],
+         priority_ms, ani],
     )  # fmt: skip
 
 
-def pointer(call_id: str, value: bytes) -> tuple[bytes, ...]:
-    """POINTER: set the call's pointer unless it exists."""
-    return POINTER.call([pointer_key(call_id)], [value, CALL_TTL])
+def pointer_claim(call_id: str) -> bytes:
+    """POINTER: claim the call id for an enqueue (PENDING, briefly) unless it is known."""
+    return POINTER.call([pointer_key(call_id)], [PENDING, PENDING_TTL])
 
 
-def heads(desk: str) -> tuple[bytes, ...]:
+def pointer_set(call_id: str, value: bytes) -> bytes:
+    """The enqueue's pointer, for replays and events."""
+    return command(b"SET", pointer_key(call_id), value, b"EX", CALL_TTL)
+
+
+def heads(desk: str) -> bytes:
     """HEADS of a desk."""
     prefix = desk_prefix(desk)
     return HEADS.call([f"{prefix}:buckets"], [prefix])
 
 
-def claim(desk: str, bucket: str, latest_ms: int, agent_id: str, at_ms: int) -> tuple[bytes, ...]:
+def claim(desk: str, bucket: str, latest_ms: int, agent_id: str, at_ms: int, token: str) -> bytes:
     """CLAIM of the oldest call of a bucket enqueued at or before ``latest_ms``, for an agent."""
     prefix = desk_prefix(desk)
-    return CLAIM.call([f"{prefix}:buckets"], [prefix, bucket, latest_ms, agent_id, at_ms])
+    return CLAIM.call([f"{prefix}:buckets"], [prefix, bucket, latest_ms, agent_id, at_ms, token])
 
 
-def event(desk: str, call_id: str, kind: str, at_ms: int, counts: Counts) -> tuple[bytes, ...]:
+def event(desk: str, call_id: str, kind: str, at_ms: int, counts: Counts) -> bytes:
     """EVENT: an outcome with the counters it adds."""
     prefix = desk_prefix(desk)
     return EVENT.call(
@@ -415,38 +444,38 @@ def event(desk: str, call_id: str, kind: str, at_ms: int, counts: Counts) -> tup
     )  # fmt: skip
 
 
-def stats(desk: str, counter_keys: Sequence[str]) -> tuple[bytes, ...]:
+def stats(desk: str, counter_keys: Sequence[str]) -> bytes:
     """STATS of a desk with the counters of ``counter_keys``."""
     prefix = desk_prefix(desk)
     return STATS.call([f"{prefix}:buckets", f"{prefix}:agent-states", *counter_keys], [prefix])
 
 
-def agent_begin(agent_id: str, token: str, at_ms: int) -> tuple[bytes, ...]:
+def agent_begin(agent_id: str, token: str, at_ms: int) -> bytes:
     """AGENT_BEGIN."""
     return AGENT_BEGIN.call([agent_key(agent_id)], [token, at_ms])
 
 
-def agent_abort(agent_id: str, token: str) -> tuple[bytes, ...]:
+def agent_abort(agent_id: str, token: str) -> bytes:
     """AGENT_ABORT."""
     return AGENT_ABORT.call([agent_key(agent_id)], [token])
 
 
-def agent_assign(agent_id: str, call_id: str, desk: str) -> tuple[bytes, ...]:
+def agent_assign(agent_id: str, token: str, call_id: str, desk: str) -> bytes:
     """AGENT_ASSIGN."""
-    return AGENT_ASSIGN.call([agent_key(agent_id)], ["", call_id, desk])
+    return AGENT_ASSIGN.call([agent_key(agent_id)], [token, call_id, desk])
 
 
-def agent_set(agent_id: str, state: str, at_ms: int) -> tuple[bytes, ...]:
+def agent_set(agent_id: str, state: str, at_ms: int) -> bytes:
     """AGENT_SET."""
     return AGENT_SET.call([agent_key(agent_id)], [state, at_ms])
 
 
-def agent_after(agent_id: str, call_id: str, state: str, at_ms: int) -> tuple[bytes, ...]:
-    """AGENT_AFTER."""
-    return AGENT_AFTER.call([agent_key(agent_id)], [call_id, state, at_ms])
+def agent_after(agent_id: str, token: str, state: str, at_ms: int) -> bytes:
+    """AGENT_AFTER for the agent whose claim was ``token``."""
+    return AGENT_AFTER.call([agent_key(agent_id)], [token, state, at_ms])
 
 
-def mirror(desk: str, agent_id: str, state: str, since_ms: int) -> tuple[bytes, ...]:
+def mirror(desk: str, agent_id: str, state: str, since_ms: int) -> bytes:
     """MIRROR of an agent's state on one desk (``offline`` removes it)."""
     prefix = desk_prefix(desk)
     return MIRROR.call([f"{prefix}:agents", f"{prefix}:agent-states"], [agent_id, state, since_ms])
