@@ -31,6 +31,7 @@ import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
@@ -63,6 +64,7 @@ from gateway.stores.queries import queue_intervals
 from gateway.stores.queries.queue_intervals import StoredInterval
 
 log = get_logger("queue")
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the stored intervals are shown in the hotline's time
 MS: Final = 1000
 #: States the agent or the ACD may report (A4).
 STATES: Final[tuple[str, ...]] = store.AGENT_STATES
@@ -327,8 +329,8 @@ class QueueService:
         aht_s = int(store.text(reply[6])) / MS if store.text(reply[6]) else DEFAULT_AHT_S
         staffed = available + busy + wrap_up + away
         # A rough estimate: the calls ahead beyond the idle agents, served by every staffed
-        # agent at the desk's recent handling time.
-        expected = max(0, ahead + 1 - available) * aht_s / max(staffed, 1)
+        # agent at the desk's recent handling time (none when nobody staffs the desk).
+        expected = max(0, ahead + 1 - available) * aht_s / staffed if staffed else None
         if reply[0] == 1:
             self._changed()
         return {
@@ -338,7 +340,7 @@ class QueueService:
             "min_agent_star": pointer["min_agent_star"],
             "relax": pointer["relax"],
             "position": ahead + 1,
-            "expected_wait_s": math.ceil(expected),
+            "expected_wait_s": math.ceil(expected) if expected is not None else None,
             "enqueued_at": iso_ms(pointer["enqueued_ms"]),
             "degraded": pointer["degraded"],
         }
@@ -642,8 +644,8 @@ class QueueService:
             out.append(
                 {
                     "desk": r.desk,
-                    "starts_at": r.starts_at.isoformat(),
-                    "ends_at": r.ends_at.isoformat(),
+                    "starts_at": r.starts_at.astimezone(SHANGHAI).isoformat(),
+                    "ends_at": r.ends_at.astimezone(SHANGHAI).isoformat(),
                     **figures(counts, counted),
                     "threshold_s": r.threshold_s,
                     "short_abandon_s": r.short_abandon_s,

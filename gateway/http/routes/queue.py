@@ -216,7 +216,10 @@ def setup(app: web.Application) -> None:
                             "priority": {"type": "integer"},
                             "min_agent_star": {"type": "integer"},
                             "position": {"type": "integer"},
-                            "expected_wait_s": {"type": "integer"},
+                            "expected_wait_s": {
+                                "type": ["integer", "null"],
+                                "description": "a rough estimate; null while nobody staffs the desk",
+                            },
                             "degraded": {"type": "boolean"},
                         },
                     },
