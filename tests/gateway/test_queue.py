@@ -63,6 +63,15 @@ async def test_lookup_answer_carries_the_skill(client: TestClient[Any, Any], des
     assert one["skill"] == {"desk": "general", "min_agent_star": 1, "relax": []}
     _, unknown = await call(client, "GET", "/v1/ivr/lookup?ani=anonymous", desk.ivr)
     assert unknown["skill"] == {"desk": "general", "min_agent_star": 1, "relax": []}
+    response = await client.get(
+        f"/v1/ivr/lookup?ani={FIVE}&format=kv", headers={"Authorization": f"Bearer {desk.ivr}"}
+    )
+    lines = dict(line.split("=", 1) for line in (await response.text()).splitlines())
+    assert (lines["skill.desk"], lines["skill.min_agent_star"], lines["skill.relax"]) == (
+        "vip",
+        "4",
+        "20:3,40:1",
+    )
 
 
 async def test_enqueue_takes_the_lookups_desk_and_a_replay_answers_the_same(
