@@ -282,9 +282,7 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
         await directory.refresh()
     app[AGENTS] = directory
-    service = QueueService(
-        settings, app[POLICY], app[PG], app[LOOKUP], app[SCREENPOP], directory, app[METRICS]
-    )
+    service = QueueService(settings, app[POLICY], app[PG], app[LOOKUP], directory, app[METRICS])
     app[QUEUE] = service
     tasks = [asyncio.create_task(directory.run()), asyncio.create_task(service.run_background())]
     yield

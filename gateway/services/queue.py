@@ -55,7 +55,6 @@ from gateway.services.agents import Agent, AgentDirectory
 from gateway.services.errors import ServiceError
 from gateway.services.lookup import Answer, LookupService
 from gateway.services.policies import PolicyHolder
-from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 from gateway.stores import queuestore as store
 from gateway.stores.breaker import CircuitBreaker
@@ -92,9 +91,15 @@ def to_ms(at: datetime) -> int:
     return int(at.timestamp() * MS)
 
 
+_second: list[Any] = [None, ""]  # the last second formatted, and its text (most times repeat it)
+
+
 def iso_ms(ms: int) -> str:
-    """Milliseconds since the epoch as an ISO 8601 instant (UTC)."""
-    return datetime.fromtimestamp(ms / MS, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Milliseconds since the epoch as an ISO 8601 instant (UTC), e.g. 2026-11-26T02:00:00.000Z."""
+    second, milli = divmod(ms, MS)
+    if second != _second[0]:
+        _second[0], _second[1] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{milli:03d}Z"
 
 
 def unavailable(detail: str) -> ServiceError:
@@ -113,7 +118,6 @@ class QueueService:
         policies: PolicyHolder,
         pool: asyncpg.Pool,
         lookup: LookupService,
-        screenpop: ScreenPop,
         directory: AgentDirectory,
         metrics: Metrics,
         fast: PipelinedRedis | None = None,
@@ -122,7 +126,6 @@ class QueueService:
         self.policies = policies
         self.pool = pool
         self.lookup = lookup
-        self.screenpop = screenpop
         self.directory = directory
         self.metrics = metrics
         self.budget = settings.lookup_budget_ms / MS
@@ -279,21 +282,16 @@ class QueueService:
     async def enqueue(self, call_id: str, ani: str | None, enqueued_at: datetime | None) -> dict[str, Any]:
         """A4: queue a call after its lookup (a replay of the call id answers the same).
 
-        The lookup and the claim of the call id run side by side, so an unreachable Redis is
-        a 503 inside the lookup budget; the call then enters its desk and its pointer is
-        written in one round trip."""
+        The call id is claimed first (a Redis that does not answer is a 503 within the lookup
+        budget, before any lookup; a replay needs no lookup); then the lookup, then the call
+        enters its desk and its pointer is written, in one round trip."""
         if not self.breaker.allow():
             raise unavailable("circuit open")
         msisdn = self._number(ani)
-        looking = asyncio.ensure_future(self._answer_for(msisdn))
-        try:
-            (kept,) = await self._run([store.pointer_claim(call_id)])
-        except BaseException:
-            looking.cancel()
-            raise
+        (kept,) = await self._run([store.pointer_claim(call_id)])
         answer: Answer | None = None
         if kept is None:  # the first enqueue of this call id
-            answer = await looking
+            answer = await self._answer_for(msisdn)
             self.lookup.remember_call(call_id, answer)  # the screen pop finds it (POST …/connected)
             fields = answer.fields
             skill = fields.get("skill") or {}
@@ -306,7 +304,6 @@ class QueueService:
                 "enqueued_ms": to_ms(enqueued_at) if enqueued_at is not None else self.now_ms(),
             }
         else:
-            looking.cancel()
             pointer = await self._replayed(call_id, kept)
         desk = pointer["desk"]
         priority_ms = self.policies.current.agents.matching.priority_seconds * MS
@@ -416,12 +413,8 @@ class QueueService:
         )
         enqueued_ms = head.enqueued_ms
         ani = store.text(reply[3]) or None
-        # The agent's widget pops the caller, as on POST /v1/calls/{id}/connected: the enqueue's
-        # answer (remembered by the lookup), or a fresh one for a call waiting longer than that.
-        body = await self.lookup.recall(call_id)
-        if body is None:
-            body = (await self._answer_for(ani)).body
-        await self.screenpop.publish(agent.id, call_id, orjson.loads(body), iso_ms(at_ms))
+        # No screen pop here: the ACD connects the call and says so (POST /v1/calls/{id}/connected,
+        # which pops it as for any call); the agent's own widget shows the caller it just took.
         self._changed()
         return {
             "call_id": call_id,

@@ -94,15 +94,16 @@ class Script:
         self._head = _bulk(b"EVALSHA") + _bulk(self.sha)
 
     def call(self, keys: Sequence[str], args: Sequence[str | int | bytes]) -> bytes:
-        """The EVALSHA command, encoded."""
-        return b"".join(
-            (
-                b"*%d\r\n" % (3 + len(keys) + len(args)),
-                self._head,
-                _bulk(len(keys)),
-                *map(_bulk, keys),
-                *map(_bulk, args),
-            )
+        """The EVALSHA command, encoded (in one pass: this runs several times per request)."""
+        parts = [k.encode() for k in keys]
+        parts += [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        count = str(len(keys)).encode()
+        return b"*%d\r\n%b$%d\r\n%b\r\n%b" % (
+            3 + len(parts),
+            self._head,
+            len(count),
+            count,
+            b"".join([b"$%d\r\n%b\r\n" % (len(d), d) for d in parts]),
         )
 
 

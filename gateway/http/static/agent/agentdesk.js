@@ -1,6 +1,6 @@
 // The agent's own card (SPEC §9): the star in force with its explanation (A2), the state
 // switch (available / wrap-up / away, A4) and "next call" — callgate chooses the waiting
-// call this agent takes (A4); its caller then pops on the screen through the event stream.
+// call this agent takes (A4) and the page shows its caller at once.
 // Shown only for an agent of the directory (GET /v1/agents/{id} answers 200).
 import { path } from './api.js';
 import { clear, h } from './dom.js';
@@ -63,8 +63,8 @@ addStrings(
 );
 
 export class AgentDesk {
-  constructor(root, { api, agentId, announce }) {
-    Object.assign(this, { root, api, agentId, announce });
+  constructor(root, { api, agentId, announce, onTaken }) {
+    Object.assign(this, { root, api, agentId, announce, onTaken });
     this.view = null;
     this.timer = null;
     this.result = null;
@@ -136,6 +136,7 @@ export class AgentDesk {
         kind: 'ok', key: 'desk.nextTaken',
         args: { call: c.call_id, desk: c.desk === 'vip' ? 'VIP' : c.desk, waited: Math.round(c.waited_s) },
       };
+      if (this.onTaken) this.onTaken(c);
     } else if (res.status === 204) {
       this.result = { kind: 'info', key: 'desk.nextNone' };
     } else if (res.status === 409) {

@@ -154,7 +154,7 @@ function startAgent() {
   });
   state.stream.start();
   loadCallHistory();
-  state.desk = new AgentDesk($('#agent-desk'), { api: state.api, agentId: state.agentId, announce });
+  state.desk = new AgentDesk($('#agent-desk'), { api: state.api, agentId: state.agentId, announce, onTaken: showTaken });
   state.desk.start();
 }
 
@@ -175,6 +175,13 @@ async function loadCallHistory() {
   state.calls.sort((a, b) => (a.connected_at < b.connected_at ? 1 : -1));
   state.calls = state.calls.slice(0, HISTORY);
   renderCalls();
+}
+
+/** The call "next call" just gave this agent (A4): its lookup answer, as a screen pop would show it. */
+async function showTaken(taken) {
+  const res = await state.api.get(`/v1/calls/${encodeURIComponent(taken.call_id)}`);
+  const answer = res.ok ? res.data : { msisdn: taken.ani, known: false, degraded: true, tier: null };
+  receiveCall({ call_id: taken.call_id, agent_id: state.agentId, connected_at: new Date().toISOString(), answer }, true);
 }
 
 /** A screen pop: the new caller replaces the one on screen; the previous stay in the list. */
