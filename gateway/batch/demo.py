@@ -245,5 +245,8 @@ async def install_demo_tokens(conn: asyncpg.Connection) -> None:
     for token, role, branch in DEMO_TOKENS:
         name = f"demo {role}{' ' + branch if branch else ''}"
         await tokens.insert_demo(conn, hash_token(token), role, branch, name)
-    for token, agent_id in DEMO_AGENT_TOKENS:
-        await tokens.insert_demo(conn, hash_token(token), "agent", None, f"demo agent {agent_id}", agent_id)
+    for token, agent_id in DEMO_AGENT_TOKENS:  # bound to a demo agent, when the province has it
+        if await agent_rows.exists(conn, agent_id):
+            await tokens.insert_demo(
+                conn, hash_token(token), "agent", None, f"demo agent {agent_id}", agent_id
+            )

@@ -477,6 +477,8 @@ class QueueService:
             (raw,) = await self._run([store.command(b"GET", store.pointer_key(call_id))])
             if raw is None:
                 raise ServiceError("unknown_call", "no queued call has this call_id (calls are kept 6 hours)")
+            if raw == store.PENDING:  # its enqueue is still under way (another process)
+                raise ServiceError("enqueue_in_progress", "this call is being queued; retry shortly")
             pointer = orjson.loads(raw)
             found = (pointer["desk"], int(pointer["enqueued_ms"]))
             self._remember(call_id, *found)

@@ -96,6 +96,20 @@ async def test_enqueue_takes_the_lookups_desk_and_a_replay_answers_the_same(
     assert stats["desks"]["vip"]["longest_wait_s"] == 60.0  # c-five, since 09:59:00
 
 
+async def test_concurrent_duplicates_of_an_enqueue_queue_the_call_once(
+    client: TestClient[Any, Any], desk: Desk
+) -> None:
+    # rule A4: the ACD retrying while its first request is still under way — one call, one answer
+    body = {"call_id": "dup", "ani": FIVE, "enqueued_at": at("09:59:00")}
+    results = await asyncio.gather(
+        *(call(client, "POST", "/v1/queue/calls", desk.ivr, body) for _ in range(8))
+    )
+    assert {status for status, _ in results} == {201}
+    assert all(answer == results[0][1] for _, answer in results)
+    _, stats = await call(client, "GET", "/v1/queue/stats", desk.ivr)
+    assert stats["desks"]["vip"]["waiting"] == 1
+
+
 async def test_a_lookup_that_fails_still_queues_on_the_general_desk(
     client: TestClient[Any, Any], desk: Desk
 ) -> None:
