@@ -41,16 +41,22 @@ class Counts:
     wait_ms: int = 0  # total wait of the answered calls (ASA)
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Counts)))
+        return Counts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple(), strict=True)))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """The counter names, as stored (Redis hash fields, table columns)."""
-        return tuple(f.name for f in fields(cls))
+        return COUNT_NAMES
 
     def as_tuple(self) -> tuple[int, ...]:
         """The counters in ``names()`` order."""
-        return tuple(getattr(self, name) for name in self.names())
+        return (
+            self.offered, self.answered, self.answered_within, self.abandoned, self.short_abandoned,
+            self.wait_ms,
+        )  # fmt: skip
+
+
+COUNT_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in fields(Counts))
 
 
 def outcome(kind: Outcome, waited_ms: int, rules: ServiceLevelRules) -> Counts:
