@@ -332,8 +332,6 @@ async def vip_rates(
     now = settings.clock()
     rate = await desk_rates.calls_per_hour(conn, "vip", now)
     required = "the VIP desk's calling rate is required: give --vip-calls-per-hour N"
-    if rate is None:
-        return [], f"{required} (no queue statistics here: there is no queue_intervals table)"
     if rate.intervals == 0:
         return (
             [],

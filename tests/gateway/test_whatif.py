@@ -273,17 +273,19 @@ async def test_the_calling_rate_comes_from_the_queue_statistics(
     missing = callgate(args, env)
     assert missing.returncode == 0, missing.stderr
     assert "the VIP desk's calling rate is required: give --vip-calls-per-hour N" in missing.stdout
-    assert "there is no queue_intervals table" in missing.stdout
-    # the queue engine's table (§9): created here only when that engine's migration is absent
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS queue_intervals (desk text, starts_at timestamptz, offered integer)"
-    )
+    assert "the queue statistics hold no vip interval in the 30 days before 2027-03-15" in missing.stdout
+    # finished intervals as the queue engine (§9, sql/020) writes them
     at = datetime.fromisoformat(NOW)
     hour = datetime.fromisoformat("2027-03-10T10:00:00+08:00")
     rows = [("vip", hour.replace(minute=15 * q), 60) for q in range(4)]  # 240 in the busiest hour
     rows += [("vip", hour.replace(hour=14, minute=15 * q), 40) for q in range(4)]  # 160 the next
     rows += [("general", hour, 999), ("vip", at.replace(month=1), 999)]  # another desk; > 30 days ago
-    await conn.executemany("INSERT INTO queue_intervals (desk, starts_at, offered) VALUES ($1, $2, $3)", rows)
+    await conn.executemany(
+        """INSERT INTO queue_intervals (desk, starts_at, ends_at, offered, answered, answered_within,
+                                        abandoned, short_abandoned, wait_ms, threshold_s, short_abandon_s)
+           VALUES ($1, $2::timestamptz, $2::timestamptz + interval '15 minutes', $3, $3, $3, 0, 0, 0, 20, 5)""",
+        rows,
+    )
     done = callgate(args, env)
     assert done.returncode == 0, done.stderr
     # 400 calls in 8 quarter hours: 200 an hour → 14 agents (Q6's check vector); 240 in the busiest

@@ -1,8 +1,7 @@
 """The VIP desk's calling rate from the queue engine's finished 15-minute intervals (§9, O1).
 
 The queue engine stores one row per desk and finished interval in `queue_intervals`
-(`desk`, `starts_at`, `offered`, …). A deployment without the engine has no such table:
-`calls_per_hour` then answers None and the caller asks for the rate instead.
+(`desk`, `starts_at`, `offered`, …; sql/020).
 """
 
 from __future__ import annotations
@@ -30,15 +29,8 @@ class DeskRate:
         return self.offered * INTERVALS_PER_HOUR / self.intervals if self.intervals else 0.0
 
 
-async def has_intervals_table(conn: Conn) -> bool:
-    """Whether the queue engine's `queue_intervals` table exists here."""
-    return bool(await conn.fetchval("SELECT to_regclass('queue_intervals') IS NOT NULL"))
-
-
-async def calls_per_hour(conn: Conn, desk: str, until: datetime, days: int = 30) -> DeskRate | None:
-    """The desk's offered calls in the `days` before `until`; None when no table holds them."""
-    if not await has_intervals_table(conn):
-        return None
+async def calls_per_hour(conn: Conn, desk: str, until: datetime, days: int = 30) -> DeskRate:
+    """The desk's offered calls in the `days` before `until`."""
     since = until - timedelta(days=days)
     row = await conn.fetchrow(
         """SELECT count(DISTINCT starts_at) AS intervals, coalesce(sum(offered), 0)::bigint AS offered
