@@ -26,7 +26,7 @@ from gateway.batch import imports_points
 from gateway.batch import imports_servicing as servicing
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
-from gateway.stores.queries import imports
+from gateway.stores.queries import imports, partitions
 from gateway.stores.queries import points as points_rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -444,6 +444,7 @@ async def _load(
         errors = [RowError(row_no, f"unknown subscriber {mask(msisdn)}") for row_no, msisdn in unknown]
         raise ImportRejected(path, errors, len(errors))
     if kind == "bills":
+        await partitions.ensure_staged_bills(conn)  # X5: each month's partition, made before the rows
         inserted, updated = await imports.merge_bills(conn)
     elif kind == "points":
         inserted, updated = await points_rows.merge(conn)
