@@ -11,7 +11,8 @@ from gateway.stores.queries.snapshot import Conn
 
 DATA_TABLES = (
     "audit_log", "work_order_events", "work_orders", "credit_debits", "reactivations",
-    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "payments", "bills",
+    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "tier_serving",
+    "payments", "bills",
     "password_failures", "idempotency_keys", "subscribers", "customer_managers", "api_tokens",
     "branches",
     "points_spends", "points_redemptions", "points_grants", "points_accounts", "sms_inbound",
