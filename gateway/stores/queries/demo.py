@@ -11,8 +11,7 @@ from gateway.stores.queries.snapshot import Conn
 
 DATA_TABLES = (
     "audit_log", "work_order_events", "work_orders", "credit_debits", "reactivations",
-    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "tier_serving",
-    "payments", "bills",
+    "notifications", "evaluation_runs", "tier_explanations", "tier_assignments", "payments", "bills",
     "password_failures", "idempotency_keys", "subscribers", "customer_managers", "api_tokens",
     "branches",
     "points_spends", "points_redemptions", "points_grants", "points_accounts", "sms_inbound",
@@ -26,7 +25,8 @@ SUBSCRIBER_COLUMNS = (
 
 
 async def reset(conn: Conn) -> None:
-    """Delete every row of every data table (the schema stays)."""
+    """Delete every row of every data table (the schema stays; tier_serving is emptied by
+    the trigger on tier_assignments, sql/051)."""
     await conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
 
 
