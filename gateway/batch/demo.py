@@ -207,7 +207,7 @@ async def load(
         # triggers for this transaction when allowed (14 M bill rows otherwise take minutes).
         await demo_rows.skip_foreign_key_checks(conn)
         # X5: the month partitions of the bills and cards below, and of the next months
-        months = [_month_start(today, back) for back in range(BILL_MONTHS + 1, -3, -1)]
+        months = [_month_start(today, back) for back in range(BILL_MONTHS, -3, -1)]
         for table in partitions.MONTHLY:
             await partitions.ensure(conn, table, months)
         await demo_rows.insert_branch(conn, PROVINCE[0], PROVINCE[1], "province", None)
