@@ -113,7 +113,7 @@ async def test_two_shards_as_two_processes_write_exactly_what_one_run_writes(
         shards = await check.fetch("SELECT host, finished FROM evaluation_shards ORDER BY shard")
     finally:
         await check.close()
-    assert run["hosts"] == 2 and run["finished_at"] is not None
+    assert run is not None and run["hosts"] == 2 and run["finished_at"] is not None
     assert {r["host"] for r in shards} == {1, 2} and all(r["finished"] for r in shards)
     # the month was closed by exactly one of the two: the one that finished last
     closing = [out for out, _ in results if "finished last: the month is done" in out]
