@@ -30,8 +30,10 @@ CREATE TABLE tier_serving (
     PRIMARY KEY (msisdn, policy, evaluated_month)
 );
 
--- Prune the rows of the subscribers in [lo, hi] named by `touched` (NULL: all in range).
-CREATE FUNCTION tier_serving_prune(lo text, hi text, touched text[]) RETURNS void
+-- Prune the rows of the subscribers in [lo, hi]. Pruning a subscriber nobody wrote for
+-- changes nothing that serves, so a writer prunes the whole range of numbers it wrote
+-- (an evaluation batch: a contiguous range, every number in it written).
+CREATE FUNCTION tier_serving_prune(lo text, hi text) RETURNS void
 LANGUAGE sql AS $$
     DELETE FROM tier_serving t
     USING (
@@ -46,7 +48,6 @@ LANGUAGE sql AS $$
                                       ORDER BY s.evaluated_month DESC) AS recency
             FROM tier_serving s
             WHERE s.msisdn >= lo AND s.msisdn <= hi
-              AND (touched IS NULL OR s.msisdn = ANY (touched))
             WINDOW w AS (PARTITION BY s.msisdn, s.policy ORDER BY s.evaluated_month)
         ) x
         WHERE recency > 2 AND n_source = source AND n_scheme = scheme
@@ -60,7 +61,6 @@ CREATE FUNCTION tier_serving_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     lo text;
     hi text;
-    touched text[];
 BEGIN
     INSERT INTO tier_serving (msisdn, policy, evaluated_month, scheme, level, effective_from,
                               valid_until, since, source)
@@ -69,10 +69,9 @@ BEGIN
     ON CONFLICT (msisdn, policy, evaluated_month) DO UPDATE
         SET scheme = excluded.scheme, level = excluded.level, effective_from = excluded.effective_from,
             valid_until = excluded.valid_until, since = excluded.since, source = excluded.source;
-    -- An evaluation batch is a contiguous range of numbers: the range bounds the index scan.
-    SELECT min(msisdn), max(msisdn), array_agg(DISTINCT msisdn) INTO lo, hi, touched FROM new_rows;
+    SELECT min(msisdn), max(msisdn) INTO lo, hi FROM new_rows;
     IF lo IS NOT NULL THEN
-        PERFORM tier_serving_prune(lo, hi, touched);
+        PERFORM tier_serving_prune(lo, hi);
     END IF;
     RETURN NULL;
 END;
@@ -139,4 +138,4 @@ INSERT INTO tier_serving (msisdn, policy, evaluated_month, scheme, level, effect
                           since, source)
 SELECT msisdn, policy, evaluated_month, scheme, level, effective_from, valid_until, since, source
 FROM tier_assignments;
-SELECT tier_serving_prune('', 'ZZZZ', NULL);
+SELECT tier_serving_prune('', 'ZZZZ');
