@@ -1,13 +1,20 @@
 """Q5/Q6: a discrete-event simulation of the hotline's queues behind the IVR.
 
 Calls arrive as a Poisson process; the IVR lookup routes each one to the VIP desk or the
-general queue with a priority (Q1/Q2). Each queue has its own agents and handling-time
-distribution; callers wait in priority order, first come first served within a priority
-(so an earlier caller is never overtaken by a later one of the same priority), and hang
-up when their patience runs out. Per queue the result is the service level the Chinese
-way (Q5: answered by a person within 20 s ÷ all requests for a person, abandoned calls in
-the denominator; the formula is a parameter), the average speed of answer and the
-abandonment rate.
+general queue with a priority (Q1/Q2) and the agent star it needs (A3). Each queue has
+its own agents and handling-time distribution, and groups of agents may serve several
+desks (A1 ``desks``); callers hang up when their patience runs out. A free agent takes
+the call the queue engine would give it: ``entitlements.matching.choose`` — the same
+function ``POST /v1/agents/{id}/next`` calls — picks among the waiting calls whose
+(relaxed) star requirement the agent meets the one with the highest score, seconds waited
++ priority × ``priority_seconds`` (A4; first come first served within a priority, so an
+earlier caller is never overtaken by a later one of the same priority). When several
+agents are free, the one of the lowest star that qualifies takes the call (saving higher
+stars for callers who need them); a requirement relaxing (A3) is an event of its own, so
+an idle agent takes a call the moment it may. Per queue the result is the service level
+the Chinese way (Q5: answered by a person within 20 s ÷ all requests for a person,
+abandoned calls in the denominator; the formula is a parameter), the average speed of
+answer and the abandonment rate.
 
 Pure and seeded: the same inputs and seed give the same result; no I/O, no clock.
 """
@@ -21,9 +28,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from entitlements.matching import MS, Head, choose, relax_schedule
+from entitlements.policy import Matching
 from entitlements.staffing import measured_service_level
 
 HOUR_S = 3600.0
+#: The score alone (A4): one second of head start per priority point, no agent stars (every
+#: call needs one star, every agent has five). Pass a policy's ``agents.matching`` to
+#: simulate its star requirements and their relaxation (A3).
+PLAIN_MATCHING = Matching(levels={}, unknown=1, relax=(), priority_seconds=1, rule="A3", score_rule="A4")
 
 
 class Distribution(Protocol):
@@ -186,6 +199,7 @@ class Answer:
     queue: str
     priority: int = 0
     latency_s: float = 0.0  # time the routing took; it counts against the caller's 20 s
+    min_agent_star: int = 1  # A3: the agent star the caller needs before any waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,15 +212,38 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class QueueSetup:
-    """One queue's agents, handling time and its callers' patience."""
+    """One queue's own agents (all of ``star`` stars), handling time and its callers' patience.
+
+    ``agents`` may be 0 when an ``AgentGroup`` serves the queue."""
 
     agents: int
     handling: Distribution = field(default_factory=lambda: Exponential(180.0))
     patience: Distribution = field(default_factory=Never)
+    star: int = 5
 
     def __post_init__(self) -> None:
-        if self.agents < 1:
-            raise ValueError("a queue needs at least one agent")
+        if self.agents < 0:
+            raise ValueError("a queue's agents are a count ≥ 0")
+        _check_star(self.star)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentGroup:
+    """Agents of one star serving several desks (A1 ``desks``), e.g. ``{"vip", "general"}``."""
+
+    agents: int
+    desks: frozenset[str]
+    star: int = 5
+
+    def __post_init__(self) -> None:
+        if self.agents < 1 or not self.desks:
+            raise ValueError("an agent group has at least one agent and one desk")
+        _check_star(self.star)
+
+
+def _check_star(star: int) -> None:
+    if not 1 <= star <= 5:
+        raise ValueError(f"an agent star is 1 to 5, not {star}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +297,7 @@ class QueueResult:
     agents: int
     total: Tally
     by_priority: Mapping[int, Tally]
-    occupancy: float  # busy agent time ÷ agent time available over the window
+    occupancy: float  # busy time on this queue's calls ÷ the time of the agents serving it
 
     @property
     def service_level(self) -> float:
@@ -276,6 +313,7 @@ class SimulationResult:
     formula: ServiceLevelFormula
     window_s: float
     calls: int
+    occupancy: float = 0.0  # every agent's busy time ÷ every agent's time over the window
 
 
 def pool(tallies: Sequence[Tally], formula: ServiceLevelFormula) -> Tally:
@@ -322,9 +360,22 @@ class _Counter:
 
 
 # Event kinds, in the order they are handled at the same instant: an agent freed at t takes
-# a caller who would hang up at t, and a call entering at t sees the agent freed at t.
-_FREE, _ENTER, _ABANDON = 0, 1, 2
+# a caller who would hang up at t, and a call entering at t sees the agent freed at t; a
+# requirement relaxing at t lets an idle agent take the call before it would hang up at t.
+_FREE, _ENTER, _RELAX, _ABANDON = 0, 1, 2, 3
 _WAITING, _ANSWERED, _ABANDONED = 0, 1, 2
+
+
+class _Pool:
+    """Free agents of one star serving some desks."""
+
+    __slots__ = ("agents", "desks", "free", "star")
+
+    def __init__(self, desks: frozenset[str], star: int, agents: int) -> None:
+        self.desks = desks
+        self.star = star
+        self.agents = agents
+        self.free = agents
 
 
 def simulate(
@@ -335,21 +386,33 @@ def simulate(
     formula: ServiceLevelFormula | None = None,
     warmup_s: float = 0.0,
     horizon_s: float | None = None,
+    shared: Sequence[AgentGroup] = (),
+    matching: Matching = PLAIN_MATCHING,
 ) -> SimulationResult:
     """Q5: run the queues over ``calls``; measure calls arriving in [warmup_s, horizon_s).
 
     Every call is followed to its end (answered or abandoned), also past the horizon.
     Handling times and patience are drawn per call in arrival order before the run, so
     the same calls and seed meet the same customers whatever the staffing (a fair
-    comparison of N agents with N−1). Raises ValueError for a call routed to a queue
-    that has no setup.
+    comparison of N agents with N−1). Agents choose calls with ``matching.choose`` (A4)
+    under ``matching`` (the policy's ``agents.matching`` for its star requirements; by
+    default the plain score). Raises ValueError for a call routed to a queue that has
+    no setup or no agent.
     """
     formula = formula or ServiceLevelFormula()
     ordered = sorted(calls, key=lambda c: c.arrival_s)
     names = sorted(queues)
     unknown = {c.answer.queue for c in ordered} - set(names)
-    if unknown:
-        raise ValueError(f"calls routed to queues without agents: {', '.join(sorted(unknown))}")
+    pools = [_Pool(frozenset({n}), queues[n].star, queues[n].agents) for n in names if queues[n].agents > 0]
+    for group in shared:
+        if group.desks - set(names):
+            raise ValueError(
+                f"agents serve desks without a setup: {', '.join(sorted(group.desks - set(names)))}"
+            )
+        pools.append(_Pool(group.desks, group.star, group.agents))
+    unstaffed = {c.answer.queue for c in ordered} - {d for p in pools for d in p.desks}
+    if unknown or unstaffed:
+        raise ValueError(f"calls routed to queues without agents: {', '.join(sorted(unknown | unstaffed))}")
     end = horizon_s if horizon_s is not None else (ordered[-1].arrival_s if ordered else 0.0)
     if warmup_s < 0 or end < warmup_s:
         raise ValueError("the warm-up must be ≥ 0 and end before the horizon")
@@ -363,52 +426,100 @@ def simulate(
         setup = queues[call.answer.queue]
         handling[i] = setup.handling.sample(rng)
         deadline[i] = call.arrival_s + setup.patience.sample(rng)
+    # The queue engine's clock: integer milliseconds (entitlements.matching).
+    enqueued_ms = [round(c.arrival_s * MS) for c in ordered]
 
-    free = [queues[name].agents for name in names]
-    waiting: list[list[tuple[int, int]]] = [[] for _ in names]  # (-priority, call index): FIFO within
+    # A bucket per desk, base requirement and priority: (arrival, index) heaps, oldest first.
+    buckets: list[dict[tuple[int, int], list[tuple[float, int]]]] = [{} for _ in names]
+    # The pools serving each queue, the lowest star first (it takes a call several could).
+    serving = [sorted((p for p in range(len(pools)) if name in pools[p].desks), key=lambda p: pools[p].star)
+               for name in names]  # fmt: skip
+    capacity = [sum(pools[p].agents for p in serving[q]) for q in range(len(names))]
+    desk_index = {name: q for q, name in enumerate(names)}
     state = [_WAITING] * n
     wait = [0.0] * n
     busy = [0.0] * len(names)
-    events: list[tuple[float, int, int, int]] = []  # (time, kind, tie-break, call or queue index)
+    events: list[tuple[float, int, int, int]] = []  # (time, kind, tie-break, call or pool index)
+    relax_at: dict[int, int] = {}  # a relax event's tie-break → its millisecond
     seq = 0
     for i, call in enumerate(ordered):
         events.append((call.arrival_s + call.answer.latency_s, _ENTER, i, i))
     heapq.heapify(events)
 
-    def answer(i: int, q: int, now: float) -> None:
+    def heads(pool: _Pool) -> list[Head]:
+        out = []
+        for desk in sorted(pool.desks):
+            q = desk_index[desk]
+            for bucket_key in sorted(buckets[q]):
+                line = buckets[q][bucket_key]
+                while line and state[line[0][1]] != _WAITING:
+                    heapq.heappop(line)  # answered elsewhere or hung up: dropped lazily
+                if line:
+                    i = line[0][1]
+                    out.append(Head(desk, bucket_key[0], bucket_key[1], enqueued_ms[i], i))
+        return out
+
+    def answer(i: int, p: int, now: float) -> None:
         nonlocal seq
+        q = queue_of[i]
         state[i] = _ANSWERED
         wait[i] = now - ordered[i].arrival_s
-        free[q] -= 1
+        pools[p].free -= 1
         # Busy time inside the window, for occupancy.
         busy[q] += max(0.0, min(now + handling[i], end) - max(now, warmup_s))
         seq += 1
-        heapq.heappush(events, (now + handling[i], _FREE, n + seq, q))
+        heapq.heappush(events, (now + handling[i], _FREE, n + seq, p))
+
+    def take(p: int, now: float, now_ms: int) -> bool:
+        """A free agent of pool ``p`` asks for its next call (A4): True if it took one."""
+        pool = pools[p]
+        head = choose(heads(pool), pool.star, pool.desks, now_ms, matching)
+        if head is None:
+            return False
+        line = buckets[desk_index[head.desk]][(head.min_star, head.priority)]
+        _, i = heapq.heappop(line)
+        assert i == head.call
+        answer(i, p, now)
+        return True
+
+    def offer(q: int, now: float, now_ms: int) -> None:
+        """Idle agents serving queue ``q`` take what they may now."""
+        for p in serving[q]:
+            while pools[p].free > 0 and take(p, now, now_ms):
+                pass
 
     while events:
-        now, kind, _, idx = heapq.heappop(events)
+        now, kind, tie, idx = heapq.heappop(events)
         if kind == _FREE:
-            q = idx
-            free[q] += 1
-            line = waiting[q]
-            while line:
-                _, i = heapq.heappop(line)
-                if state[i] == _WAITING:
-                    answer(i, q, now)
-                    break
+            pools[idx].free += 1
+            take(idx, now, round(now * MS))
         elif kind == _ENTER:
             i = idx
             q = queue_of[i]
             if deadline[i] < now:  # hung up while the IVR was still routing the call
                 state[i] = _ABANDONED
                 wait[i] = deadline[i] - ordered[i].arrival_s
-            elif free[q] > 0:  # an idle agent means nobody is waiting in this queue
-                answer(i, q, now)
-            else:
-                heapq.heappush(waiting[q], (-ordered[i].answer.priority, i))
-                if math.isfinite(deadline[i]):
-                    heapq.heappush(events, (deadline[i], _ABANDON, i, i))
-        elif state[idx] == _WAITING:  # _ABANDON of a caller still in the queue
+                continue
+            base = ordered[i].answer.min_agent_star
+            heapq.heappush(
+                buckets[q].setdefault((base, ordered[i].answer.priority), []), (ordered[i].arrival_s, i)
+            )
+            offer(q, now, round(now * MS))
+            if state[i] != _WAITING:
+                continue
+            if math.isfinite(deadline[i]):
+                heapq.heappush(events, (deadline[i], _ABANDON, i, i))
+            for after_s, _ in relax_schedule(matching, base):
+                # A3: each step that lowers the requirement is a moment an idle agent may take it.
+                seq += 1
+                relax_at[n + seq] = enqueued_ms[i] + after_s * MS
+                heapq.heappush(events, (relax_at[n + seq] / MS, _RELAX, n + seq, i))
+        elif state[idx] != _WAITING:
+            continue
+        elif kind == _RELAX:
+            # On the step's own millisecond (the event time went through a float).
+            offer(queue_of[idx], now, relax_at.pop(tie))
+        else:  # _ABANDON of a caller still in the queue
             state[idx] = _ABANDONED
             wait[idx] = now - ordered[idx].arrival_s
 
@@ -437,11 +548,13 @@ def simulate(
             agents=queues[name].agents,
             total=totals[q].tally(formula),
             by_priority={p: c.tally(formula) for p, c in sorted(per_priority[q].items(), reverse=True)},
-            occupancy=busy[q] / (queues[name].agents * window) if window > 0 else 0.0,
+            occupancy=busy[q] / (capacity[q] * window) if window > 0 and capacity[q] else 0.0,
         )
         for q, name in enumerate(names)
     }
-    return SimulationResult(queues=results, formula=formula, window_s=window, calls=n)
+    staff = sum(p.agents for p in pools)
+    occupancy = sum(busy) / (staff * window) if window > 0 and staff else 0.0
+    return SimulationResult(queues=results, formula=formula, window_s=window, calls=n, occupancy=occupancy)
 
 
 def _check_rate(calls_per_hour: float, horizon_s: float) -> None:

@@ -105,6 +105,35 @@ class Metrics:
             "callgate_status_changes", "Subscriber status changes through the API", ["status"], registry=r
         )
 
+        # --- issue 17: the queue engine's live figures (A5), as the wallboard shows them ---
+        def gauge(name: str, doc: str, labels: list[str]) -> Gauge:
+            # Every process computes the same figures from Redis: the latest one is right.
+            return Gauge(name, doc, labels, registry=r, multiprocess_mode="livemostrecent")
+
+        self.queue_waiting = gauge("callgate_queue_waiting", "Calls waiting per desk", ["desk"])
+        self.queue_longest_wait = gauge(
+            "callgate_queue_longest_wait_seconds", "Longest current wait per desk", ["desk"]
+        )
+        self.queue_agents = gauge("callgate_queue_agents", "Agents per desk by state", ["desk", "state"])
+        self.queue_calls = gauge(
+            "callgate_queue_calls",
+            "Calls counted per desk and period (window: last 30 min; interval: current 15 min), by figure",
+            ["desk", "period", "figure"],
+        )
+        self.queue_service_level = gauge(
+            "callgate_queue_service_level",
+            "Q5 service level: answered within the threshold / (offered - short abandons); NaN: none offered",
+            ["desk", "period"],
+        )
+        self.queue_asa = gauge("callgate_queue_asa_seconds", "Average speed of answer", ["desk", "period"])
+        self.queue_abandon_rate = gauge(
+            "callgate_queue_abandon_rate", "Abandoned / offered", ["desk", "period"]
+        )
+        self.queue_target = Gauge(
+            "callgate_queue_service_level_target", "The service-level target (policy)", registry=r,
+            multiprocess_mode="livemostrecent",
+        )  # fmt: skip
+
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         """Count one request (labelled children cached: labels() costs more than inc())."""
         key = (route, status)

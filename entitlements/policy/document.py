@@ -9,6 +9,7 @@ from typing import Final, TypeVar
 
 from entitlements.errors import PolicyError, PolicyErrors
 from entitlements.model import LEVELS, SCHEMES
+from entitlements.policy.agents import read_agents
 from entitlements.policy.benefits import read_benefits
 from entitlements.policy.cards import read_card
 from entitlements.policy.credit import read_credit
@@ -18,6 +19,7 @@ from entitlements.policy.reactivation import read_reactivation, read_verificatio
 from entitlements.policy.reader import Node, Source
 from entitlements.policy.routing import read_routing
 from entitlements.policy.schema import (
+    AgentRules,
     BenefitRow,
     ClubRules,
     LevelName,
@@ -183,6 +185,12 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         clubs = faults.attempt(lambda: read_clubs(top.table("clubs"), served))
     elif faults.found:  # not read for want of a scheme or of benefits: not unknown keys either
         top.used.update(("quotas", "clubs"))
+    agents: AgentRules | None = None
+    if scheme is not None and (not top.has("transition") or transition is not None):
+        staffed = [scheme] + ([transition.legacy_scheme] if transition else [])
+        agents = faults.attempt(lambda: read_agents(top.table("agents"), staffed))
+    elif faults.found:
+        top.used.add("agents")
     faults.attempt(top.done)
     if len(faults.found) == 1:
         raise faults.found[0]
@@ -193,7 +201,7 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
     assert rating is not None and routing is not None and benefits is not None
     assert reactivation is not None and verification is not None and work_orders is not None
     assert sms is not None and staffing is not None
-    assert points is not None and quotas is not None and clubs is not None
+    assert points is not None and quotas is not None and clubs is not None and agents is not None
     name, version, title = head
     effective_from, effective_until, source = when
     files = (src.base,) if src.override is None else (src.base, src.override)
@@ -220,5 +228,6 @@ def read_document(doc: Mapping[str, object], src: Source, expected_name: str | N
         points=points,
         quotas=quotas,
         clubs=clubs,
+        agents=agents,
         document=doc,
     )

@@ -17,8 +17,9 @@ from entitlements.errors import InvalidAmount, PolicyError, PolicyErrors
 from entitlements.money import yuan_to_fen
 from entitlements.months import Month
 
-#: SPEC rule IDs a policy may cite: §1–§5 (T, Q, E, R, W), §10 (P, V) and the §13 corrections (C).
-RULE_ID = re.compile(r"^(T[1-5](\.\d{1,2})?|Q[1-6]|E|R([1-9]|1[0-2])|W[1-6]|C[1-9]|P[1-5]|V[12])$")
+#: SPEC rule IDs a policy may cite: §1–§5 (T, Q, E, R, W), §9 agents (A), §10 (P, V) and the
+#: §13 corrections (C).
+RULE_ID = re.compile(r"^(T[1-5](\.\d{1,2})?|Q[1-6]|E|R([1-9]|1[0-2])|W[1-6]|A[1-5]|C[1-9]|P[1-5]|V[12])$")
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 META_KEYS: Final[frozenset[str]] = frozenset({"assumption", "note", "source"})
 

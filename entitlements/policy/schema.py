@@ -431,6 +431,20 @@ class QuotaRow:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class AgentRatingRules:
+    """A2: an agent's star from the month's QA evaluations (criteria S168–172, thresholds S278).
+
+    ``weights``: criterion → weight in milli; the month's score is the weighted mean of
+    every evaluation's criteria (milli-points), cut by ``ladder`` (levels ``"5"`` … ``"2"``,
+    bottom ``"1"``, bounds in milli-points).
+    """
+
+    weights: Mapping[str, int]
+    ladder: Ladder
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Club:
     """V2: one club (S13)."""
 
@@ -446,6 +460,49 @@ class ClubRules:
     clubs: tuple[Club, ...]
     vip_levels: Mapping[str, frozenset[str]]
     min_tenure_months: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RelaxStep:
+    """A3: after ``after_s`` seconds of waiting the requirement drops by ``drop`` stars, or to ``to``."""
+
+    after_s: int
+    drop: int | None
+    to: int | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Matching:
+    """A3/A4: the agent star each customer level needs, relaxed while the call waits, and
+    the score's seconds per priority point (score = waited + priority × ``priority_seconds``)."""
+
+    levels: Mapping[str, Mapping[str, int]]
+    unknown: int
+    relax: tuple[RelaxStep, ...]
+    priority_seconds: int
+    rule: str
+    score_rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServiceLevelRules:
+    """Q5/A4: answered within ``threshold_s`` counts; abandons under ``short_abandon_s`` leave
+    the denominator; ``target_milli`` is the desk's goal (850 = 85 %, A5's line)."""
+
+    threshold_s: int
+    short_abandon_s: int
+    target_milli: int
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AgentRules:
+    """SPEC §9: the agents' star rating (A2), matching (A3) and the queue's measures (A4, Q5)."""
+
+    rating: AgentRatingRules
+    matching: Matching
+    service_level: ServiceLevelRules
     rule: str
 
 
@@ -475,6 +532,7 @@ class Policy:
     points: PointsRules  # P1–P5
     quotas: tuple[QuotaRow, ...]  # V1
     clubs: ClubRules  # V2
+    agents: AgentRules
     document: Mapping[str, object] = field(repr=False)
 
     @property

@@ -19,6 +19,7 @@ from entitlements.policy import Policy, load_policy
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
 from gateway.services.identity import hash_password
+from gateway.stores.queries import agents as agent_rows
 from gateway.stores.queries import demo as demo_rows
 from gateway.stores.queries import partitions, tokens
 from gateway.stores.queries import points as points_rows
@@ -58,6 +59,14 @@ DEMO_TOKENS: list[tuple[str, str, str | None]] = [
     ("cg_demo_branch_zzzm_00000000000000000000", "branch", "HA-ZZ-ZM"),
     ("cg_demo_sms_0000000000000000000000000000", "sms", None),  # P4: the SMS centre
 ]
+#: Demo agents (A1: id, name, branch, desks, star) and a demo token bound to the first (A1).
+DEMO_AGENTS: list[tuple[str, str, str, list[str], int]] = [
+    ("A1001", "王丽", "HA-ZZ", ["vip", "general"], 5), ("A1002", "李强", "HA-ZZ", ["vip", "general"], 4),
+    ("A1003", "张敏", "HA-ZZ", ["vip"], 4), ("A1004", "刘洋", "HA-LY", ["vip", "general"], 3),
+    ("A1005", "陈静", "HA-LY", ["general"], 3), ("A1006", "杨帆", "HA-KF", ["general"], 2),
+    ("A1007", "赵磊", "HA-XX", ["general"], 2), ("A1008", "黄婷", "HA-NY", ["general"], 1),
+]  # fmt: skip
+DEMO_AGENT_TOKENS: list[tuple[str, str]] = [("cg_demo_agent_a1001_000000000000000000000", "A1001")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +248,7 @@ async def load(
             await demo_rows.set_demo_caller(conn, suspended, hash_password(password), initial, marker, today)
         if progress:
             progress.advance()
+        await agent_rows.merge_agents(conn, DEMO_AGENTS)
         await install_demo_tokens(conn)
         # The evaluation and the cache rebuild read subscribers in number ranges: store
         # them in number order (the manager update above scattered a tenth of them).
@@ -269,6 +279,11 @@ async def install_demo_tokens(conn: asyncpg.Connection) -> None:
     for token, role, branch in DEMO_TOKENS:
         name = f"demo {role}{' ' + branch if branch else ''}"
         await tokens.insert_demo(conn, hash_token(token), role, branch, name)
+    for token, agent_id in DEMO_AGENT_TOKENS:  # bound to a demo agent, when the province has it
+        if await agent_rows.exists(conn, agent_id):
+            await tokens.insert_demo(
+                conn, hash_token(token), "agent", None, f"demo agent {agent_id}", agent_id
+            )
 
 
 async def demo_passwords(conn: asyncpg.Connection) -> list[tuple[str, str, bool]]:

@@ -22,7 +22,7 @@ import asyncpg
 
 from entitlements.errors import InvalidAmount
 from entitlements.money import parse_yuan
-from gateway.batch import imports_points
+from gateway.batch import imports_agents, imports_points
 from gateway.batch import imports_servicing as servicing
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
@@ -33,7 +33,16 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_ERRORS_SHOWN = 50
 MAX_FIELD = 1000
 
-KINDS = ("branches", "subscribers", "bills", "payments", "passwords", "managers", "points")
+KINDS = (
+    "branches",
+    "subscribers",
+    "bills",
+    "payments",
+    "passwords",
+    "managers",
+    "points",
+    *imports_agents.COLUMNS,
+)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "branches": ("code", "name", "level", "parent_code"),
     "subscribers": (
@@ -58,6 +67,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "points": imports_points.COLUMNS,  # P1
     "passwords": servicing.PASSWORD_COLUMNS,  # H2
     "managers": servicing.MANAGER_COLUMNS,  # H7
+    **imports_agents.COLUMNS,  # agents (A1), qa (A2)
 }
 FLAGS = frozenset(
     ("data_card", "test", "public_free", "employee", "wo_family", "group", "public_phone",
@@ -189,6 +199,12 @@ class _Validator:
 
     def row(self, values: list[str], row: int) -> tuple[Any, ...]:
         """Validate one record and return it in table column order."""
+        extra = imports_agents.VALIDATORS.get(self.kind)
+        if extra is not None:
+            try:
+                return extra(values, row, self)
+            except imports_agents.BadRow as exc:
+                raise _Bad(str(exc)) from None
         try:
             return getattr(self, f"_{self.kind}")(values, row)  # type: ignore[no-any-return]  # dispatch by kind
         except servicing.BadRow as exc:
@@ -420,6 +436,11 @@ async def _load(
     """COPY the validated records into a staging table, check references, merge."""
     if kind == "managers":
         inserted, updated = await servicing.load_managers(conn, records)
+        return inserted, updated, []
+    if kind in imports_agents.COLUMNS:
+        inserted, updated, refused = await imports_agents.load(conn, kind, records, path)
+        if refused:
+            raise ImportRejected(path, [RowError(row, reason) for row, reason in refused], len(refused))
         return inserted, updated, []
     if kind == "branches":
         # Parents before children so the self-reference holds row by row.

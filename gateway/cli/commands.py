@@ -15,7 +15,7 @@ from entitlements.months import SHANGHAI, Month, shanghai_today
 from entitlements.policy import Policy, load_policy, read_policy
 from entitlements.scored import milli_text
 from entitlements.thresholds import propose_thresholds, threshold_override
-from gateway.batch import demo, evaluation, importer
+from gateway.batch import agent_rating, demo, evaluation, importer
 from gateway.batch import retention as retention_batch
 from gateway.batch.whatif import WhatIf
 from gateway.batch.whatif_report import write_report
@@ -26,6 +26,7 @@ from gateway.services.subscribers import explain_lines
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
 from gateway.stores import migrations
+from gateway.stores.queries import agents as agent_rows
 from gateway.stores.queries import demo as demo_rows
 from gateway.stores.queries import desk_rates, snapshot, subscribers, tiers, tokens
 
@@ -105,6 +106,7 @@ async def tokens_create(
     branch: str | None,
     name: str,
     expires_in: timedelta | None,
+    agent: str | None = None,
 ) -> int:
     """`callgate tokens create`: the token alone on the last line of stdout."""
     if expires_in is not None and expires_in <= timedelta(0):  # the parser refuses it; never "forever"
@@ -112,12 +114,13 @@ async def tokens_create(
         return 2
     expires_at = settings.clock() + expires_in if expires_in is not None else None
     try:
-        token_id, token = await create_token(conn, role, branch, name, expires_at)
+        token_id, token = await create_token(conn, role, branch, name, expires_at, agent)
     except ValueError as exc:
         print(f"callgate: {exc}", file=sys.stderr)
         return 2
     until = f"expires {expires_at.isoformat()}" if expires_at else "valid until revoked"
-    print(f"token id {token_id}, role {role}{' @' + branch if branch else ''}, {until}")
+    bound = f", agent {agent} only" if agent else ""
+    print(f"token id {token_id}, role {role}{' @' + branch if branch else ''}{bound}, {until}")
     print(token)
     return 0
 
@@ -138,9 +141,43 @@ async def tokens_list(conn: asyncpg.Connection) -> int:
             "revoked" if t.revoked_at else ("expires " + t.expires_at.isoformat() if t.expires_at else "live")
         )
         print(
-            f"{t.id:>5}  {t.role:<6} {t.branch_code or '-':<10} {state:<32} "
+            f"{t.id:>5}  {t.role:<6} {t.branch_code or t.agent_id or '-':<10} {state:<32} "
             f"{'demo ' if t.demo else ''}{t.name}"
         )
+    return 0
+
+
+async def agents_rate(
+    conn: asyncpg.Connection, settings: Settings, month_text: str, policy_name: str | None
+) -> int:
+    """`callgate agents rate --month M` (A2)."""
+    try:
+        month = Month.parse(month_text)
+    except ValueError:
+        print(f"callgate: --month {month_text!r} is not a month (YYYY-MM)", file=sys.stderr)
+        return 2
+    if month > Month.of(shanghai_today(settings.clock())):
+        print(f"callgate: {month} has not begun; rate a month whose evaluations exist", file=sys.stderr)
+        return 2
+    policy = load_configured_policy(settings, policy_name)
+    run = await agent_rating.rate_month(conn, policy, month)
+    print(
+        f"agents rated for {month} (in force from {run.effective_from}, "
+        f"policy {policy.name} {policy.version}): "
+        f"{len(run.ratings)} rated — {run.count('raised')} raised, {run.count('lowered')} lowered, "
+        f"{run.count('unchanged')} unchanged; {len(run.kept)} kept their star (no evaluation)"
+    )
+    for r in run.ratings:
+        score = f"{r.score_hundredths // 100}.{r.score_hundredths % 100:02d}"
+        print(f"  {r.agent_id:<12} {r.previous_star} → {r.star}  score {score} ({r.evaluations} evaluations)")
+    return 0
+
+
+async def agents_list(conn: asyncpg.Connection, settings: Settings) -> int:
+    """`callgate agents list`: the directory with the star in force today."""
+    for a in await agent_rows.directory(conn, shanghai_today(settings.clock())):
+        source = f"rating {a.rated_month:%Y-%m}" if a.rated_month else "import"
+        print(f"{a.id:<12} {a.name:<10} {a.branch_code:<10} {','.join(a.desks):<12} {a.star}★ ({source})")
     return 0
 
 

@@ -102,7 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="bulk-load a CSV file (all rows or none)")
     imp.add_argument(
-        "kind", choices=["branches", "subscribers", "bills", "payments", "passwords", "managers", "points"]
+        "kind",
+        choices=[
+            "branches",
+            "subscribers",
+            "bills",
+            "payments",
+            "passwords",
+            "managers",
+            "points",
+            "agents",
+            "qa",
+        ],
     )
     imp.add_argument("file", type=Path)
 
@@ -236,11 +247,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave calls abandoned within this many seconds out of the service level (default 0: none)",
     )  # fmt: skip
 
+    ag = sub.add_parser("agents", help="the hotline's agents: monthly star rating (A2), the directory")
+    agsub = ag.add_subparsers(dest="agents_command", required=True, metavar="ACTION")
+    rate = agsub.add_parser(
+        "rate",
+        help="rate every agent for a month from its QA evaluations (A2)",
+        description="The weighted mean of each agent's QA evaluations of month M, cut into stars by the "
+        "policy's thresholds; in force from the 1st of M+1. An agent without an evaluation keeps their star. "
+        "Running a month again replaces that month's ratings.",
+    )
+    rate.add_argument("--month", required=True, help="the month of the evaluations, YYYY-MM")
+    rate.add_argument("--policy", help="policy name (default CALLGATE_POLICY)")
+    agsub.add_parser("list", help="every agent with desks and the star in force today")
+
     tokens = sub.add_parser("tokens", help="manage bearer tokens")
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     create = tsub.add_parser("create", help="create a token; prints it alone on the last line")
     create.add_argument("--role", required=True, choices=["ivr", "agent", "branch", "admin", "sms"])
     create.add_argument("--branch", help="city or county branch code (role branch only)")
+    create.add_argument("--agent", help="bind the token to this agent of the directory (role agent only, A1)")
     create.add_argument("--name", default="", help="a label for the token's holder")
     create.add_argument("--expires-in", type=_duration, help="e.g. 90m, 12h, 30d (default: until revoked)")
     revoke = tsub.add_parser("revoke", help="revoke a token by id")
@@ -384,12 +409,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _run_db_command(settings, lambda c, st: commands.notify_send(c, st, args.limit))
     if args.command == "staffing":
         return staffing_command.run(args)
+    if args.command == "agents":
+        if args.agents_command == "rate":
+            return _run_db_command(
+                settings, lambda c, st: commands.agents_rate(c, st, args.month, args.policy)
+            )
+        return _run_db_command(settings, lambda c, st: commands.agents_list(c, st))
     if args.command == "tokens":
         if args.tokens_command == "create":
             return _run_db_command(
                 settings,
                 lambda c, st: commands.tokens_create(
-                    c, st, args.role, args.branch, args.name, args.expires_in
+                    c, st, args.role, args.branch, args.name, args.expires_in, args.agent
                 ),
             )
         if args.tokens_command == "revoke":

@@ -224,6 +224,7 @@ def _banner(
         lines.append(f"embedded stores under {settings.data_dir.resolve()}")
         lines.append("demo tokens:")
         lines.extend(f"  {role:<6} {branch or '':<9} {token}" for token, role, branch in demo.DEMO_TOKENS)
+        lines.extend(f"  agent  {agent:<9} {token}" for token, agent in demo.DEMO_AGENT_TOKENS)  # A1: bound
         if samples:
             lines.append("demo callers: " + ", ".join(f"{level} {msisdn}" for level, msisdn in samples))
         lines.append(

@@ -17,10 +17,24 @@ from redis.asyncio import Redis
 
 from entitlements.errors import EntitlementsError
 from gateway.http.auth import PRINCIPAL, TokenCache
-from gateway.http.keys import CREDIT, LOOKUP, METRICS, PG, POLICY, REDIS, RELOADS, SCREENPOP, SETTINGS, TOKENS
+from gateway.http.keys import (
+    AGENTS,
+    CREDIT,
+    LOOKUP,
+    METRICS,
+    PG,
+    POLICY,
+    QUEUE,
+    REDIS,
+    RELOADS,
+    SCREENPOP,
+    SETTINGS,
+    TOKENS,
+)
 from gateway.http.problems import ApiError, from_domain_error, from_exception, problem_response
 from gateway.http.ratelimit import Limits, RateLimiter
 from gateway.http.routes import agent_page, health
+from gateway.http.routes import agents as agent_routes
 from gateway.http.routes import audit as audit_routes
 from gateway.http.routes import calls as call_routes
 from gateway.http.routes import credit as credit_routes
@@ -29,6 +43,7 @@ from gateway.http.routes import lookup as lookup_routes
 from gateway.http.routes import payments as payment_routes
 from gateway.http.routes import points as points_routes
 from gateway.http.routes import policy as policy_routes
+from gateway.http.routes import queue as queue_routes
 from gateway.http.routes import reactivations as reactivation_routes
 from gateway.http.routes import servicing as servicing_routes
 from gateway.http.routes import sms as sms_routes
@@ -38,9 +53,11 @@ from gateway.http.routes import workorders as workorder_routes
 from gateway.logs import LOG_FAILURES, get_logger, mask_path
 from gateway.metrics import Metrics
 from gateway.services import credit, sweeper
+from gateway.services.agents import AgentDirectory
 from gateway.services.credit import CreditService
 from gateway.services.lookup import LookupService
 from gateway.services.policies import PolicyReloads, load_in_force
+from gateway.services.queue import QueueService
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 from gateway.stores import db
@@ -49,7 +66,7 @@ from gateway.stores.queries import snapshot
 
 log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent")
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent", "/wallboard")
 LOOKUP_PATH = "/v1/ivr/lookup"
 _ID_PREFIX = f"{uuid.uuid4().hex[:8]}-"  # per process; request ids are this plus a counter
 _ids = itertools.count(1)
@@ -159,6 +176,7 @@ def create_app(settings: Settings) -> web.Application:
             _credit_ctx,
             _sweeper_ctx,
             _policy_ctx,
+            _queue_ctx,
         ]
     )
     for routes in (
@@ -178,6 +196,8 @@ def create_app(settings: Settings) -> web.Application:
         sms_routes,
         vip_routes,
         servicing_routes,
+        agent_routes,
+        queue_routes,
     ):
         routes.setup(app)
     return app
@@ -282,6 +302,24 @@ async def _policy_ctx(app: web.Application) -> AsyncIterator[None]:
     reloads.start()
     yield
     reloads.stop()
+
+
+async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A1/A4: the agents directory and the queue engine with its background figures."""
+    settings = app[SETTINGS]
+    directory = AgentDirectory(app[PG], settings.clock)
+    with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+        await directory.refresh()
+    app[AGENTS] = directory
+    service = QueueService(settings, app[POLICY], app[PG], app[LOOKUP], directory, app[METRICS])
+    app[QUEUE] = service
+    tasks = [asyncio.create_task(directory.run()), asyncio.create_task(service.run_background())]
+    yield
+    for task in tasks:
+        await _stop(task)
+    with contextlib.suppress(Exception):  # best effort: the next process copies it anyway
+        await service.flush_intervals()
+    await service.close()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -36,12 +36,14 @@ class TokenCache:
     async def refresh(self) -> None:
         """Reload every unrevoked token."""
         rows = await self.pool.fetch(
-            """SELECT id, token_hash, role, branch_code, name, expires_at
+            """SELECT id, token_hash, role, branch_code, name, expires_at, agent_id
                FROM api_tokens WHERE revoked_at IS NULL""",
             timeout=2.0,
         )
         self.by_hash = {
-            r["token_hash"]: Principal(r["id"], r["role"], r["branch_code"], r["name"], r["expires_at"])
+            r["token_hash"]: Principal(
+                r["id"], r["role"], r["branch_code"], r["name"], r["expires_at"], r["agent_id"]
+            )
             for r in rows
         }
         self.by_header = {}  # revocations take effect: every header is verified again
@@ -104,5 +106,39 @@ def require(request: web.Request, *roles: str) -> Principal:
             403,
             "forbidden",
             f"role {principal.role} may not call this; allowed: {', '.join(roles)}",
+        )
+    return principal
+
+
+def require_agent(
+    request: web.Request, agent_id: str, *, registered: bool, machines: tuple[str, ...] = ()
+) -> Principal:
+    """A1: the request's principal when it may act for agent ``agent_id``, else 403.
+
+    - a token bound to an agent (``tokens create --role agent --agent ID``): that agent only;
+    - an unbound agent token (every token made before agents were imported): only for an id
+      that is not in the agents directory (``registered`` False) — the free-form ids of the
+      screen pop before agents existed; a registered agent's events, calls and state need
+      that agent's own token;
+    - the roles in ``machines`` (the ACD's ``ivr`` token for state and next) and admin: any agent.
+    """
+    principal = request[PRINCIPAL]
+    if principal.role == "admin" or principal.role in machines:
+        return principal
+    if principal.role != "agent":
+        allowed = ", ".join(("agent (own)", *machines))
+        raise ApiError(403, "forbidden", f"role {principal.role} may not call this; allowed: {allowed}")
+    if principal.agent_id is not None:
+        if principal.agent_id != agent_id:
+            raise ApiError(
+                403, "forbidden", "this token belongs to another agent; it reaches only its own agent"
+            )
+        return principal
+    if registered:
+        raise ApiError(
+            403,
+            "forbidden",
+            "this agent is in the agents directory: use a token bound to it "
+            "(callgate tokens create --role agent --agent ID)",
         )
     return principal

@@ -19,6 +19,8 @@ from gateway.numbers import InvalidNumber, normalise
 
 # Any visible ASCII: SIP Call-IDs use word characters such as ! % ~ ( ) < > besides @ . : -
 CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+#: An agent id (A1): as the agents table checks it.
+AGENT_ID = re.compile(r"^[A-Za-z0-9@._-]{1,64}$")
 #: Ten billion yuan: far above any real charge, well inside exact integer arithmetic everywhere.
 MAX_AMOUNT_FEN = 10**12
 
@@ -113,6 +115,19 @@ def instant(value: object, field: str) -> datetime:
     if parsed.tzinfo is None:
         raise invalid_request(f"{field} needs a UTC offset (e.g. +08:00)", field)
     return parsed
+
+
+def agent_id(value: object, field: str = "agent_id") -> str:
+    """An agent id (A1), else 400 invalid_request."""
+    if not isinstance(value, str) or not AGENT_ID.match(value):
+        raise invalid_request(f"{field} must be 1–64 letters, digits or @._-", field)
+    return value
+
+
+def optional_instant(body: Mapping[str, Any], field: str) -> datetime | None:
+    """An optional ISO 8601 instant with its offset (absent or null: None)."""
+    value = body.get(field)
+    return None if value is None else instant(value, field)
 
 
 def positive_int(

@@ -8,9 +8,11 @@ from redis.asyncio import Redis
 
 from gateway.http.auth import TokenCache
 from gateway.metrics import Metrics
+from gateway.services.agents import AgentDirectory
 from gateway.services.credit import CreditService
 from gateway.services.lookup import LookupService
 from gateway.services.policies import PolicyHolder, PolicyReloads
+from gateway.services.queue import QueueService
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
 
@@ -24,3 +26,5 @@ METRICS = web.AppKey("metrics", Metrics)
 LOOKUP = web.AppKey("lookup", LookupService)
 SCREENPOP = web.AppKey("screenpop", ScreenPop)
 CREDIT = web.AppKey("credit", CreditService)
+AGENTS = web.AppKey("agents", AgentDirectory)  # A1: the agents directory, held in memory
+QUEUE = web.AppKey("queue", QueueService)  # A4/A5: the queue engine

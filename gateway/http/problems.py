@@ -49,6 +49,10 @@ DOMAIN_STATUS = {
     "unknown_club": 404,  # V2
     "invalid_policy": 500,
     "invalid_override": 400,  # O2: a reload of an override with faults (the policy in force is kept)
+    # A4: the queue engine's store did not answer in time; the ACD uses its own queue.
+    "queue_unavailable": 503,
+    "unknown_agent": 404,
+    "unknown_call": 404,
 }
 
 

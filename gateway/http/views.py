@@ -43,6 +43,19 @@ ANSWER_SCHEMA: dict[str, Any] = {
             "required": ["name", "priority"],
             "properties": {"name": {"enum": ["vip", "general"]}, "priority": {"type": "integer"}},
         },
+        "skill": {
+            "type": "object",
+            "description": "A3: desk, the agent star the caller needs, [seconds waited, star] relaxations",
+            "required": ["desk", "min_agent_star", "relax"],
+            "properties": {
+                "desk": {"enum": ["vip", "general"]},
+                "min_agent_star": {"type": "integer", "minimum": 1, "maximum": 5},
+                "relax": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+                },
+            },
+        },
         "manager": {
             "type": ["object", "null"],
             "properties": {

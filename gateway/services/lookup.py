@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 
 from entitlements.benefits import entitlement_codes
 from entitlements.immutable import immutable
+from entitlements.matching import skill
 from entitlements.model import Tier, bottom_level
 from entitlements.money import format_fen as format_yuan
 from entitlements.months import Month, shanghai_today
@@ -166,6 +167,7 @@ class LookupService:
         self._today = date.min
         self._today_until = 0.0
         self.default_queue: dict[str, Any] = {}
+        self.default_skill: dict[str, Any] = {}
         self._adopt(policies.current)
 
     def _adopt(self, policy: Policy) -> None:
@@ -174,6 +176,7 @@ class LookupService:
         self._generation = self.policies.generation
         route_default = default_route(policy)
         self.default_queue = {"name": route_default.queue, "priority": route_default.priority}
+        self.default_skill = skill(policy, None, route_default.queue).to_dict()  # A3
         self.fragments.clear()
         self.by_raw.clear()
         self.recent.clear()  # O2: Q4's fallback answers too were built from the old policy
@@ -289,6 +292,7 @@ class LookupService:
                 "name_en": policy.level_name(served.scheme, served.level, "en"),
             },
             "queue": {"name": routed.queue, "priority": routed.priority},
+            "skill": skill(policy, served, routed.queue).to_dict(),  # A3: for an ACD routing itself
             "manager": {"id": manager.id, "name": manager.name, "phone": manager.phone} if manager else None,
             "entitlements": list(entitlement_codes(policy, served, record.service_type)),
             "reactivation": {
@@ -370,6 +374,7 @@ class LookupService:
             "known": False,
             "tier": None,
             "queue": self.default_queue,
+            "skill": self.default_skill,
             "manager": None,
             "entitlements": [],
             "reactivation": {

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -104,6 +105,8 @@ class _Protocol(asyncio.Protocol):
         self.closed = False
         self.outgoing: list[bytes] = []
         self.writes = 0
+        self.last_read = 0.0  # time.monotonic() of the latest bytes from the server
+        self.wrote_at: dict[int, float] = {}  # write number → time.monotonic() it went out (recent)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -111,6 +114,7 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        self.last_read = time.monotonic()
         self.reader.feed(data)
         pending, held = self.pending, self.held
         while True:
@@ -223,6 +227,9 @@ class _Protocol(asyncio.Protocol):
         if not self.outgoing or self.closed:
             return
         self.writes += 1
+        self.wrote_at[self.writes] = time.monotonic()
+        if len(self.wrote_at) > 4096:
+            self.wrote_at = {n: t for n, t in self.wrote_at.items() if n > self.writes - 1024}
         token = b"%b%d" % (_CHECK, self.writes)
         self.pending.append(_Check(token))
         self.outgoing.append(b"*2\r\n$4\r\nECHO\r\n$%d\r\n%b\r\n" % (len(token), token))
@@ -336,12 +343,75 @@ class PipelinedRedis:
             protocol, protocol.send(b"".join(_command(*c) for c in commands), len(commands)), deadline
         )
 
+    async def execute_raw(
+        self, payload: bytes, count: int, timeout: float, *, hard_timeout: float | None = None
+    ) -> list[Any]:
+        """`execute` for `count` commands already encoded (RESP) into `payload`.
+
+        With `hard_timeout`, the caller's `timeout` is the server's, not this process's: it
+        runs from the moment the commands actually went out (a busy process may write them
+        late), and when it passes with replies missing while the server has sent this client
+        bytes since (the process was too busy to read them, or Redis is working through a
+        burst), the call waits on, up to `hard_timeout`. A server silent since the write is
+        given up on at `timeout`, as by `execute`."""
+        if not count:
+            return []
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        hard = start + (hard_timeout if hard_timeout is not None else timeout)
+        protocol = await self._ready(min(start + timeout, hard))
+        futures = protocol.send(payload, count)
+        ours = protocol.writes + 1  # the write that will carry these commands
+        handle: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal handle
+            if all(future.done() for future in futures):
+                return
+            now = loop.time()
+            if hard_timeout is not None and now < hard:
+                written = protocol.wrote_at.get(ours)
+                if written is None and protocol.writes < ours:  # not even written yet: we were busy
+                    handle = loop.call_at(min(now + timeout, hard), check)
+                    return
+                if written is not None:
+                    since = time.monotonic() - written
+                    if since < timeout:  # written late: the server's time runs from the write
+                        handle = loop.call_at(min(now + timeout - since, hard), check)
+                        return
+                    if self.heard_since(written):
+                        handle = loop.call_at(min(now + timeout, hard), check)
+                        return
+            protocol.expire(futures)
+
+        handle = loop.call_at(start + timeout, check)
+        try:
+            return [await future for future in futures]
+        except BaseException:
+            for future in futures:
+                if future.done() and not future.cancelled():
+                    future.exception()
+            raise
+        finally:
+            handle.cancel()
+
+    def heard_since(self, moment: float) -> bool:
+        """Whether the server sent bytes on any connection after `moment` (time.monotonic())."""
+        return any(p is not None and not p.closed and p.last_read > moment for p in self.connections)
+
     async def _wait(
         self, protocol: _Protocol, futures: list[asyncio.Future[Any]], deadline: float
     ) -> list[Any]:
         handle = asyncio.get_running_loop().call_at(deadline, protocol.expire, futures)
         try:
             return [await future for future in futures]
+        except BaseException:
+            # The first failure is the answer; the others of the batch are seen, not left
+            # for the garbage collector to report as "never retrieved".
+            for future in futures:
+                if future.done() and not future.cancelled():
+                    future.exception()
+            raise
         finally:
             handle.cancel()
 

@@ -12,6 +12,7 @@ try:
 except ImportError:  # pragma: no cover - the message is the point
     pytest.fail("the Python package playwright is missing: run scripts/bootstrap dev", pytrace=False)
 
+from gateway.services import servicing
 from gateway.services.reactivations import REFUSALS
 from tests.agent import support
 from tests.agent.conftest import (
@@ -31,6 +32,8 @@ AGENT = "A1001"
 SPEC_REFUSAL_CODES = {
     "not_entitled", "not_suspended", "monthly_limit", "arrears_too_long", "previous_unpaid",
     "identity_not_verified", "cancelled", "unknown_subscriber",
+    # SPEC §8: rule H3, rule H5, rule H6
+    "not_in_arrears", "initial_password", "already_stopped", "not_stopped", "not_stoppable",
 }  # fmt: skip
 
 
@@ -112,7 +115,7 @@ async def test_grant_flow_reactivates_a_suspended_customer_once_and_shows_the_wo
     assert (
         await conn.fetchval("SELECT count(*) FROM work_orders WHERE msisdn = $1", support.SUSPENDED_FIVE) == 1
     )
-    keys = await conn.fetch("SELECT key FROM idempotency_keys WHERE scope LIKE 'reactivations:agent:%'")
+    keys = await conn.fetch("SELECT key FROM idempotency_keys WHERE scope LIKE 'reactivations:%'")
     assert len(keys) == 1 and keys[0]["key"].startswith("agent-")
     await screenshot(watched, "grant-granted")
 
@@ -229,7 +232,8 @@ async def test_a_city_branch_dispatches_its_work_order_to_one_of_its_counties(
     await expect(page.get_by_test_id("order-number")).to_have_text(support.ORDER_SUBJECT)
     # A city branch may dispatch, note payment, mark overdue; a county's actions are not offered here.
     await expect(page.get_by_test_id("event-dispatch")).to_be_visible()
-    await expect(page.get_by_test_id("event-resuspend")).to_have_count(0)  # only from overdue
+    await expect(page.get_by_test_id("event-resuspend")).to_be_visible()  # rule H9: the city, at any time
+    await expect(page.get_by_test_id("event-extend")).to_be_visible()  # rule H9
 
     await page.get_by_test_id("event-dispatch").click()
     dialog = page.get_by_test_id("event-dialog")
@@ -302,7 +306,8 @@ async def test_a_county_branch_sees_only_its_dispatched_orders_and_its_own_actio
     # rule W3, rule W5
     status, _ = await site.call(
         "POST", "/v1/reactivations", site.tokens.agent,
-        {"msisdn": support.ORDER_SUBJECT, "channel": "agent", "verification": {"method": "own_number"}},
+        {"msisdn": support.ORDER_SUBJECT, "channel": "agent",
+         "verification": {"method": "service_password", "password": support.PASSWORD}},
         **{"Idempotency-Key": "k-county"},
     )  # fmt: skip
     assert status == 201
@@ -389,7 +394,7 @@ async def test_every_refusal_code_has_a_plain_sentence_in_both_languages(desk: D
     texts = await watched.page.evaluate(
         "import('/agent/i18n.js').then(m => ({refusals: m.REFUSALS, zh: m.keys('zh'), en: m.keys('en')}))"
     )
-    assert set(texts["refusals"]) == SPEC_REFUSAL_CODES == set(REFUSALS)
+    assert set(texts["refusals"]) == SPEC_REFUSAL_CODES == set(REFUSALS) | set(servicing.REFUSALS)
     for code, sentence in texts["refusals"].items():
         assert re.search(r"[\u4e00-\u9fff]", sentence["zh"]), code
         assert re.fullmatch(r"[\x20-\x7e]+", sentence["en"]) and sentence["en"].endswith("."), code

@@ -57,8 +57,8 @@ def test_every_table_cites_a_rule(name: str) -> None:
 
     walk(doc, "", False)
     rules = re.findall(r'rule = "([^"]+)"', text_of(name))
-    # §1–§5 rule IDs, §10 (P, V), and the §13 corrections (C) that override them.
-    assert rules and all(re.match(r"^(T\d(\.\d+)?|Q\d|E|R\d+|W\d|C\d|P\d|V\d)$", r) for r in rules)
+    # §1–§5 rule IDs, §9 agents (A), §10 (P, V), and the §13 corrections (C) that override them.
+    assert rules and all(re.match(r"^(T\d(\.\d+)?|Q\d|E|R\d+|W\d|A\d|C\d|P\d|V\d)$", r) for r in rules)
 
 
 def test_unknown_policy() -> None:

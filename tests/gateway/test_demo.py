@@ -58,7 +58,10 @@ async def test_demo_province_has_every_kind_of_customer(conn: asyncpg.Connection
     assert under_100 > 0.6
     assert any(r["a"] > 45000 for r in avg)
     assert await q("SELECT count(*) FROM tier_assignments WHERE source = 'import'") > 0
-    assert await q("SELECT count(*) FROM api_tokens WHERE demo") == len(demo.DEMO_TOKENS)
+    assert await q("SELECT count(*) FROM api_tokens WHERE demo") == len(demo.DEMO_TOKENS) + len(
+        demo.DEMO_AGENT_TOKENS
+    )
+    assert await q("SELECT count(*) FROM agents") == len(demo.DEMO_AGENTS)  # rule A1
     # rule H2, rule H3, rule H7: passwords (a tenth initial), managers, two callers of their own
     initial = await q("SELECT count(*) FILTER (WHERE password_initial) FROM subscribers")
     assert 150 < initial < 450

@@ -23,6 +23,8 @@ GOOD_ROW = {
     "points": "18612345678,2026-11-20,500,bill,2027-12-31",
     "passwords": "18612345678,$2b$04$" + "a" * 53 + ",true",  # H2
     "managers": "501,王丽,10018001,HA-ZZ",  # H7
+    "agents": "A1001,王丽,HA-ZZ,vip,3",
+    "qa": "A1001,2026-11-03,90,90,90,90,90",
 }
 
 
@@ -84,6 +86,8 @@ def test_bad_files_are_rejected_with_nothing_loaded(database_url: str, case: tup
                 "points_grants",
                 "points_accounts",
                 "customer_managers",
+                "agents",
+                "qa_evaluations",
             ):
                 assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0  # noqa: S608 - constant names
         finally:

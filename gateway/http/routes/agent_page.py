@@ -1,6 +1,7 @@
 """`GET /agent/` — the agents' desktop widget: plain HTML, CSS and JavaScript modules from
 `gateway/http/static/agent/`, served without a token (the page's API calls carry the bearer
-token the user enters, kept in sessionStorage).
+token the user enters, kept in sessionStorage). `GET /wallboard/` (A5), the supervisors'
+service-level wallboard from `gateway/http/static/wallboard/`, is served the same way.
 
 The files are read once at start-up and served from memory, only by their exact names
 (no path is ever joined from the request). Every response carries a strong ETag and
@@ -53,9 +54,9 @@ class Asset:
     etag: str
 
 
-def load_assets(directory: Traversable | None = None) -> dict[str, Asset]:
+def load_assets(directory: Traversable | None = None, page: str = "agent") -> dict[str, Asset]:
     """The page's files by name (one directory level; unknown extensions are not served)."""
-    root = directory if directory is not None else resources.files("gateway.http").joinpath("static", "agent")
+    root = directory if directory is not None else resources.files("gateway.http").joinpath("static", page)
     assets: dict[str, Asset] = {}
     for entry in root.iterdir():
         suffix = "." + entry.name.rsplit(".", 1)[-1] if "." in entry.name else ""
@@ -98,13 +99,18 @@ class AgentPage:
 
 
 async def redirect_to_page(request: web.Request) -> web.Response:
-    """`/agent` → `/agent/` (relative module URLs need the slash)."""
-    raise web.HTTPPermanentRedirect(PREFIX + "/")
+    """`/agent` → `/agent/` (relative module URLs need the slash); `/wallboard` likewise."""
+    raise web.HTTPPermanentRedirect(request.path + "/")
+
+
+#: The pages: URL prefix → directory under static/.
+PAGES = {PREFIX: "agent", "/wallboard": "wallboard"}
 
 
 def setup(app: web.Application) -> None:
-    """Register the page (no OpenAPI entry: it is not part of the API)."""
-    page = AgentPage(load_assets())
-    app.router.add_get(PREFIX, redirect_to_page)
-    app.router.add_get(PREFIX + "/", page.get_index)
-    app.router.add_get(PREFIX + "/{name:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}}", page.get_asset)
+    """Register the pages (no OpenAPI entry: they are not part of the API)."""
+    for prefix, folder in PAGES.items():
+        page = AgentPage(load_assets(page=folder))
+        app.router.add_get(prefix, redirect_to_page)
+        app.router.add_get(prefix + "/", page.get_index)
+        app.router.add_get(prefix + "/{name:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}}", page.get_asset)

@@ -10,8 +10,8 @@ import orjson
 from aiohttp import web
 
 from gateway.http import inputs, openapi
-from gateway.http.auth import require
-from gateway.http.keys import LOOKUP, SCREENPOP, SETTINGS, TOKENS
+from gateway.http.auth import require, require_agent
+from gateway.http.keys import AGENTS, LOOKUP, SCREENPOP, SETTINGS, TOKENS
 from gateway.http.problems import ApiError, invalid_request
 from gateway.http.views import ANSWER_SCHEMA
 from gateway.services.screenpop import now_ms, sse
@@ -67,9 +67,10 @@ async def get_agent_events(request: web.Request) -> web.StreamResponse:
 
     The stream lives only as long as its token: it ends within seconds of a revocation or
     the expiry (checked every second and before every event), so a revoked token receives
-    no further screen pops."""
+    no further screen pops. A1: a registered agent's stream needs that agent's own token."""
     require(request, "agent")
     agent_id = _agent_id(request.match_info["agent_id"], "agent_id")
+    require_agent(request, agent_id, registered=await request.app[AGENTS].registered(agent_id))
     hub = request.app[SCREENPOP]
     queue = hub.subscribe(agent_id)
     response = web.StreamResponse(
@@ -102,9 +103,10 @@ async def get_agent_events(request: web.Request) -> web.StreamResponse:
 
 
 async def get_agent_calls(request: web.Request) -> web.Response:
-    """The agent's last calls, newest first (the widget's short history)."""
+    """The agent's last calls, newest first (the widget's short history; A1: own calls only)."""
     require(request, "agent")
     agent_id = _agent_id(request.match_info["agent_id"], "agent_id")
+    require_agent(request, agent_id, registered=await request.app[AGENTS].registered(agent_id))
     items = await request.app[SCREENPOP].history(agent_id)
     return web.Response(body=orjson.dumps({"items": items}), content_type="application/json")
 

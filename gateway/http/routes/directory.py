@@ -48,6 +48,7 @@ async def get_me(request: web.Request) -> web.Response:
             "expires_at": principal.expires_at.isoformat() if principal.expires_at else None,
             "branch": branch_json(branch) if branch is not None else None,
             "work_order_events": events,
+            "agent_id": principal.agent_id,  # A1: the agent a bound token belongs to
         }
     )
 
@@ -97,6 +98,7 @@ register(
                         "expires_at": {"type": ["string", "null"], "format": "date-time"},
                         "branch": {"oneOf": [BRANCH, {"type": "null"}]},
                         "work_order_events": {"type": "array", "items": {"enum": list(EVENTS)}},
+                        "agent_id": {"type": ["string", "null"]},
                     },
                 },
             ),

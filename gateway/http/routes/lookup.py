@@ -21,8 +21,10 @@ def _kv_lines(fields: dict[str, Any], prefix: str = "") -> list[str]:
         label = f"{prefix}{name}"
         if isinstance(value, dict):
             lines.extend(_kv_lines(value, label + "."))
-        elif isinstance(value, list):
-            lines.append(f"{label}={','.join(str(v) for v in value)}")
+        elif isinstance(value, list):  # pairs (skill.relax) as 20:3,40:1
+            lines.append(
+                f"{label}={','.join(':'.join(map(str, v)) if isinstance(v, list) else str(v) for v in value)}"
+            )
         elif value is None:
             lines.append(f"{label}=")
         elif isinstance(value, bool):

@@ -20,33 +20,44 @@ class StoredToken:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    agent_id: str | None = None
 
 
 async def insert(
-    conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str, expires_at: datetime | None
+    conn: Conn,
+    token_hash: str,
+    role: str,
+    branch_code: str | None,
+    name: str,
+    expires_at: datetime | None,
+    agent_id: str | None = None,
 ) -> int:
-    """Store a token's hash; returns its id."""
+    """Store a token's hash (bound to an agent when ``agent_id`` is given, A1); returns its id."""
     token_id = await conn.fetchval(
-        """INSERT INTO api_tokens (token_hash, role, branch_code, name, expires_at)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+        """INSERT INTO api_tokens (token_hash, role, branch_code, name, expires_at, agent_id)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
         token_hash,
         role,
         branch_code,
         name,
         expires_at,
+        agent_id,
     )
     return int(token_id)
 
 
-async def insert_demo(conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str) -> None:
+async def insert_demo(
+    conn: Conn, token_hash: str, role: str, branch_code: str | None, name: str, agent_id: str | None = None
+) -> None:
     """Store a well-known demo token (flagged `demo`), unless it is there already."""
     await conn.execute(
-        """INSERT INTO api_tokens (token_hash, role, branch_code, name, demo)
-           VALUES ($1, $2, $3, $4, true) ON CONFLICT (token_hash) DO NOTHING""",
+        """INSERT INTO api_tokens (token_hash, role, branch_code, name, demo, agent_id)
+           VALUES ($1, $2, $3, $4, true, $5) ON CONFLICT (token_hash) DO NOTHING""",
         token_hash,
         role,
         branch_code,
         name,
+        agent_id,
     )
 
 
@@ -61,7 +72,7 @@ async def revoke(conn: Conn, token_id: int) -> bool:
 async def listing(conn: Conn) -> list[StoredToken]:
     """Every token, by id."""
     rows = await conn.fetch(
-        """SELECT id, role, branch_code, name, demo, created_at, expires_at, revoked_at
+        """SELECT id, role, branch_code, name, demo, created_at, expires_at, revoked_at, agent_id
            FROM api_tokens ORDER BY id"""
     )
     return [
@@ -74,6 +85,7 @@ async def listing(conn: Conn) -> list[StoredToken]:
             r["created_at"],
             r["expires_at"],
             r["revoked_at"],
+            r["agent_id"],
         )
         for r in rows
     ]

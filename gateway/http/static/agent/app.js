@@ -1,6 +1,7 @@
 // The agents' desktop widget: sign-in with a bearer token (kept in sessionStorage, so it
 // dies with the tab), then the agent view (screen pop, look-up, the customer) and/or the
 // branch view (work-order queue), chosen by the token's role (GET /v1/me).
+import { AgentDesk } from './agentdesk.js';
 import { Api, mask } from './api.js';
 import { CustomerPanel } from './customer.js';
 import { clear, h, setI18n, translate } from './dom.js';
@@ -52,7 +53,9 @@ async function signIn(token, agentId) {
   if (!['agent', 'branch', 'admin'].includes(res.data.role)) return { error: { status: 403, data: { code: 'role' } } };
   state.api = api;
   state.me = res.data;
-  state.agentId = agentId || null;
+  // A token bound to an agent (A1) is that agent's, whatever was typed.
+  state.agentId = res.data.agent_id || agentId || null;
+  agentId = state.agentId;
   sessionStorage.setItem(TOKEN_KEY, token);
   if (agentId) sessionStorage.setItem(AGENT_KEY, agentId);
   else sessionStorage.removeItem(AGENT_KEY);
@@ -62,10 +65,11 @@ async function signIn(token, agentId) {
 
 function signOut() {
   if (state.stream) state.stream.stop();
+  if (state.desk) state.desk.stop();
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(AGENT_KEY);
   Object.assign(state, { api: null, me: null, agentId: null, stream: null, calls: [], currentCall: null,
-    customer: null, orders: null });
+    customer: null, orders: null, desk: null });
   $('#app').hidden = true;
   $('#signin').hidden = false;
   $('#who').textContent = '';
@@ -141,12 +145,17 @@ function startAgent() {
   state.stream = new CallStream({
     api: state.api,
     agentId: state.agentId,
-    onCall: (call) => receiveCall(call, true),
+    onCall: (call) => {
+      receiveCall(call, true);
+      if (state.desk) state.desk.refresh();
+    },
     onState: showConnection,
     onResync: loadCallHistory,
   });
   state.stream.start();
   loadCallHistory();
+  state.desk = new AgentDesk($('#agent-desk'), { api: state.api, agentId: state.agentId, announce, onTaken: showTaken });
+  state.desk.start();
 }
 
 function showConnection(status) {
@@ -166,6 +175,13 @@ async function loadCallHistory() {
   state.calls.sort((a, b) => (a.connected_at < b.connected_at ? 1 : -1));
   state.calls = state.calls.slice(0, HISTORY);
   renderCalls();
+}
+
+/** The call "next call" just gave this agent (A4): its lookup answer, as a screen pop would show it. */
+async function showTaken(taken) {
+  const res = await state.api.get(`/v1/calls/${encodeURIComponent(taken.call_id)}`);
+  const answer = res.ok ? res.data : { msisdn: taken.ani, known: false, degraded: true, tier: null };
+  receiveCall({ call_id: taken.call_id, agent_id: state.agentId, connected_at: new Date().toISOString(), answer }, true);
 }
 
 /** A screen pop: the new caller replaces the one on screen; the previous stay in the list. */

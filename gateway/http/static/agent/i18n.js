@@ -530,7 +530,7 @@ export function t(key, args) {
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in args ? String(args[name]) : match));
 }
 
-/** Texts a feature module brings along, in both languages (loyalty.js). */
+/** Texts of a module of the page, in both languages (the same keys in each). */
 export function addStrings(zh, en) {
   Object.assign(STRINGS.zh, zh);
   Object.assign(STRINGS.en, en);
