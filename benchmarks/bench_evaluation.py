@@ -2,11 +2,16 @@
 bills, evaluate + cache refresh end to end, ≤ 120 s on the 2-core reference machine).
 
     .venv/bin/python benchmarks/bench_evaluation.py [--subscribers 1000000] [--data-dir var/bench-eval]
-        [--with-dry-run]
+        [--months 13] [--with-dry-run]
 
 The first run writes the demo province (about 3 min for a million); every run evaluates
-the next month not yet evaluated (the clock is pinned to that month) and prints the
-seconds per phase, the wall clock and Redis bytes per cached subscriber. With
+the next month not yet evaluated (the clock is pinned to that month) — `--months N`: N
+consecutive months — and prints the seconds per phase, the wall clock and Redis bytes per
+cached subscriber. Before each month after the first, the month's bills (one row per
+subscriber, 1,000,000 for the default province) are written as a CSV and imported with
+`callgate import bills`, as a deployment does each month (bench_import.py), so each
+month's evaluation reads bills that end the month before it. Issue 22.1: the 13th month
+≤ 1.1 × the first, in probe units. With
 `--with-dry-run` the same month is also evaluated with `--dry-run` (O1), once before the
 real run and once after it, and the three wall clocks are printed side by side.
 
@@ -72,52 +77,96 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
+def prepare(dsn: str, env: dict[str, str], subscribers: int) -> None:
+    """Migrate, and write the demo province unless it is already there."""
+    subprocess.run([CALLGATE, "migrate"], env=env, check=True, capture_output=True)
+    count = subprocess.run(
+        ["psql", dsn, "-tAc", "SELECT count(*) FROM subscribers"], capture_output=True, text=True
+    )
+    if count.returncode != 0 or int(count.stdout.strip() or 0) != subscribers:
+        print(f"writing a demo province of {subscribers:,} subscribers …", flush=True)
+        subprocess.run(
+            [CALLGATE, "demo-data", "--subscribers", str(subscribers), "--reset"],
+            env={**env, "CALLGATE_NOW": "2026-11-26T10:00:00+08:00"},
+            check=True,
+        )
+
+
+def next_month(dsn: str) -> str:
+    """The month after the latest finished run (2026-11 for a new province)."""
+    done = subprocess.run(
+        ["psql", dsn, "-tAc", LAST_MONTH], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    year, month = (int(done[:4]), int(done[5:])) if done else (2026, 10)
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year:04d}-{month:02d}"
+
+
+def previous_month(month: str) -> str:
+    """YYYY-MM of the month before."""
+    year, mon = int(month[:4]), int(month[5:])
+    year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
+    return f"{year:04d}-{mon:02d}"
+
+
 def main() -> None:
-    """Prepare once, evaluate one month, print the numbers."""
+    """Prepare once, evaluate one month (or --months consecutive ones), print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-eval")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--months", type=int, default=1, help="consecutive months to evaluate (issue 22.1: 13)"
+    )
     parser.add_argument("--with-dry-run", action="store_true", help="also time the month's --dry-run (O1)")
     args = parser.parse_args()
+    from bench_import import import_bills, latest_bill_month, write_next_bills
+
     from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
 
     pg = EmbeddedPostgres(args.data_dir / "postgres")
     redis_server = EmbeddedRedis(args.data_dir / "redis")
-    env = {**os.environ, "CALLGATE_DATA_DIR": str(args.data_dir), "CALLGATE_NOW": "2026-11-26T10:00:00+08:00"}
+    env = {**os.environ, "CALLGATE_DATA_DIR": str(args.data_dir)}
     env.pop("CALLGATE_DATABASE_URL", None)
     env.pop("CALLGATE_REDIS_URL", None)
     dsn, url = pg.start(), redis_server.start()  # kept running across the commands below
+    results: list[tuple[str, float, float, float | None, int, float | None]] = []
+    dry_walls: list[float] = []
     try:
-        count = subprocess.run(
-            ["psql", dsn, "-tAc", "SELECT count(*) FROM subscribers"], capture_output=True, text=True
-        )
-        if count.returncode != 0 or int(count.stdout.strip() or 0) != args.subscribers:
-            subprocess.run([CALLGATE, "migrate"], env=env, check=True)
-            print(f"writing a demo province of {args.subscribers:,} subscribers …", flush=True)
-            subprocess.run(
-                [CALLGATE, "demo-data", "--subscribers", str(args.subscribers), "--reset"],
-                env=env,
-                check=True,
+        prepare(dsn, env, args.subscribers)
+        for _ in range(args.months):
+            target = next_month(dsn)
+            imported: tuple[float, int] | None = None
+            if latest_bill_month(dsn) < previous_month(target):  # the real monthly path: bills first
+                csv_path = args.data_dir / "bills-next.csv"
+                bill_month, rows = write_next_bills(dsn, csv_path)
+                imported = (import_bills(csv_path, env, bill_month), rows)
+            env["CALLGATE_NOW"] = f"{target}-26T10:00:00+08:00"
+            probe_before = machine_probe()
+            evaluate = [CALLGATE, "evaluate", "--month", target, "--workers", str(args.workers)]
+            dry = [*evaluate, "--dry-run", "--vip-calls-per-hour", "200"]
+            if args.with_dry_run:
+                dry_walls.append(timed(dry, env))
+            started, ticks = time.monotonic(), cpu_times()
+            subprocess.run(evaluate, env=env, check=True)
+            wall, stolen = time.monotonic() - started, steal_share(ticks, cpu_times())
+            if args.with_dry_run:
+                dry_walls.append(timed(dry, env))
+            probe = (probe_before + machine_probe()) / 2
+            results.append(
+                (
+                    target,
+                    wall,
+                    probe,
+                    stolen,
+                    imported[1] if imported else 0,
+                    imported[0] if imported else None,
+                )
             )
-        done = subprocess.run(
-            ["psql", dsn, "-tAc", LAST_MONTH],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        year, month = (int(done[:4]), int(done[5:])) if done else (2026, 10)
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        target = f"{year:04d}-{month:02d}"
-        env["CALLGATE_NOW"] = f"{target}-26T10:00:00+08:00"
-        probe_before = machine_probe()
-        evaluate = [CALLGATE, "evaluate", "--month", target, "--workers", str(args.workers)]
-        dry = [*evaluate, "--dry-run", "--vip-calls-per-hour", "200"]
-        dry_walls = [timed(dry, env)] if args.with_dry_run else []
-        started, ticks = time.monotonic(), cpu_times()
-        subprocess.run(evaluate, env=env, check=True)
-        wall, stolen = time.monotonic() - started, steal_share(ticks, cpu_times())
-        if args.with_dry_run:
-            dry_walls.append(timed(dry, env))
-        probe_after = machine_probe()
+            print(
+                f"\nevaluate {target}: {wall:.1f} s, probe {probe:.2f} s ({wall / probe:.1f} × probe)",
+                flush=True,
+            )
         import redis
 
         client = redis.Redis(unix_socket_path=url.removeprefix("unix://"))
@@ -127,20 +176,29 @@ def main() -> None:
     finally:
         redis_server.stop()
         pg.stop()
-    probe = (probe_before + probe_after) / 2
-    print(f"\nevaluate {target}: {wall:.1f} s end to end (goal ≤ 120 s), {args.workers} workers")
     print(
-        f"machine probe (baseline, same run): {probe_before:.2f} s before, {probe_after:.2f} s after; "
-        f"evaluation = {wall / probe:.0f} × probe"
+        f"\n{'month':8} {'evaluate s':>10} {'probe s':>8} {'× probe':>8} {'steal':>6} {'bills imported':>15}"
     )
+    for target, wall, probe, stolen, rows, seconds in results:
+        steal = f"{stolen:.0%}" if stolen is not None else "?"
+        bills = f"{rows:,} in {seconds:.1f} s" if seconds is not None else "-"
+        print(f"{target:8} {wall:10.1f} {probe:8.2f} {wall / probe:8.1f} {steal:>6} {bills:>15}")
+    first, last = results[0], results[-1]
+    print(
+        f"\nevaluate {first[0]}: {first[1]:.1f} s end to end (goal ≤ 60 s), {args.workers} workers; "
+        f"machine probe {first[2]:.2f} s (the same fixed loop on both cores, timed before and after)"
+    )
+    if len(results) > 1:
+        ratio = (last[1] / last[2]) / (first[1] / first[2])
+        print(
+            f"month {len(results)} ({last[0]}): {last[1]:.1f} s, probe {last[2]:.2f} s; "
+            f"in probe units {ratio:.2f} × the first (goal ≤ 1.1)"
+        )
     if dry_walls:
         print(
-            f"dry run of the same month (O1, nothing written): {dry_walls[0]:.1f} s before the real run, "
-            f"{dry_walls[1]:.1f} s after it; real run {wall:.1f} s (dry ÷ real {dry_walls[0] / wall:.2f}, "
-            f"{dry_walls[1] / wall:.2f})"
+            "dry runs of the months (O1, nothing written), before and after each real run: "
+            + ", ".join(f"{w:.1f} s" for w in dry_walls)
         )
-    if stolen is not None:
-        print(f"CPU steal during the evaluation: {stolen:.0%} (time the hypervisor gave other guests)")
     print(f"Redis: {keys:,} keys, {used / max(keys, 1):.1f} bytes per key (goal ≤ 150)")
 
 

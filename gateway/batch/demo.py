@@ -21,8 +21,8 @@ from gateway.numbers import InvalidNumber, normalise
 from gateway.services.identity import hash_password
 from gateway.stores.queries import agents as agent_rows
 from gateway.stores.queries import demo as demo_rows
+from gateway.stores.queries import partitions, tokens
 from gateway.stores.queries import points as points_rows
-from gateway.stores.queries import tokens
 
 DEMO_PASSWORD = "246810"  # the service password of every demo subscriber (README)
 #: H2–H4: two demo callers with passwords of their own, printed in the `serve` banner while
@@ -215,6 +215,10 @@ async def load(
         # Generated rows are consistent by construction: skip the per-row foreign-key
         # triggers for this transaction when allowed (14 M bill rows otherwise take minutes).
         await demo_rows.skip_foreign_key_checks(conn)
+        # X5: the month partitions of the bills and cards below, and of the next months
+        months = [_month_start(today, back) for back in range(BILL_MONTHS, -3, -1)]
+        for table in partitions.MONTHLY:
+            await partitions.ensure(conn, table, months)
         await demo_rows.insert_branch(conn, PROVINCE[0], PROVINCE[1], "province", None)
         for city_no, (city, name, _, counties) in enumerate(CITIES):
             await demo_rows.insert_branch(conn, city, name, "city", PROVINCE[0])

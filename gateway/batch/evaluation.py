@@ -48,7 +48,7 @@ from gateway.services import cache
 from gateway.stores import db
 from gateway.stores.fastredis import PipelinedRedis
 from gateway.stores.queries import evaluations as runs
-from gateway.stores.queries import snapshot, subscribers
+from gateway.stores.queries import partitions, snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
 
 Level = tuple[str, str]  # (scheme, level code)
@@ -85,6 +85,11 @@ class RunSummary:
     #: H8: fulfilment work orders created after the run, by kind (a re-run creates none twice).
     orders: dict[str, int] = field(default_factory=dict)
     orders_seconds: float = 0.0
+    #: X4: this invocation's host and the hosts sharing the month; whether it closed the
+    #: month (marked it done and made its work orders), else the hosts still evaluating.
+    shard: tuple[int, int] = (1, 1)
+    closed: bool = False
+    waiting_for: list[int] = field(default_factory=list)
 
     @property
     def evaluated(self) -> int:
@@ -121,6 +126,15 @@ class RunSummary:
         )
         if self.cache_failed:
             cache_line += " — REDIS FAILED: run `callgate cache rebuild`"
+        host, hosts = self.shard
+        if hosts > 1 and not self.closed:
+            waiting = ", ".join(f"{h}/{hosts}" for h in self.waiting_for)
+            orders = (
+                f"  shard {host}/{hosts} done; the month is finished when every shard is "
+                f"(still evaluating: {waiting or 'none'})"
+            )
+        elif hosts > 1:
+            orders += f"\n  shard {host}/{hosts} finished last: the month is done"
         return [
             f"{self.policy} {self.month} (run date {self.run_date})" + (", resumed" if self.resumed else ""),
             f"  evaluated {self.evaluated:,}: new {c['new']:,}, raised {c['raised']:,}, held {c['held']:,}, "
@@ -156,6 +170,9 @@ class ShardJob:
     baseline_legacy: str | None = None
     #: The override's bytes as the coordinator validated them (None: read `override`).
     override_content: bytes | None = None
+    #: Read the assignments from the tier history instead of the serving state: a month
+    #: older than a month already evaluated (see snapshot.SERVING).
+    history: bool = False
 
 
 def default_run_date(month: Month, today: date) -> date:
@@ -264,7 +281,9 @@ async def _evaluate_shard(
     batches = 0
     while True:
         t0 = time.monotonic()
-        chunk = await snapshot.load_range(conn, after, job.batch, job.hi, job.today, first_day)
+        chunk = await snapshot.load_range(
+            conn, after, job.batch, job.hi, job.today, first_day, history=job.history
+        )
         t1 = time.monotonic()
         if not chunk:
             break
@@ -317,9 +336,9 @@ async def _evaluate_shard(
             )
             if notices:
                 await runs.copy_notifications(conn, notices)
-            for ev in evaluations:
-                if ev.legacy_card_ended and legacy:
-                    await runs.end_legacy_card(conn, ev.msisdn, job.run_date, legacy)
+            ended = [ev.msisdn for ev in evaluations if ev.legacy_card_ended]
+            if ended and legacy:
+                await runs.end_legacy_cards(conn, ended, job.run_date, legacy)
             await runs.checkpoint(
                 conn, policy.name, first_day, job.shard, last, {**changes, "notifications": len(notices)}
             )
@@ -429,25 +448,55 @@ async def _bounds(conn: asyncpg.Connection, workers: int) -> list[str]:
     return bounds
 
 
+async def ensure_partitions(conn: asyncpg.Connection, month: Month) -> None:
+    """X5: the month partitions this month's run writes (tier history) and the next months'
+    (bills of this month, history of the next two), made ahead of the writes."""
+    ahead = [(month + k).first_day for k in range(3)]
+    for table in partitions.TIER_HISTORY:
+        await partitions.ensure(conn, table, ahead)
+    await partitions.ensure(conn, "bills", ahead[:2])
+
+
 async def _prepare(
-    conn: asyncpg.Connection, policy: Policy, month: Month, today: date, run_date: date | None, workers: int
+    conn: asyncpg.Connection,
+    policy: Policy,
+    month: Month,
+    today: date,
+    run_date: date | None,
+    workers: int,
+    host: int = 1,
+    hosts: int = 1,
 ) -> tuple[RunSummary, list[runs.Shard]]:
-    """Create the run and its shards, or find the unfinished shards of a killed run."""
+    """Create the run and its shards, or find the unfinished shards of a killed run (of
+    this host, X4: host `host` of `hosts`)."""
     first_day = month.first_day
     found = await runs.run_of(conn, policy.name, first_day)
-    if found is not None:
-        summary = RunSummary(policy.name, str(month), found.run_date, resumed=True)
-        summary.already_done = found.finished
-    else:
+    if found is None:
         chosen = run_date or default_run_date(month, today)
         if Month.of(chosen) != month:
             raise EvaluationRefused(f"run date {chosen} is not in {month}")
         if not policy.in_effect(chosen):
             raise EvaluationRefused(f"policy {policy.name} {policy.version} is not in effect on {chosen}")
-        bounds = await _bounds(conn, workers)
-        await runs.create_run(conn, policy.name, first_day, policy.version, chosen, bounds)
+        await ensure_partitions(conn, month)
+        # X4: each host's share is cut into its `workers` key ranges, all made up front.
+        bounds = await _bounds(conn, workers * hosts)
+        per_host = -(-len(bounds) // hosts)
+        host_of = [min(k // per_host, hosts - 1) + 1 for k in range(len(bounds))]
+        if not await runs.create_run(
+            conn, policy.name, first_day, policy.version, chosen, bounds, host_of, hosts
+        ):  # another host made it a moment ago: take its layout
+            found = await runs.run_of(conn, policy.name, first_day)
+    if found is not None:
+        if found.hosts != hosts:
+            split = f"--shard I/{found.hosts}" if found.hosts > 1 else "no --shard"
+            raise EvaluationRefused(
+                f"{policy.name} {month} was started for {found.hosts} host(s): run it with {split}"
+            )
+        summary = RunSummary(policy.name, str(month), found.run_date, resumed=True)
+        summary.already_done = found.finished
+    else:
         summary = RunSummary(policy.name, str(month), chosen)
-    return summary, await runs.unfinished_shards(conn, policy.name, first_day)
+    return summary, await runs.unfinished_shards(conn, policy.name, first_day, host)
 
 
 async def run(
@@ -464,25 +513,39 @@ async def run(
     workers: int = 2,
     show_progress: bool = True,
     now: datetime | None = None,
+    shard: tuple[int, int] = (1, 1),
 ) -> RunSummary:
     """Evaluate every subscriber for `month` (resuming a killed run); see the module docstring.
+
+    `shard` (I, N): this invocation is host I of the N sharing the month (X4): it evaluates
+    its own key ranges; whichever host finishes the last shard closes the month.
 
     Then the month's VIP-fulfilment work orders (H8), also after a run found already done,
     so a run killed between its end and this step heals on the next invocation; `now` is
     when they are created (the injectable clock; default the system clock)."""
+    host, hosts = shard
+    if not 1 <= host <= hosts:
+        raise EvaluationRefused(f"--shard {host}/{hosts}: I must be between 1 and N")
     if month > Month.of(today):
         raise EvaluationRefused(
             f"{month} has not begun (today is {today}); bills up to {month - 1} must close first"
         )
-    if not await runs.try_lock(conn, _lock_id(policy.name, month)):
-        raise EvaluationRefused(f"another `callgate evaluate` of {policy.name} {month} is running")
+    lock = _lock_id(policy.name, month, None if hosts == 1 else -host)
+    if not await runs.try_lock(conn, lock):
+        raise EvaluationRefused(
+            f"another `callgate evaluate` of {policy.name} {month}"
+            + (f" --shard {host}/{hosts}" if hosts > 1 else "")
+            + " is running"
+        )
     started = time.monotonic()
     try:
-        summary, shards = await _prepare(conn, policy, month, today, run_date, workers)
+        summary, shards = await _prepare(conn, policy, month, today, run_date, workers, host, hosts)
+        summary.shard = shard
         created = now or datetime.now(UTC)
         if summary.already_done:
             summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
             return summary
+        history = await runs.evaluated_after(conn, month.first_day)
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None
         jobs = [
@@ -498,6 +561,7 @@ async def run(
                 s.last_msisdn,
                 s.hi,
                 batch,
+                history=history,
             )
             for s in shards
         ]
@@ -508,16 +572,24 @@ async def run(
                 progress.advance(report["count"])
 
         await _execute(jobs, policy, conn, redis_url, workers, on_batch)
-        await runs.finish_run(conn, policy.name, month.first_day)
         began = time.monotonic()
-        summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
+        # The month's closing steps, once: the run is marked done only when every host's
+        # shards are, and the host that marks it creates the month's work orders in the
+        # same transaction (X4); another host finishing at the same moment waits on the
+        # run's row and finds it done.
+        async with conn.transaction():
+            summary.closed = await runs.finish_run(conn, policy.name, month.first_day)
+            if summary.closed:
+                summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
+        if not summary.closed:
+            summary.waiting_for = await runs.hosts_unfinished(conn, policy.name, month.first_day)
         summary.orders_seconds = time.monotonic() - began
         if progress:
             progress.finish()
         summary.wall = time.monotonic() - started
         return summary
     finally:
-        await runs.unlock(conn, _lock_id(policy.name, month))
+        await runs.unlock(conn, lock)
 
 
 async def dry_run(
@@ -555,6 +627,7 @@ async def dry_run(
     if not policy.in_effect(chosen):
         raise EvaluationRefused(f"policy {policy.name} {policy.version} is not in effect on {chosen}")
     summary = RunSummary(policy.name, str(month), chosen, seconds=dict.fromkeys(DRY_PHASES, 0.0))
+    history = await runs.evaluated_after(conn, month.first_day)
     bounds = await _bounds(conn, workers)
     total = await subscribers.count(conn)
     progress = Progress(f"dry run {month}", total, unit="subscribers") if show_progress else None
@@ -576,6 +649,7 @@ async def dry_run(
             baseline=baseline.name,
             baseline_legacy=legacy,
             override_content=override_content,
+            history=history,
         )
         for shard, lo in enumerate(bounds)
     ]

@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from entitlements.errors import InvalidAmount
-from entitlements.money import parse_yuan
+from entitlements.money import parse_yuan_text
 from gateway.batch import imports_agents, imports_points
 from gateway.batch import imports_servicing as servicing
 from gateway.batch.progress import Progress
 from gateway.numbers import InvalidNumber, normalise
-from gateway.stores.queries import imports
+from gateway.stores.queries import imports, partitions
 from gateway.stores.queries import points as points_rows
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -140,15 +140,24 @@ def _date(value: str, name: str) -> date:
 
 
 def _month(value: str) -> date:
+    known = _MONTHS_SEEN.get(value)  # a file holds a few months in a million rows
+    if known is not None:
+        return known
     match = _MONTH.match(value)
     if match is None or not 1 <= int(match.group(2)) <= 12:
         raise _Bad(f"month {value!r} is not a month (YYYY-MM)")
-    return date(int(match.group(1)), int(match.group(2)), 1)
+    first = date(int(match.group(1)), int(match.group(2)), 1)
+    if len(_MONTHS_SEEN) < 1000:
+        _MONTHS_SEEN[value] = first
+    return first
+
+
+_MONTHS_SEEN: dict[str, date] = {}
 
 
 def _money(value: str, name: str, *, positive: bool = False) -> int:
     try:
-        return parse_yuan(_required(value, name), allow_zero=not positive)
+        return parse_yuan_text(_required(value, name), allow_zero=not positive)
     except InvalidAmount as exc:
         raise _Bad(f"{name}: {exc}") from None
 
@@ -185,6 +194,7 @@ class _Validator:
     def __init__(self, kind: str, today: date, branches: dict[str, tuple[str, str | None]]) -> None:
         self.kind = kind
         self.today = today
+        self.this_month = today.replace(day=1)
         self.branches = branches  # code -> (level, parent) from the database
         self.seen: dict[Any, int] = {}
         self.file_branches: dict[str, tuple[str, str | None, int]] = {}
@@ -206,9 +216,13 @@ class _Validator:
             except imports_agents.BadRow as exc:
                 raise _Bad(str(exc)) from None
         try:
-            return getattr(self, f"_{self.kind}")(values, row)  # type: ignore[no-any-return]  # dispatch by kind
+            return self._check(values, row)
         except servicing.BadRow as exc:
             raise _Bad(str(exc)) from None
+
+    @property
+    def _check(self) -> Callable[[list[str], int], tuple[Any, ...]]:
+        return getattr(self, f"_{self.kind}")  # type: ignore[no-any-return]  # dispatch by kind
 
     def _passwords(self, v: list[str], row: int) -> tuple[Any, ...]:
         msisdn = _number(v[0])
@@ -312,9 +326,12 @@ class _Validator:
     def _bills(self, v: list[str], row: int) -> tuple[Any, ...]:
         msisdn = _number(v[0])
         month = _month(_required(v[1], "month"))
-        if month > self.today.replace(day=1):
+        if month > self.this_month:
             raise _Bad(f"month {v[1]} is in the future")
-        self._unique((msisdn, month), row, f"bill for {msisdn} in {v[1]}")
+        key = (msisdn, month)
+        if key in self.seen:
+            self._unique(key, row, f"bill for {msisdn} in {v[1]}")
+        self.seen[key] = row
         return (row, msisdn, month, _money(v[2], "billed_yuan"), _money(v[3], "paid_yuan"))
 
     def _payments(self, v: list[str], row: int) -> tuple[Any, ...]:
@@ -361,6 +378,8 @@ def validate_file(
     errors: list[RowError] = []
     bad = 0
     row_no = 0
+    # Bills (a million rows a month) skip row()'s try block: their checks raise _Bad only.
+    check = validator._check if kind == "bills" else validator.row
     try:
         for row_no, values in _records(path):
             if progress is not None:
@@ -394,13 +413,13 @@ def validate_file(
                 errors.append(RowError(row_no, f"expected {len(expected)} columns, found {len(values)}"))
                 continue
             values = [v.strip() for v in values]
-            long_field = next((c for c, v in zip(expected, values, strict=True) if len(v) > MAX_FIELD), None)
-            if long_field is not None:
+            if max(map(len, values)) > MAX_FIELD:
+                long_field = next(c for c, v in zip(expected, values, strict=True) if len(v) > MAX_FIELD)
                 bad += 1
                 errors.append(RowError(row_no, f"{long_field} is longer than {MAX_FIELD} characters"))
                 continue
             try:
-                records.append(validator.row(values, row_no))
+                records.append(check(values, row_no))
             except _Bad as exc:
                 bad += 1
                 if len(errors) < 10_000:
@@ -465,6 +484,7 @@ async def _load(
         errors = [RowError(row_no, f"unknown subscriber {mask(msisdn)}") for row_no, msisdn in unknown]
         raise ImportRejected(path, errors, len(errors))
     if kind == "bills":
+        await partitions.ensure_staged_bills(conn)  # X5: each month's partition, made before the rows
         inserted, updated = await imports.merge_bills(conn)
     elif kind == "points":
         inserted, updated = await points_rows.merge(conn)

@@ -16,6 +16,7 @@ from entitlements.policy import Policy, load_policy, read_policy
 from entitlements.scored import milli_text
 from entitlements.thresholds import propose_thresholds, threshold_override
 from gateway.batch import agent_rating, demo, evaluation, importer
+from gateway.batch import retention as retention_batch
 from gateway.batch.whatif import WhatIf
 from gateway.batch.whatif_report import write_report
 from gateway.logs import mask
@@ -205,8 +206,9 @@ async def evaluate_month(
     run_date: date | None,
     batch: int,
     workers: int,
+    shard: tuple[int, int] = (1, 1),
 ) -> int:
-    """`callgate evaluate --month YYYY-MM`."""
+    """`callgate evaluate --month YYYY-MM [--shard I/N]`."""
     try:
         month = Month.parse(month_text)
     except ValueError as exc:
@@ -226,11 +228,24 @@ async def evaluate_month(
             batch=batch,
             workers=workers,
             now=settings.clock(),
+            shard=shard,
         )
     except evaluation.EvaluationRefused as exc:
         raise CommandError(str(exc)) from exc
     print("\n".join(summary.lines()))
     return 1 if summary.cache_failed else 0
+
+
+async def retention(conn: asyncpg.Connection, settings: Settings, keep_months: int, dry_run: bool) -> int:
+    """`callgate retention --keep-months K [--dry-run]` (X5)."""
+    try:
+        result = await retention_batch.apply(
+            conn, keep_months, shanghai_today(settings.clock()), dry_run=dry_run
+        )
+    except retention_batch.RetentionRefused as exc:
+        raise CommandError(str(exc)) from exc
+    print("\n".join(result.lines()))
+    return 0
 
 
 def dry_run_policies(

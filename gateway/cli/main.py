@@ -57,6 +57,14 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """`I/N` (X4): host I of N, 1 ≤ I ≤ N."""
+    i, slash, n = text.partition("/")
+    if not slash or not i.isdigit() or not n.isdigit() or not 1 <= int(i) <= int(n):
+        raise argparse.ArgumentTypeError(f"{text!r}: write the shard as I/N with 1 ≤ I ≤ N, like 1/2")
+    return int(i), int(n)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -147,6 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="(dry run) the VIP desk's offered calls per hour (default: the last 30 days of the queue "
         "engine's statistics)",
     )  # fmt: skip
+
+    ev.add_argument(
+        "--shard", type=_shard, metavar="I/N",
+        help="X4: this host's share of the month when N hosts share it (key ranges, own checkpoints); "
+        "the month is finished when every shard is",
+    )  # fmt: skip
+
+    rt = sub.add_parser(
+        "retention",
+        help="drop month partitions of bills and tier history older than K months (X5)",
+        description="Drop whole month partitions of bills, tier_assignments and tier_explanations "
+        "older than K months. Always kept: the 13 bill months the evaluation reads (T1.4), the bills "
+        "an unfinished run still reads, and the tier history of every level that still serves or may "
+        "serve. Prints what it drops (or would drop) and keeps.",
+    )
+    rt.add_argument("--keep-months", type=_positive, required=True, metavar="K", help="months kept (≥ 13)")
+    rt.add_argument("--dry-run", action="store_true", help="print the plan, drop nothing")
 
     ex = sub.add_parser("explain", help="why a subscriber has the tier they have")
     ex.add_argument("msisdn")
@@ -334,6 +359,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.command == "import":
         return _run_db_command(settings, lambda c, st: commands.import_csv(c, st, args.kind, args.file))
+    if args.command == "evaluate" and args.dry_run and args.shard is not None:
+        raise CliError(
+            "--shard goes with a real run: a --dry-run writes nothing and reads the whole month in one "
+            "invocation (use --workers to share it among processes)"
+        )
     if args.command == "evaluate" and args.dry_run:
         # Checked before any store starts: a policy that does not validate reads no row (O1).
         candidate, content, baseline = commands.dry_run_policies(settings, args.policy, args.override)
@@ -356,9 +386,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _run_db_command(
             settings,
             lambda c, st: commands.evaluate_month(
-                c, st, args.month, args.policy, args.run_date, args.batch, args.workers
+                c, st, args.month, args.policy, args.run_date, args.batch, args.workers, args.shard or (1, 1)
             ),
             need_redis=True,
+        )
+    if args.command == "retention":
+        return _run_db_command(
+            settings, lambda c, st: commands.retention(c, st, args.keep_months, args.dry_run)
         )
     if args.command == "explain":
         return _run_db_command(settings, lambda c, st: commands.explain(c, st, args.msisdn, args.lang))

@@ -70,7 +70,7 @@ async def test_pruned_rows_decide_exactly_what_all_rows_decide(conn: asyncpg.Con
                VALUES ($1, $2, $3, 'test', $4, $5, 'new', $6, $7, $8)""",
             [(NUMBER, *row) for row in rows],
         )
-        (snap,) = await snapshot.load_range(conn, "", 10, None, today, before)
+        (snap,) = await snapshot.load_range(conn, "", 10, None, today, before, history=True)
         full = full_assignments(rows)
         kept = [a for _, a in snap.assignments]
         everything = [a for _, a in full]
@@ -106,9 +106,88 @@ async def test_a_level_held_month_after_month_reads_as_one_row(conn: asyncpg.Con
            VALUES ($1, 'unicom-2015', $2, 'test', 'star', 'four_star', 'held', $2, '2027-11-30', 'evaluation')""",
         [(NUMBER, Month.parse(f"2026-{m:02d}").first_day) for m in range(1, 13)],
     )
-    (snap,) = await snapshot.load_range(conn, "", 10, None, date(2026, 12, 20))
+    (snap,) = await snapshot.load_range(conn, "", 10, None, date(2026, 12, 20), history=True)
     assert [evaluated for evaluated, _ in snap.assignments] == [date(2026, 12, 1)]
     # evaluating 2026-12 again (a resumed run): the rows of 2026-12 hide nothing earlier
-    (snap,) = await snapshot.load_range(conn, "", 10, None, date(2026, 12, 20), date(2026, 12, 1))
+    (snap,) = await snapshot.load_range(
+        conn, "", 10, None, date(2026, 12, 20), date(2026, 12, 1), history=True
+    )
     assert [evaluated for evaluated, _ in snap.assignments] == [date(2026, 11, 1), date(2026, 12, 1)]
     assert snap.previous("unicom-2015", Month.parse("2026-12")) == snap.assignments[0][1]
+
+
+async def test_serving_state_decides_what_the_whole_history_decides(conn: asyncpg.Connection) -> None:
+    """Issue 22.1: the serving state (sql/051), kept by the history's triggers as rows are
+    written month after month, gives the answers of the whole history on every day from
+    the latest evaluated month on, for a new month's run and a re-run of the latest."""
+    await province.branches(conn)
+    await province.subscriber(conn, NUMBER)
+    rng = random.Random(20261206)
+    state_total = full_total = 0
+    for _ in range(300):
+        rows = random_history(rng)
+        await conn.execute("DELETE FROM tier_assignments")
+        await conn.execute("DELETE FROM tier_serving")
+        for row in rows:  # one writer statement per month, as the evaluation and imports write
+            await conn.execute(
+                """INSERT INTO tier_assignments (msisdn, policy, evaluated_month, policy_version, scheme,
+                       level, change, effective_from, valid_until, source)
+                   VALUES ($1, $2, $3, 'test', $4, $5, 'new', $6, $7, $8)""",
+                NUMBER,
+                *row,
+            )
+        latest = max(Month.of(r[1]) for r in rows)  # type: ignore[arg-type]
+        evaluated = max(Month.of(r[1]) for r in rows if r[6] == "evaluation")  # type: ignore[arg-type]
+        today = latest.first_day + timedelta(days=rng.randrange(400))
+        before = rng.choice((None, evaluated.first_day, (evaluated + 1).first_day))
+        if before is not None and before > today:
+            before = None
+        (snap,) = await snapshot.load_range(conn, "", 10, None, today, before)
+        cutoff = (Month.of(today) - snapshot.HISTORY_MONTHS).first_day  # too old to serve: not read
+        full = [(when, a) for when, a in full_assignments(rows) if when >= cutoff]
+        kept = [a for _, a in snap.assignments]
+        everything = [a for _, a in full]
+        state_total += await conn.fetchval("SELECT count(*) FROM tier_serving")
+        full_total += len(everything)
+        # rule T1.9 rule T1.11: the tier in force on every day that matters from today on
+        days = (
+            {today}
+            | {a.effective_from for a in everything}
+            | {a.valid_until + timedelta(days=1) for a in everything if a.valid_until}
+        )
+        for day in sorted(d for d in days if d >= today):
+            assert tier_in_force(kept, day) == tier_in_force(everything, day), (rows, today, day)
+        month = Month.of(before) if before else Month.of(today) + 1
+        previous = None
+        for when, a in full:
+            if a.source == "evaluation" and when < month.first_day:
+                previous = a
+        assert snap.previous("unicom-2015", month) == previous, (rows, today, before)
+        cards = [a for _, a in full if a.source == "import"]
+        assert snap.legacy_card("vip_card") == (cards[-1] if cards else None)
+    assert state_total < full_total, (state_total, full_total)  # the state holds fewer rows
+
+
+async def test_serving_state_stays_two_rows_however_long_the_history(conn: asyncpg.Connection) -> None:
+    """Issue 22.1: a level held for 24 months keeps two rows in the serving state (the level
+    in force and the latest); the history keeps all 24; the lookup's miss path reads two."""
+    await province.branches(conn)
+    await province.subscriber(conn, NUMBER)
+    for m in range(24):  # rule T1.9: each month's evaluation, effective the next month, valid a year
+        month = Month.parse("2025-01") + m
+        await conn.execute(
+            """INSERT INTO tier_assignments (msisdn, policy, evaluated_month, policy_version, scheme, level,
+                   change, effective_from, valid_until, source)
+               VALUES ($1, 'unicom-2015', $2, 'test', 'star', 'four_star', 'held', $3, $4, 'evaluation')""",
+            NUMBER,
+            month.first_day,
+            (month + 1).first_day,
+            (month + 13).first_day - timedelta(days=1),
+        )
+    assert await conn.fetchval("SELECT count(*) FROM tier_assignments") == 24
+    kept = await conn.fetch("SELECT evaluated_month FROM tier_serving ORDER BY 1")
+    assert [r["evaluated_month"] for r in kept] == [date(2026, 11, 1), date(2026, 12, 1)]
+    single = await snapshot.load_single(conn, NUMBER, date(2026, 12, 20))
+    assert single is not None
+    assert [when for when, _ in single.assignments] == [date(2026, 11, 1), date(2026, 12, 1)]
+    assert tier_in_force([a for _, a in single.assignments], date(2026, 12, 20)) is not None

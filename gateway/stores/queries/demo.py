@@ -25,7 +25,8 @@ SUBSCRIBER_COLUMNS = (
 
 
 async def reset(conn: Conn) -> None:
-    """Delete every row of every data table (the schema stays)."""
+    """Delete every row of every data table (the schema stays; tier_serving is emptied by
+    the trigger on tier_assignments, sql/051)."""
     await conn.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
 
 

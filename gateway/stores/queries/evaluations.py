@@ -21,10 +21,11 @@ ASSIGNMENT_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A run as stored: its run date and whether every shard finished."""
+    """A run as stored: its run date, whether every shard finished, and how many hosts share it (X4)."""
 
     run_date: date
     finished: bool
+    hosts: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +70,18 @@ async def reset_scan_costs(conn: Conn) -> None:
 async def run_of(conn: Conn, policy: str, first_day: date) -> Run | None:
     """The run of a policy and month, if one was started."""
     row = await conn.fetchrow(
-        "SELECT run_date, finished_at FROM evaluation_runs WHERE policy = $1 AND month = $2",
+        "SELECT run_date, finished_at, hosts FROM evaluation_runs WHERE policy = $1 AND month = $2",
         policy,
         first_day,
     )
-    return None if row is None else Run(row["run_date"], row["finished_at"] is not None)
+    return None if row is None else Run(row["run_date"], row["finished_at"] is not None, row["hosts"])
+
+
+async def evaluated_after(conn: Conn, first_day: date) -> bool:
+    """Whether a run of a later month exists (its writes pruned the serving state past this month)."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM evaluation_runs WHERE month > $1)", first_day)
+    )
 
 
 async def nth_msisdn(conn: Conn, offset: int) -> str | None:
@@ -83,40 +91,68 @@ async def nth_msisdn(conn: Conn, offset: int) -> str | None:
 
 
 async def create_run(
-    conn: Conn, policy: str, first_day: date, policy_version: str, run_date: date, bounds: list[str]
-) -> None:
-    """Start a run with one shard per lower bound in `bounds` (each ends where the next starts)."""
+    conn: Conn,
+    policy: str,
+    first_day: date,
+    policy_version: str,
+    run_date: date,
+    bounds: list[str],
+    host_of: list[int] | None = None,
+    hosts: int = 1,
+) -> bool:
+    """Start a run with one shard per lower bound in `bounds` (each ends where the next starts),
+    shard k belonging to host `host_of[k]` of `hosts` (X4; default all to host 1).
+
+    False when another host created the run first (its layout stands: nothing is written)."""
     async with conn.transaction():
-        await conn.execute(
-            """INSERT INTO evaluation_runs (policy, month, policy_version, run_date)
-               VALUES ($1, $2, $3, $4)""",
+        created = await conn.fetchval(
+            """INSERT INTO evaluation_runs (policy, month, policy_version, run_date, hosts)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
             policy,
             first_day,
             policy_version,
             run_date,
+            hosts,
         )
+        if not created:
+            return False
         for shard, lo in enumerate(bounds):
             hi = bounds[shard + 1] if shard + 1 < len(bounds) else None
             await conn.execute(
-                """INSERT INTO evaluation_shards (policy, month, shard, lo, hi, last_msisdn)
-                   VALUES ($1, $2, $3, $4, $5, $4)""",
+                """INSERT INTO evaluation_shards (policy, month, shard, lo, hi, last_msisdn, host)
+                   VALUES ($1, $2, $3, $4, $5, $4, $6)""",
                 policy,
                 first_day,
                 shard,
                 lo,
                 hi,
+                host_of[shard] if host_of else 1,
             )
+    return True
 
 
-async def unfinished_shards(conn: Conn, policy: str, first_day: date) -> list[Shard]:
-    """The shards of a run still to do, by number."""
+async def unfinished_shards(conn: Conn, policy: str, first_day: date, host: int | None = None) -> list[Shard]:
+    """The shards of a run still to do (of one host, X4, or all), by number."""
     rows = await conn.fetch(
         """SELECT shard, hi, last_msisdn FROM evaluation_shards
-           WHERE policy = $1 AND month = $2 AND NOT finished ORDER BY shard""",
+           WHERE policy = $1 AND month = $2 AND NOT finished AND ($3::int IS NULL OR host = $3)
+           ORDER BY shard""",
+        policy,
+        first_day,
+        host,
+    )
+    return [Shard(r["shard"], r["hi"], r["last_msisdn"]) for r in rows]
+
+
+async def hosts_unfinished(conn: Conn, policy: str, first_day: date) -> list[int]:
+    """The hosts (X4) with a shard of the run still to do."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT host FROM evaluation_shards
+           WHERE policy = $1 AND month = $2 AND NOT finished ORDER BY host""",
         policy,
         first_day,
     )
-    return [Shard(r["shard"], r["hi"], r["last_msisdn"]) for r in rows]
+    return [int(r["host"]) for r in rows]
 
 
 async def remaining(conn: Conn, after: str, hi: str | None) -> int:
@@ -149,13 +185,13 @@ async def copy_notifications(conn: Conn, records: Iterable[tuple[object, ...]]) 
     )
 
 
-async def end_legacy_card(conn: Conn, msisdn: str, run_date: date, legacy_scheme: str) -> None:
-    """T1.11: the imported card of a number rated under the new scheme ends the day before the run."""
+async def end_legacy_cards(conn: Conn, msisdns: list[str], run_date: date, legacy_scheme: str) -> None:
+    """T1.11: the imported cards of numbers rated under the new scheme end the day before the run."""
     await conn.execute(
         """UPDATE tier_assignments SET valid_until = $2::date - 1
-           WHERE msisdn = $1 AND source = 'import' AND scheme = $3
+           WHERE msisdn = ANY($1::text[]) AND source = 'import' AND scheme = $3
              AND (valid_until IS NULL OR valid_until >= $2::date)""",
-        msisdn,
+        msisdns,
         run_date,
         legacy_scheme,
     )
@@ -192,10 +228,24 @@ async def finish_shard(conn: Conn, policy: str, first_day: date, shard: int) -> 
     )
 
 
-async def finish_run(conn: Conn, policy: str, first_day: date) -> None:
-    """Mark a run done (every shard finished)."""
+async def finish_run(conn: Conn, policy: str, first_day: date) -> bool:
+    """Mark a run done if every shard of every host has finished and nobody marked it yet.
+
+    True for exactly one caller (X4: two hosts finishing their last shards at the same time
+    queue on the run's row; the second finds it done). Call inside the transaction that also
+    does the month's closing steps, so they happen once with the mark."""
+    row = await conn.fetchrow(
+        "SELECT finished_at FROM evaluation_runs WHERE policy = $1 AND month = $2 FOR UPDATE",
+        policy,
+        first_day,
+    )
+    if row is None or row["finished_at"] is not None:
+        return False
+    if await hosts_unfinished(conn, policy, first_day):
+        return False
     await conn.execute(
         "UPDATE evaluation_runs SET finished_at = now() WHERE policy = $1 AND month = $2",
         policy,
         first_day,
     )
+    return True

@@ -83,15 +83,24 @@ async def stage_facts(conn: Conn, kind: str, records: Sequence[tuple[Any, ...]])
 
 
 async def merge_bills(conn: Conn) -> tuple[int, int]:
-    """Insert or correct the staged bills; (inserted, updated)."""
-    rows = await conn.fetch(
+    """Insert or correct the staged bills; (inserted, updated).
+
+    bills is partitioned by month (X5), where `xmax = 0` cannot tell an insert from an
+    update: the rows already there are counted first, in the staged months' partitions only."""
+    months = [r["month"] for r in await conn.fetch("SELECT DISTINCT month FROM stage_bills")]
+    existing = await conn.fetchval(
+        """SELECT count(*) FROM stage_bills s JOIN bills b ON b.msisdn = s.msisdn AND b.month = s.month
+           WHERE b.month = ANY($1::date[])""",
+        months,
+    )
+    status = await conn.execute(
         """INSERT INTO bills AS b (msisdn, month, billed_fen, paid_fen)
            SELECT msisdn, month, billed_fen, paid_fen FROM stage_bills
            ON CONFLICT (msisdn, month) DO UPDATE
-               SET billed_fen = excluded.billed_fen, paid_fen = excluded.paid_fen
-           RETURNING (xmax = 0) AS inserted"""
+               SET billed_fen = excluded.billed_fen, paid_fen = excluded.paid_fen"""
     )
-    return _counts(rows)
+    total = int(status.split()[-1])
+    return total - int(existing), int(existing)
 
 
 async def merge_payments(conn: Conn) -> tuple[int, int]:

@@ -119,6 +119,11 @@ _PAYMENTS = f"""
 """  # noqa: S608 - constant SQL fragments
 # Assignments last at most ~13 months: older rows can neither serve nor be re-evaluated.
 HISTORY_MONTHS = 26
+# Where the assignments are read from: the serving state (sql/051: the few rows per
+# subscriber that can still decide something, kept by triggers on the history), or the
+# history itself (a dry run of a month older than the latest evaluated one needs the rows
+# an evaluation since has pruned from the serving state).
+SERVING, HISTORY = "tier_serving", "tier_assignments"
 # Superseded rows are left out, so a subscriber's rows stay few however many months pile
 # up. Row A is superseded when the next row of its policy (B, evaluated later, same source
 # and scheme, evaluated before `$before` when given) takes effect no earlier than A, is in
@@ -132,7 +137,7 @@ _ASSIGNMENTS = """
         SELECT *, lead(evaluated_month) OVER w AS n_month, lead(effective_from) OVER w AS n_from,
                lead(valid_until) OVER w AS n_until, lead(source) OVER w AS n_source,
                lead(scheme) OVER w AS n_scheme
-        FROM tier_assignments
+        FROM {table}
         WHERE {where} AND evaluated_month >= $3
         WINDOW w AS (PARTITION BY msisdn, policy ORDER BY evaluated_month)
     ) a
@@ -297,7 +302,9 @@ async def load_many(conn: Conn, msisdns: Sequence[str], today: date | None = Non
         await _fetch(conn, _BILLS, where, "GROUP BY msisdn", numbers),
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", numbers),
         await conn.fetch(
-            _ASSIGNMENTS.format(where="msisdn = ANY($1::text[]) AND $2::text IS NULL"),  # $2: unused
+            _ASSIGNMENTS.format(
+                table=SERVING, where="msisdn = ANY($1::text[]) AND $2::text IS NULL"
+            ),  # $2: unused
             numbers,
             None,
             _cutoff(today),
@@ -326,11 +333,14 @@ async def load_range(
     upto: str | None = None,
     today: date | None = None,
     before: date | None = None,
+    *,
+    history: bool = False,
 ) -> list[Snapshot]:
     """Up to `limit` snapshots of the numbers after `after` (and not after `upto`), in number order.
 
     `before`: the first day of the month being evaluated, when the snapshot feeds an
-    evaluation (rows of that month or later never hide earlier ones).
+    evaluation (rows of that month or later never hide earlier ones). `history`: read the
+    assignments from the tier history instead of the serving state (see SERVING).
     """
     subs = await _fetch(
         conn,
@@ -350,7 +360,12 @@ async def load_range(
         await _fetch(conn, _BILLS, where, "GROUP BY msisdn", lo, hi),
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", lo, hi),
         await conn.fetch(
-            _ASSIGNMENTS.format(where="msisdn > $1 AND msisdn <= $2"), lo, hi, _cutoff(today), today, before
+            _ASSIGNMENTS.format(table=HISTORY if history else SERVING, where="msisdn > $1 AND msisdn <= $2"),
+            lo,
+            hi,
+            _cutoff(today),
+            today,
+            before,
         ),
         await _fetch(conn, _GRANTS, where, "ORDER BY msisdn, grant_month DESC", lo, hi),
         await _fetch(
@@ -409,7 +424,7 @@ LEFT JOIN LATERAL (
            array_agg(valid_until ORDER BY evaluated_month) AS untils,
            array_agg(since ORDER BY evaluated_month) AS sinces,
            array_agg(source ORDER BY evaluated_month) AS sources
-    FROM tier_assignments WHERE msisdn = s.msisdn AND evaluated_month >= $2) a ON true
+    FROM tier_serving WHERE msisdn = s.msisdn AND evaluated_month >= $2) a ON true
 LEFT JOIN LATERAL (
     SELECT {_MONTH_INT.format("grant_month")} AS grant_month, count(*) AS n
     FROM reactivations WHERE msisdn = s.msisdn

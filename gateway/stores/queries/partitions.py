@@ -1,0 +1,113 @@
+"""Month partitions of bills and the tier history (X5, sql/050): made ahead of the writes
+that need them, listed and dropped by `callgate retention`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from gateway.stores.queries.snapshot import Conn
+
+#: The tables partitioned by month, and the column each is partitioned on.
+MONTHLY = {"bills": "month", "tier_assignments": "evaluated_month", "tier_explanations": "evaluated_month"}
+TIER_HISTORY = ("tier_assignments", "tier_explanations")
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One month's partition of a table."""
+
+    table: str
+    name: str
+    month: date
+    rows: int
+
+
+async def ensure(conn: Conn, table: str, months: Iterable[date]) -> list[date]:
+    """Make the month partitions of `table` that do not exist yet; the months made."""
+    made = []
+    for first_day in sorted(set(months)):
+        if await conn.fetchval("SELECT callgate_month_partition($1, $2)", table, first_day):
+            made.append(first_day)
+    return made
+
+
+async def ensure_staged_bills(conn: Conn) -> list[date]:
+    """The partitions of every month in the staged bills (`stage_bills`, see imports.py)."""
+    rows = await conn.fetch("SELECT DISTINCT month FROM stage_bills")
+    return await ensure(conn, "bills", [r["month"] for r in rows])
+
+
+async def monthly(conn: Conn, table: str, count_rows: bool = True) -> list[Partition]:
+    """The month partitions of `table`, oldest first (the default partition left out)."""
+    rows = await conn.fetch(
+        """SELECT c.relname AS name,
+                  substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \\(''([0-9-]+)''\\)')::date AS month
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+           WHERE i.inhparent = $1::regclass AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+           ORDER BY month""",
+        table,
+    )
+    found = []
+    for r in rows:
+        counted = 0
+        if count_rows:
+            counted = int(await conn.fetchval(f'SELECT count(*) FROM "{r["name"]}"'))  # noqa: S608 - a catalog name
+        found.append(Partition(table, r["name"], r["month"], counted))
+    return found
+
+
+async def default_rows_before(conn: Conn, table: str, cutoff: date) -> int:
+    """Rows of months before `cutoff` waiting in the table's default partition."""
+    return await default_rows_before_except(conn, table, cutoff, [])
+
+
+async def default_rows_before_except(conn: Conn, table: str, cutoff: date, keep: list[date]) -> int:
+    """Rows of months before `cutoff`, other than the months `keep`, in the default partition."""
+    column = MONTHLY[table]
+    return int(
+        await conn.fetchval(
+            f"SELECT count(*) FROM {table}_default WHERE {column} < $1 AND NOT {column} = ANY($2::date[])",  # noqa: S608 - constants
+            cutoff,
+            keep,
+        )
+    )
+
+
+async def drop(conn: Conn, partition: Partition) -> None:
+    """Drop one month partition (its rows go with it: no per-row delete, no trigger)."""
+    await conn.execute(f'DROP TABLE "{partition.name}"')
+
+
+async def delete_default_before(conn: Conn, table: str, cutoff: date) -> int:
+    """Delete the rows of months before `cutoff` from the table's default partition."""
+    return await delete_default_before_except(conn, table, cutoff, [])
+
+
+async def delete_default_before_except(conn: Conn, table: str, cutoff: date, keep: list[date]) -> int:
+    """Delete the rows of months before `cutoff`, other than the months `keep`, from the
+    table's default partition.
+
+    Deleted from the partition itself, not through the parent, so the serving state's
+    triggers (sql/051) do not fire: retention removes history, never what serves."""
+    column = MONTHLY[table]
+    status = await conn.execute(
+        f"DELETE FROM {table}_default WHERE {column} < $1 AND NOT {column} = ANY($2::date[])",  # noqa: S608 - constants
+        cutoff,
+        keep,
+    )
+    return int(status.split()[-1])
+
+
+async def serving_months(conn: Conn) -> list[date]:
+    """The evaluated months of the rows in the serving state (their history and explanations
+    still describe a level that serves or may serve)."""
+    rows = await conn.fetch("SELECT DISTINCT evaluated_month FROM tier_serving ORDER BY 1")
+    return [r["evaluated_month"] for r in rows]
+
+
+async def unfinished_run_months(conn: Conn) -> list[date]:
+    """The months of evaluation runs started and not finished (a resume needs their bills)."""
+    rows = await conn.fetch("SELECT DISTINCT month FROM evaluation_runs WHERE finished_at IS NULL ORDER BY 1")
+    return [r["month"] for r in rows]
