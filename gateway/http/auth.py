@@ -18,6 +18,7 @@ from aiohttp import web
 from gateway.http.problems import ApiError
 from gateway.logs import get_logger
 from gateway.services.tokens import Principal, hash_token
+from gateway.stores.queries import tokens
 
 REFRESH_SECONDS = 2.0
 log = get_logger("auth")
@@ -35,15 +36,9 @@ class TokenCache:
 
     async def refresh(self) -> None:
         """Reload every unrevoked token."""
-        rows = await self.pool.fetch(
-            """SELECT id, token_hash, role, branch_code, name, expires_at, agent_id
-               FROM api_tokens WHERE revoked_at IS NULL""",
-            timeout=2.0,
-        )
+        rows = await tokens.live(self.pool, timeout=2.0)
         self.by_hash = {
-            r["token_hash"]: Principal(
-                r["id"], r["role"], r["branch_code"], r["name"], r["expires_at"], r["agent_id"]
-            )
+            r.token_hash: Principal(r.id, r.role, r.branch_code, r.name, r.expires_at, r.agent_id)
             for r in rows
         }
         self.by_header = {}  # revocations take effect: every header is verified again

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from gateway.stores.queries.snapshot import Conn
 
 
@@ -21,6 +23,34 @@ class StoredToken:
     expires_at: datetime | None
     revoked_at: datetime | None
     agent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveToken:
+    """An unrevoked token as the HTTP edge's token cache holds it (by its hash)."""
+
+    id: int
+    token_hash: str
+    role: str
+    branch_code: str | None
+    name: str
+    expires_at: datetime | None
+    agent_id: str | None
+
+
+async def live(db: asyncpg.Pool | Conn, timeout: float) -> list[LiveToken]:
+    """Every unrevoked token (a small table, reloaded every couple of seconds by each process)."""
+    rows = await db.fetch(
+        """SELECT id, token_hash, role, branch_code, name, expires_at, agent_id
+           FROM api_tokens WHERE revoked_at IS NULL""",
+        timeout=timeout,
+    )
+    return [
+        LiveToken(
+            r["id"], r["token_hash"], r["role"], r["branch_code"], r["name"], r["expires_at"], r["agent_id"]
+        )
+        for r in rows
+    ]
 
 
 async def insert(
