@@ -19,7 +19,14 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from gateway.http import auth
+from gateway.http.app import create_app
+from gateway.http.keys import TOKENS
 from gateway.services.tokens import create_token
+from gateway.settings import Settings
+from gateway.stores.queries import tokens
+from tests.gateway import province
+from tests.gateway.grants import ClientFactory
 from tests.gateway.lookup_support import FIVE, evaluated_province
 from tests.gateway.serve_support import Served, two_servers
 
@@ -99,7 +106,13 @@ async def test_a_screen_pop_posted_to_one_process_reaches_the_stream_held_by_ano
         assert connected.status == 202
         event = await next_call(stream, DEADLINE_S)
         assert event["call_id"] == "x3-call-1" and event["agent_id"] == "X3-7"
-        history = await (await session.get(f"{first.base}/v1/agents/X3-7/calls", headers=agent)).json()
+        # The history is written by each process's next flush (every 20 ms): both pops land in it.
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            history = await (await session.get(f"{first.base}/v1/agents/X3-7/calls", headers=agent)).json()
+            if len(history["items"]) >= 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
         assert [item["call_id"] for item in history["items"]] == ["x3-call-1", "x3-call-1"]
         stream.close()
 
@@ -143,3 +156,31 @@ async def test_a_revoked_token_is_refused_by_every_process_within_seconds(
             while await stream.content.readline():
                 pass
         print(f"revocation refused after {sorted(round(s, 2) for s in refused.values())} s")
+
+
+async def test_a_revocation_is_announced_to_every_process_without_waiting_for_the_poll(
+    aiohttp_client: ClientFactory,
+    settings: Settings,
+    conn: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rule X3: `tokens revoke` NOTIFYs; each process LISTENs and reloads at once (the 2 s poll is
+    # the fallback: set to an hour here, so only the announcement can make the token refused)
+    monkeypatch.setattr(auth, "REFRESH_SECONDS", 3600.0)
+    await province.branches(conn)
+    token_id, token = await create_token(conn, "agent", name="x3")
+    clients = [await aiohttp_client(create_app(settings)) for _ in range(2)]  # two apps, two token caches
+    headers = {"Authorization": f"Bearer {token}"}
+    for client in clients:
+        assert (await client.get("/v1/me", headers=headers)).status == 200
+    deadline = time.monotonic() + DEADLINE_S
+    while not all(client.app[TOKENS].listening for client in clients):
+        assert time.monotonic() < deadline, "the token caches never listened"
+        await asyncio.sleep(0.05)
+    assert await tokens.revoke(conn, token_id) is True
+    deadline = time.monotonic() + DEADLINE_S
+    for client in clients:
+        while (await client.get("/v1/me", headers=headers)).status != 401:
+            assert time.monotonic() < deadline, "the revocation never reached this process"
+            await asyncio.sleep(0.05)
+    assert await tokens.revoke(conn, token_id) is False  # already revoked: nothing announced

@@ -91,12 +91,22 @@ async def insert_demo(
     )
 
 
+#: X3: the channel a revocation is announced on; every serving process listens and reloads.
+REVOKED_CHANNEL = "callgate_tokens_revoked"
+
+
 async def revoke(conn: Conn, token_id: int) -> bool:
-    """Revoke a live token; False when there is no live token with that id."""
-    status = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
+    """Revoke a live token and announce it (NOTIFY, sent at commit); False when there is no
+    live token with that id."""
+    found = await conn.fetch(
+        """WITH revoked AS (
+               UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id
+           )
+           SELECT pg_notify($2, id::text) FROM revoked""",
+        token_id,
+        REVOKED_CHANNEL,
     )
-    return not status.endswith(" 0")
+    return bool(found)
 
 
 async def listing(conn: Conn) -> list[StoredToken]:
