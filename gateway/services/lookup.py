@@ -524,6 +524,8 @@ class LookupService:
             except REPLICA_FAILURES as exc:
                 self.reads.failed(exc)
                 remaining = deadline - asyncio.get_running_loop().time() - 0.002
+                if remaining <= 0:  # the primary is not to blame: its breaker stays as it is
+                    return None, "budget exhausted by the replica"
             else:
                 self.reads.succeeded()
                 return self._loaded(msisdn, found, today, replace=replace, nx=True)
