@@ -7,7 +7,12 @@ share of subscribers with a points ledger (default 1.0: every one, the worst cas
 balances are log-normal around 3,000 points (a long tail to 200,000), with points expiring
 in the record's last month for a third of them.
 
+It also writes N call-memory keys (H1: `ca:` + 12 bytes, the packed number and minute, with
+the call memory's TTL) and prints their bytes per key. `--save-unit-costs FILE` stores both in
+the [cache_memory] section of the unit-cost file that `callgate plan` reads (X6).
+
     .venv/bin/python benchmarks/bench_cache_memory.py [--subscribers 200000] [--points-share 1.0]
+        [--save-unit-costs benchmarks/unit_costs.toml]
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from redis.asyncio import Redis
 
 from entitlements.model import Tier
 from entitlements.months import Month
+from gateway.batch.plan import save_section
 from gateway.services.cache import write_records
+from gateway.services.lookup import call_key, call_value
 from gateway.stores.embedded import EmbeddedRedis
 from gateway.stores.record import Record, RecordPoints
 
@@ -85,17 +92,41 @@ async def measure(url: str, n: int, points_share: float) -> tuple[float, float, 
     return (after - before) / n, sum(usage) / len(usage), [len(record.encode()) for _, record in items]
 
 
+async def measure_calls(url: str, n: int, ttl: int = 7200) -> float:
+    """Bytes per call-memory key (`used_memory` growth over `n` keys with a TTL, as the lookup
+    writes them)."""
+    redis = Redis.from_url(url)
+    await redis.flushall()
+    before = (await redis.info("memory"))["used_memory"]
+    rng = random.Random(3)
+    at = 1_795_000_000.0  # 2026-11-19: any instant; the value packs its minute
+    for start in range(0, n, 20_000):
+        async with redis.pipeline(transaction=False) as pipe:
+            for i in range(start, min(n, start + 20_000)):
+                number = f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+                pipe.set(call_key(f"sip-{i}-{rng.random()}"), call_value(number, at), ex=ttl)
+            await pipe.execute()
+    after = int((await redis.info("memory"))["used_memory"])
+    await redis.aclose()
+    return (after - int(before)) / n
+
+
 def main() -> None:
     """Run and print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=200_000)
     parser.add_argument("--points-share", type=float, default=1.0, help="share with a points ledger")
+    parser.add_argument(
+        "--save-unit-costs", type=Path, metavar="FILE", help="store the results for callgate plan"
+    )
+    parser.add_argument("--note", default="", help="where it was measured (kept with the unit costs)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp) / "redis", durable=False)
         url = server.start()
         try:
             per_sub, usage, sizes = asyncio.run(measure(url, args.subscribers, args.points_share))
+            per_call = asyncio.run(measure_calls(url, args.subscribers))
         finally:
             server.stop()
     mean = sum(sizes) / len(sizes)
@@ -105,6 +136,21 @@ def main() -> None:
     )
     print(f"used_memory growth per subscriber: {per_sub:.1f} bytes   (goal ≤ 150)")
     print(f"MEMORY USAGE per key (mean of 1,000): {usage:.1f} bytes")
+    print(f"call memory (H1, ca: keys with TTL): {per_call:.1f} bytes per key")
+    if args.save_unit_costs:
+        save_section(
+            args.save_unit_costs,
+            "cache_memory",
+            {
+                "measured_by": "benchmarks/bench_cache_memory.py",
+                "note": args.note,
+                "subscribers": args.subscribers,
+                "points_share": args.points_share,
+                "bytes_per_subscriber": per_sub,
+                "bytes_per_call_memory_key": per_call,
+            },
+        )
+        print(f"unit costs saved to {args.save_unit_costs} [cache_memory]")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@ processes at once, timed before and after the evaluation. Shared (cloud) machine
 by a factor of two from hour to hour; the probe says which kind of hour it was, so two
 runs compare by their evaluation ÷ probe ratio. The CPU steal during the evaluation
 (/proc/stat) says how much of the two cores the hypervisor gave to other guests.
+
+`--save-unit-costs FILE` stores the evaluation's seconds per million subscribers and the
+PostgreSQL bytes one subscriber adds per month (a month of bills and payments, from their
+tables' size per row; plus what the evaluation wrote: the database's growth during the run
+per subscriber) in the [evaluation] section of the unit-cost file that `callgate plan`
+reads (X6).
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLGATE = str(ROOT / ".venv" / "bin" / "callgate")
+#: Bytes of a month of bills and payments per subscriber (table + indexes ÷ subscriber-months).
+#: bills is partitioned by month (X5): its size is its partitions' sum.
+MONTHLY_ROWS = """SELECT ((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('bills'))
+    + pg_total_relation_size('payments'))::float8
+    / greatest((SELECT count(DISTINCT (msisdn, month)) FROM bills), 1)"""
 LAST_MONTH = (
     "SELECT coalesce(max(to_char(month, 'YYYY-MM')), '') FROM evaluation_runs WHERE finished_at IS NOT NULL"
 )
@@ -109,6 +120,18 @@ def previous_month(month: str) -> str:
     return f"{year:04d}-{mon:02d}"
 
 
+def psql(dsn: str, sql: str) -> str:
+    """One value from psql."""
+    return subprocess.run(
+        ["psql", dsn, "-tAc", sql], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def database_size(dsn: str) -> int:
+    """The database's size in bytes (pg_database_size)."""
+    return int(psql(dsn, "SELECT pg_database_size(current_database())"))
+
+
 def main() -> None:
     """Prepare once, evaluate one month (or --months consecutive ones), print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -119,6 +142,10 @@ def main() -> None:
         "--months", type=int, default=1, help="consecutive months to evaluate (issue 22.1: 13)"
     )
     parser.add_argument("--with-dry-run", action="store_true", help="also time the month's --dry-run (O1)")
+    parser.add_argument(
+        "--save-unit-costs", type=Path, metavar="FILE", help="store the results for callgate plan"
+    )
+    parser.add_argument("--note", default="", help="where it was measured (kept with the unit costs)")
     args = parser.parse_args()
     from bench_import import import_bills, latest_bill_month, write_next_bills
 
@@ -147,9 +174,12 @@ def main() -> None:
             dry = [*evaluate, "--dry-run", "--vip-calls-per-hour", "200"]
             if args.with_dry_run:
                 dry_walls.append(timed(dry, env))
+            size_before = database_size(dsn)
             started, ticks = time.monotonic(), cpu_times()
             subprocess.run(evaluate, env=env, check=True)
             wall, stolen = time.monotonic() - started, steal_share(ticks, cpu_times())
+            evaluation_bytes = database_size(dsn) - size_before  # the last month's is reported
+            monthly_rows = float(psql(dsn, MONTHLY_ROWS))
             if args.with_dry_run:
                 dry_walls.append(timed(dry, env))
             probe = (probe_before + machine_probe()) / 2
@@ -200,6 +230,33 @@ def main() -> None:
             + ", ".join(f"{w:.1f} s" for w in dry_walls)
         )
     print(f"Redis: {keys:,} keys, {used / max(keys, 1):.1f} bytes per key (goal ≤ 150)")
+    per_month = monthly_rows + evaluation_bytes / args.subscribers
+    print(
+        f"PostgreSQL per subscriber and month: {per_month:.0f} bytes ({monthly_rows:.0f} of bills and "
+        f"payments, {evaluation_bytes / args.subscribers:.0f} written by the evaluation)"
+    )
+    if args.save_unit_costs:  # from the first month: a deployment's usual month
+        from gateway.batch.plan import save_section
+
+        target, wall, probe, stolen = first[0], first[1], first[2], first[3]
+
+        save_section(
+            args.save_unit_costs,
+            "evaluation",
+            {
+                "measured_by": "benchmarks/bench_evaluation.py",
+                "note": args.note,
+                "subscribers": args.subscribers,
+                "workers": args.workers,
+                "month": target,
+                "seconds": wall,
+                "machine_probe_s": probe,
+                "cpu_steal": stolen if stolen is not None else -1.0,
+                "seconds_per_million": wall / args.subscribers * 1e6,
+                "pg_bytes_per_subscriber_month": per_month,
+            },
+        )
+        print(f"unit costs saved to {args.save_unit_costs} [evaluation]")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ of the demo province, plus a fixed-rate run at 1,000 lookups/s reporting p99.
 
 Goals: callgate ≥ 80 % of the bare handler's throughput; p99 ≤ 5 ms at 1,000/s (cache
 hits). Needs `wrk` (Debian package `wrk`). Prints numbers; asserts nothing.
+
+`--save-unit-costs FILE` stores callgate's lookups/s per serve process and the Redis bytes of
+a call's remembered answer (`call:` keys, measured with MEMORY USAGE after lookups with a
+call_id) in the [lookup] section of the unit-cost file that `callgate plan` reads (X6).
 """
 
 from __future__ import annotations
@@ -122,6 +126,28 @@ async def fixed_rate(port: int, numbers: list[str], rate: int, duration: int) ->
     }
 
 
+def answer_bytes(port: int, redis_url: str, numbers: list[str], n: int = 200) -> float:
+    """Mean MEMORY USAGE of a call's remembered answer (`call:` key) after `n` lookups with a call_id."""
+    import redis
+
+    ids = [f"unit-cost-{i}" for i in range(n)]
+    for call_id, number in zip(ids, random.Random(5).sample(numbers, n), strict=True):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/ivr/lookup?ani={number}&call_id={call_id}",
+            headers={"Authorization": f"Bearer {IVR_TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+    time.sleep(0.5)  # the call memory reaches Redis in batches (every 50 ms)
+    client = redis.Redis(unix_socket_path=redis_url.removeprefix("unix://"))
+    sizes = [client.memory_usage(f"call:{call_id}") for call_id in ids]
+    client.close()
+    found = [s for s in sizes if s]
+    if not found:
+        raise SystemExit("no call: key found in Redis after lookups with a call_id")
+    return sum(found) / len(found)
+
+
 def main() -> None:
     """Set up, measure both, print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -139,6 +165,10 @@ def main() -> None:
         action="store_true",
         help="send a fresh call_id with every lookup, as the IVR does (screen pop and H1 call memory)",
     )
+    parser.add_argument(
+        "--save-unit-costs", type=Path, metavar="FILE", help="store the results for callgate plan"
+    )
+    parser.add_argument("--note", default="", help="where it was measured (kept with the unit costs)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -182,6 +212,7 @@ def main() -> None:
         ours = wrk(ours_url, script, args.duration, args.connections)
         base = wrk(bare_url, script, args.duration, args.connections)
         paced = asyncio.run(fixed_rate(args.port, numbers, args.rate, args.duration))
+        per_answer = answer_bytes(args.port, redis_url, numbers) if args.save_unit_costs else 0.0
     finally:
         if bare is not None:
             bare.send_signal(signal.SIGINT)
@@ -206,6 +237,25 @@ def main() -> None:
         f"fixed rate {paced['rate']:,.0f}/s for {args.duration}s: p50 {paced['p50']:.2f} ms, "
         f"p99 {paced['p99']:.2f} ms (goal ≤ 5), max {paced['max']:.2f} ms, failures {paced['failures']:.0f}"
     )
+    if args.save_unit_costs:
+        from gateway.batch.plan import save_section
+
+        save_section(
+            args.save_unit_costs,
+            "lookup",
+            {
+                "measured_by": "benchmarks/bench_lookup.py",
+                "note": args.note,
+                "subscribers": args.subscribers,
+                "workers": args.workers,
+                "duration_s": args.duration,
+                "call_ids": args.call_id,
+                "lookups_per_s_per_process": ours["rps"] / args.workers,
+                "p99_ms": ours.get("p99", 0.0),
+                "bytes_per_call_answer": per_answer,
+            },
+        )
+        print(f"call: answer {per_answer:.0f} bytes; unit costs saved to {args.save_unit_costs} [lookup]")
 
 
 if __name__ == "__main__":

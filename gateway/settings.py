@@ -70,6 +70,8 @@ class Settings:
     machine_rate_limit: int = 20000
     #: H1: how long a call's number is remembered for own-number verification (≥ 2 h).
     call_memory_s: int = 7200
+    #: X2: a streaming replica for lookup misses and read-only views (None: the primary only).
+    database_replica_url: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -100,6 +102,9 @@ class Settings:
         override_path = Path(override) if override else None
         if override_path is not None and not override_path.is_file():
             raise SettingsError(f"CALLGATE_POLICY_OVERRIDE={override!r}: no such file")
+        replica = _parse_url(env, "CALLGATE_DATABASE_REPLICA_URL", ("postgresql", "postgres"))
+        if replica is not None and not env.get("CALLGATE_DATABASE_URL", "").strip():
+            raise SettingsError("CALLGATE_DATABASE_REPLICA_URL needs CALLGATE_DATABASE_URL (the primary)")
         return cls(
             database_url=_parse_url(env, "CALLGATE_DATABASE_URL", ("postgresql", "postgres")),
             redis_url=_parse_url(env, "CALLGATE_REDIS_URL", ("redis", "rediss", "unix")),
@@ -117,4 +122,5 @@ class Settings:
             rate_limit=_parse_int(env, "CALLGATE_RATE_LIMIT", 50, 1, 1_000_000),
             machine_rate_limit=_parse_int(env, "CALLGATE_MACHINE_RATE_LIMIT", 20_000, 1, 10_000_000),
             call_memory_s=_parse_int(env, "CALLGATE_CALL_MEMORY_S", 7200, 7200, 7 * 86400),
+            database_replica_url=replica,
         )

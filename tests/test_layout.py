@@ -9,6 +9,7 @@ type-only cycle is still a cycle in the design)."""
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -310,3 +311,26 @@ def test_pyproject_lists_every_package_and_nothing_else() -> None:
         f"missing from pyproject: {sorted(expected - set(listed))}; "
         f"listed but not in the tree: {sorted(set(listed) - expected)}"
     )
+
+
+SQL_STATEMENT = re.compile(r"\b(SELECT\s+\S+.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.S)
+#: The stores' own plumbing may speak SQL outside `queries/`: the migration runner's
+#: bookkeeping and the embedded server's bootstrap through psql.
+SQL_OUTSIDE_QUERIES = ("gateway.stores.migrations", "gateway.stores.embedded")
+
+
+def test_sql_lives_in_the_query_modules() -> None:
+    # issue 15: SQL only in gateway/stores/queries/ (the token cache's reload moved there)
+    offenders = [
+        name
+        for name, path in project_modules().items()
+        if is_within(name, "gateway")
+        and not is_within(name, "gateway.stores.queries")
+        and name not in SQL_OUTSIDE_QUERIES
+        and any(
+            SQL_STATEMENT.search(node.value)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        )
+    ]
+    assert offenders == []

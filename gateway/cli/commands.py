@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from entitlements.policy import Policy, load_policy, read_policy
 from entitlements.scored import milli_text
 from entitlements.thresholds import propose_thresholds, threshold_override
 from gateway.batch import agent_rating, demo, evaluation, importer
+from gateway.batch import plan as planning
 from gateway.batch import retention as retention_batch
 from gateway.batch.whatif import WhatIf
 from gateway.batch.whatif_report import write_report
@@ -446,4 +448,24 @@ async def thresholds_propose(
         print(f"override written to {write}; use it with CALLGATE_POLICY_OVERRIDE={write}")
     else:
         print("\n" + text)
+    return 0
+
+
+UNIT_COSTS = Path(__file__).resolve().parents[2] / "benchmarks" / "unit_costs.toml"
+
+
+def plan(args: argparse.Namespace, settings: Settings) -> int:
+    """`callgate plan` (X6): the province's deployment from the measured unit costs."""
+    try:
+        costs = planning.load_unit_costs(args.unit_costs or UNIT_COSTS)
+    except planning.UnitCostsError as exc:
+        raise CommandError(str(exc)) from exc
+    assume = planning.Assumptions(
+        call_memory_s=settings.call_memory_s,
+        redis_master_gb=args.redis_master_gb,
+        headroom=args.headroom,
+        cores_per_host=args.cores_per_host,
+    )
+    result = planning.plan(costs, args.subscribers, args.peak_calls_per_s, args.shards, assume)
+    print(planning.render(result, costs))
     return 0

@@ -247,6 +247,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave calls abandoned within this many seconds out of the service level (default 0: none)",
     )  # fmt: skip
 
+    pl = sub.add_parser(
+        "plan",
+        help="the deployment a province needs (X6), from the benchmarks' unit costs",
+        description="Print the Redis memory and cluster masters, gateway processes and hosts, PostgreSQL "
+        "size per month and evaluation time per shard count for a province, by arithmetic on the unit "
+        "costs the benchmarks measured (benchmarks/unit_costs.toml). Needs no database.",
+    )
+    pl.add_argument("--subscribers", type=_positive, required=True, help="subscribers of the province")
+    pl.add_argument(
+        "--peak-calls-per-s", type=_positive, required=True, metavar="C", help="calls/s at the peak"
+    )
+    pl.add_argument(
+        "--shards", type=_positive, default=1, metavar="K", help="evaluation shards (X4; default 1)"
+    )
+    pl.add_argument("--unit-costs", type=Path, metavar="FILE", help="default: benchmarks/unit_costs.toml")
+    pl.add_argument(
+        "--redis-master-gb", type=_positive, default=8, help="memory per Redis master (default 8)"
+    )
+    pl.add_argument("--headroom", type=_positive, default=2, help="capacity ÷ peak load (default 2)")
+    pl.add_argument(
+        "--cores-per-host", type=_positive, default=8, help="gateway processes per host (default 8)"
+    )
+
     ag = sub.add_parser("agents", help="the hotline's agents: monthly star rating (A2), the directory")
     agsub = ag.add_subparsers(dest="agents_command", required=True, metavar="ACTION")
     rate = agsub.add_parser(
@@ -323,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"callgate: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    if args.command != "staffing":  # the only command that touches no store or data dir
+    if args.command not in ("staffing", "plan"):  # the commands that touch no store or data dir
         set_log_key(load_log_key(settings.log_key, settings.data_dir))
     try:
         return _dispatch(args, settings)
@@ -409,6 +432,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _run_db_command(settings, lambda c, st: commands.notify_send(c, st, args.limit))
     if args.command == "staffing":
         return staffing_command.run(args)
+    if args.command == "plan":
+        return commands.plan(args, settings)
     if args.command == "agents":
         if args.agents_command == "rate":
             return _run_db_command(

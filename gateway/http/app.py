@@ -25,6 +25,7 @@ from gateway.http.keys import (
     PG,
     POLICY,
     QUEUE,
+    READS,
     REDIS,
     RELOADS,
     SCREENPOP,
@@ -63,6 +64,7 @@ from gateway.settings import Settings
 from gateway.stores import db
 from gateway.stores.fastredis import PipelinedRedis
 from gateway.stores.queries import snapshot
+from gateway.stores.replica import ReadPools, open_replica
 
 log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -177,6 +179,7 @@ def create_app(settings: Settings) -> web.Application:
             _sweeper_ctx,
             _policy_ctx,
             _queue_ctx,
+            _replica_ctx,
         ]
     )
     for routes in (
@@ -320,6 +323,16 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(Exception):  # best effort: the next process copies it anyway
         await service.flush_intervals()
     await service.close()
+
+
+async def _replica_ctx(app: web.Application) -> AsyncIterator[None]:
+    """X2: the read replica (CALLGATE_DATABASE_REPLICA_URL), handed to the services that read it."""
+    url = app[SETTINGS].database_replica_url
+    replica = await open_replica(url, warm=[snapshot.warm_single()]) if url else None
+    reads = ReadPools(app[PG], replica, app[METRICS])
+    app[READS] = app[LOOKUP].reads = app[QUEUE].reads = reads
+    yield
+    await reads.close()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -2,7 +2,10 @@
 
 All live tokens (a small table) are held in process and reloaded every couple of
 seconds, so a revocation is honoured within `REFRESH_SECONDS` and the IVR keeps
-being served from memory when PostgreSQL is down.
+being served from memory when PostgreSQL is down. X3: `callgate tokens revoke`
+also announces the revocation (PostgreSQL NOTIFY); every process listens on one pooled
+connection and reloads at once, on every host, the poll being the fallback (a lost
+listening connection, a NOTIFY-less connection pooler, a revocation by hand in SQL).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from aiohttp import web
 from gateway.http.problems import ApiError
 from gateway.logs import get_logger
 from gateway.services.tokens import Principal, hash_token
+from gateway.stores.queries import tokens
 
 REFRESH_SECONDS = 2.0
 log = get_logger("auth")
@@ -32,31 +36,59 @@ class TokenCache:
         self.by_header: dict[str, Principal] = {}
         self.loaded = False
         self.last_forced = 0.0
+        self._announced = asyncio.Event()
+        self.listening = False  # X3: revocations announced by NOTIFY reach this process
 
     async def refresh(self) -> None:
         """Reload every unrevoked token."""
-        rows = await self.pool.fetch(
-            """SELECT id, token_hash, role, branch_code, name, expires_at, agent_id
-               FROM api_tokens WHERE revoked_at IS NULL""",
-            timeout=2.0,
-        )
+        rows = await tokens.live(self.pool, timeout=2.0)
         self.by_hash = {
-            r["token_hash"]: Principal(
-                r["id"], r["role"], r["branch_code"], r["name"], r["expires_at"], r["agent_id"]
-            )
+            r.token_hash: Principal(r.id, r.role, r.branch_code, r.name, r.expires_at, r.agent_id)
             for r in rows
         }
         self.by_header = {}  # revocations take effect: every header is verified again
         self.loaded = True
 
     async def run(self) -> None:
-        """Refresh forever; keep the last good set when the database is unreachable."""
+        """Refresh forever, every `REFRESH_SECONDS` or at once when a revocation is announced;
+        keep the last good set when the database is unreachable."""
+        listener = asyncio.create_task(self.listen())
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._announced.wait(), REFRESH_SECONDS)
+                self._announced.clear()
+                try:
+                    await self.refresh()
+                except Exception as exc:  # the loop outlives any failed refresh (revocations must land)
+                    log.warning("token_refresh_failed", error=type(exc).__name__)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    def _on_revoked(self, *_: object) -> None:
+        self._announced.set()
+
+    async def listen(self) -> None:
+        """X3: hold one pooled connection LISTENing for revocations; reconnect when it is lost."""
         while True:
-            await asyncio.sleep(REFRESH_SECONDS)
             try:
-                await self.refresh()
-            except Exception as exc:  # the loop outlives any failed refresh (revocations must land)
-                log.warning("token_refresh_failed", error=type(exc).__name__)
+                async with self.pool.acquire(timeout=2.0) as conn:
+                    await conn.add_listener(tokens.REVOKED_CHANNEL, self._on_revoked)
+                    try:
+                        self.listening = True
+                        self._announced.set()  # anything revoked while nobody listened is read now
+                        while not conn.is_closed():
+                            await asyncio.sleep(1.0)
+                    finally:  # a pooled connection goes back without listeners
+                        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                            await conn.remove_listener(tokens.REVOKED_CHANNEL, self._on_revoked)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.info("token_listen_failed", error=type(exc).__name__)
+            finally:
+                self.listening = False
+            await asyncio.sleep(REFRESH_SECONDS)
 
     async def principal_or_refresh(self, header: str | None, now: datetime) -> Principal:
         """The caller; a token not yet seen triggers one early reload (at most twice a second),

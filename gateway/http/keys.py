@@ -15,6 +15,7 @@ from gateway.services.policies import PolicyHolder, PolicyReloads
 from gateway.services.queue import QueueService
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
+from gateway.stores.replica import ReadPools
 
 SETTINGS = web.AppKey("settings", Settings)
 POLICY = web.AppKey("policy", PolicyHolder)  # read `.current` once per request (O2 reloads swap it)
@@ -28,3 +29,4 @@ SCREENPOP = web.AppKey("screenpop", ScreenPop)
 CREDIT = web.AppKey("credit", CreditService)
 AGENTS = web.AppKey("agents", AgentDirectory)  # A1: the agents directory, held in memory
 QUEUE = web.AppKey("queue", QueueService)  # A4/A5: the queue engine
+READS = web.AppKey("reads", ReadPools)  # X2: the replica (if any) for misses and read-only views

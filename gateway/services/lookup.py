@@ -52,6 +52,7 @@ from gateway.stores.fastredis import PipelinedRedis, ReplyError
 from gateway.stores.queries import managers, snapshot
 from gateway.stores.queries.managers import Manager
 from gateway.stores.record import BASE_SIZE, Record, RecordPoints, in_refresh_month, key
+from gateway.stores.replica import REPLICA_FAILURES, ReadPools
 
 log = get_logger("lookup")
 UNKNOWN_MARK = b""  # a Redis value meaning "checked: not a subscriber"
@@ -135,6 +136,8 @@ class LookupService:
         self.policy = policies.current
         self._generation = policies.generation
         self.pool = pool
+        #: X2: misses read the replica when the app configures one (`_replica_ctx`).
+        self.reads = ReadPools(pool, None, metrics)
         self.redis = redis
         self.metrics = metrics
         self.budget = settings.lookup_budget_ms / 1000
@@ -514,6 +517,18 @@ class LookupService:
         remaining = deadline - asyncio.get_running_loop().time() - 0.002
         if remaining <= 0:
             return None, "budget exhausted before postgresql"
+        replica = self.reads.replica_now()
+        if replica is not None:  # X2: half the time left for the replica, the rest for the primary
+            try:
+                found = await self._load(replica, msisdn, today, remaining / 2)
+            except REPLICA_FAILURES as exc:
+                self.reads.failed(exc)
+                remaining = deadline - asyncio.get_running_loop().time() - 0.002
+                if remaining <= 0:  # the primary is not to blame: its breaker stays as it is
+                    return None, "budget exhausted by the replica"
+            else:
+                self.reads.succeeded()
+                return self._loaded(msisdn, found, today, replace=replace, nx=True)
         conn: Any = None
         timed_out = False
         try:
@@ -531,23 +546,44 @@ class LookupService:
             if conn is not None:
                 self._release(conn, discard=timed_out)
         self.pg_breaker.success()
+        return self._loaded(msisdn, snap, today, replace=replace)
+
+    async def _load(self, pool: asyncpg.Pool, msisdn: str, today: date, timeout: float) -> Any:
+        """X2: the snapshot from `pool` (the replica) within `timeout`; raises what the replica raised."""
+        conn: Any = None
+        timed_out = False
+        try:
+            async with asyncio.timeout(timeout):
+                conn = await pool.acquire()
+                return await snapshot.load_single(conn, msisdn, today)
+        except TimeoutError:
+            timed_out = True
+            raise
+        finally:
+            if conn is not None:
+                self._release(conn, discard=timed_out, pool=pool)
+
+    def _loaded(
+        self, msisdn: str, snap: Any, today: date, *, replace: bool, nx: bool = False
+    ) -> tuple[Answer | None, str]:
+        """The answer from a snapshot read (None: not a subscriber), its cache fill spawned."""
         if snap is None:
             self._spawn(self._fill(msisdn, None, replace=replace))
             return self._unknown(msisdn, "database"), ""
         record = cache.record_for(snap, self.policy, today)
-        self._spawn(self._fill(msisdn, record, replace=replace))
+        self._spawn(self._fill(msisdn, record, replace=replace, nx=nx))
         if record is None:  # a cancelled number is an unknown caller
             return self._unknown(msisdn, "database"), ""
         return self._known(msisdn, record, today, "database"), ""
 
-    def _release(self, conn: Any, *, discard: bool) -> None:
+    def _release(self, conn: Any, *, discard: bool, pool: asyncpg.Pool | None = None) -> None:
         """Return a connection without waiting on a store that may be frozen."""
 
         async def release() -> None:
             try:
                 if discard:
                     conn.terminate()
-                await self.pool.release(conn, timeout=1.0)
+                await (pool or self.pool).release(conn, timeout=1.0)
             except Exception as exc:  # a broken connection is dropped by the pool
                 log.debug("release_failed", error=type(exc).__name__)
 
@@ -558,11 +594,14 @@ class LookupService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _fill(self, msisdn: str, record: Record | None, *, replace: bool = False) -> None:
+    async def _fill(
+        self, msisdn: str, record: Record | None, *, replace: bool = False, nx: bool = False
+    ) -> None:
         """Write what PostgreSQL said back to Redis (never on the caller's time).
 
         "Not a subscriber" does not overwrite a record a write path may have stored
-        meanwhile, unless the key held something unusable (`replace`).
+        meanwhile, unless the key held something unusable (`replace`); nor does a record
+        read from the replica (`nx`, X2: it may be older than what a writer stored).
         """
         if not self.redis_breaker.allow():
             return
@@ -571,7 +610,7 @@ class LookupService:
                 if record is None:
                     await self.redis.set(key(msisdn), UNKNOWN_MARK, ex=UNKNOWN_TTL, nx=not replace)
                 else:
-                    await self.redis.set(key(msisdn), record.encode())
+                    await self.redis.set(key(msisdn), record.encode(), nx=nx and not replace)
         except (RedisError, OSError, TimeoutError):
             self.metrics.store_errors.labels("redis", "fill").inc()
             log.debug("cache_fill_failed", number=mask(msisdn))

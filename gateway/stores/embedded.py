@@ -235,6 +235,27 @@ class EmbeddedPostgres:
         self._ensure_database()
         return self.dsn()
 
+    def clone_from(self, primary: EmbeddedPostgres) -> None:
+        """X2: make this cluster a streaming replica of the running `primary` (`pg_basebackup -R`
+        from the same binaries) unless it holds a cluster already; `start` then runs it as a
+        hot standby on its own socket. For the tests and a one-machine trial of the replica."""
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self._user = _ensure_system_user()
+            _open_prefixes(self.directory)
+            _chown_tree(self.directory, self._user.pw_uid, self._user.pw_gid)
+        result = self._run(
+            [
+                str(self.bin / "pg_basebackup"),
+                *("-h", str(primary.sockets), "-U", "postgres", "-D", str(self.pgdata)),
+                *("-R", "-X", "stream", "-c", "fast"),
+            ]
+        )
+        if result.returncode != 0:
+            raise EmbeddedStoreError(f"pg_basebackup failed:\n{result.stdout}{result.stderr}")
+
     def _ensure_database(self) -> None:
         psql = self.bin / "psql"
         base = ["-h", str(self.sockets), "-U", "postgres", "-d", "postgres", "-tAc"]

@@ -57,3 +57,14 @@ def test_pinned_clock() -> None:
 def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(env)
+
+
+def test_a_replica_url_reads_the_replica_and_needs_a_primary() -> None:
+    # rule X2: the replica is optional; it is read only beside a configured primary
+    env = {"CALLGATE_DATABASE_URL": "postgresql://db/x", "CALLGATE_DATABASE_REPLICA_URL": "postgresql://ro/x"}
+    assert Settings.from_env(env).database_replica_url == "postgresql://ro/x"
+    assert Settings.from_env({"CALLGATE_DATABASE_URL": "postgresql://db/x"}).database_replica_url is None
+    with pytest.raises(SettingsError, match="needs CALLGATE_DATABASE_URL"):
+        Settings.from_env({"CALLGATE_DATABASE_REPLICA_URL": "postgresql://ro/x"})
+    with pytest.raises(SettingsError, match="CALLGATE_DATABASE_REPLICA_URL must start with"):
+        Settings.from_env({**env, "CALLGATE_DATABASE_REPLICA_URL": "mysql://ro/x"})

@@ -3,16 +3,18 @@ POST /v1/subscribers/{msisdn}/status — status events (admin)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from entitlements.money import format_fen
 from entitlements.policy import Policy
 from gateway.http import inputs
 from gateway.http.auth import require
-from gateway.http.keys import METRICS, PG, POLICY, REDIS, SETTINGS
+from gateway.http.keys import METRICS, PG, POLICY, READS, REDIS, SETTINGS
 from gateway.http.loyalty import view_json as loyalty_json
 from gateway.http.openapi import json_response, problem, register
 from gateway.http.views import order_json
@@ -190,10 +192,17 @@ async def get_subscriber(request: web.Request) -> web.Response:
     reveal = request.query.get("reveal", "") in ("1", "true", "yes")
     app = request.app
     policy = app[POLICY].current
-    view = await subscribers.view(
-        app[PG], policy, msisdn, app[SETTINGS].clock(), principal=principal, reveal=reveal
-    )
-    extra = await loyalty.view(app[PG], policy, view.snap, view.tier, view.today)  # P2, P3, V1, V2
+    reads = app[READS]  # X2: a read-only view reads the replica; a reveal is audited on the primary
+
+    def read(pool: asyncpg.Pool) -> Awaitable[SubscriberView]:
+        return subscribers.view(
+            pool, policy, msisdn, app[SETTINGS].clock(), principal=principal, reveal=reveal
+        )
+
+    view = await (read(app[PG]) if reveal else reads.run(read))
+    extra = await reads.run(
+        lambda pool: loyalty.view(pool, policy, view.snap, view.tier, view.today)
+    )  # P2, P3, V1, V2
     return inputs.json({**_render(view, policy, reveal), **loyalty_json(extra, policy)})
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from gateway.stores.queries.snapshot import Conn
 
 
@@ -21,6 +23,34 @@ class StoredToken:
     expires_at: datetime | None
     revoked_at: datetime | None
     agent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveToken:
+    """An unrevoked token as the HTTP edge's token cache holds it (by its hash)."""
+
+    id: int
+    token_hash: str
+    role: str
+    branch_code: str | None
+    name: str
+    expires_at: datetime | None
+    agent_id: str | None
+
+
+async def live(db: asyncpg.Pool | Conn, timeout: float) -> list[LiveToken]:
+    """Every unrevoked token (a small table, reloaded every couple of seconds by each process)."""
+    rows = await db.fetch(
+        """SELECT id, token_hash, role, branch_code, name, expires_at, agent_id
+           FROM api_tokens WHERE revoked_at IS NULL""",
+        timeout=timeout,
+    )
+    return [
+        LiveToken(
+            r["id"], r["token_hash"], r["role"], r["branch_code"], r["name"], r["expires_at"], r["agent_id"]
+        )
+        for r in rows
+    ]
 
 
 async def insert(
@@ -61,12 +91,22 @@ async def insert_demo(
     )
 
 
+#: X3: the channel a revocation is announced on; every serving process listens and reloads.
+REVOKED_CHANNEL = "callgate_tokens_revoked"
+
+
 async def revoke(conn: Conn, token_id: int) -> bool:
-    """Revoke a live token; False when there is no live token with that id."""
-    status = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
+    """Revoke a live token and announce it (NOTIFY, sent at commit); False when there is no
+    live token with that id."""
+    found = await conn.fetch(
+        """WITH revoked AS (
+               UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id
+           )
+           SELECT pg_notify($2, id::text) FROM revoked""",
+        token_id,
+        REVOKED_CHANNEL,
     )
-    return not status.endswith(" 0")
+    return bool(found)
 
 
 async def listing(conn: Conn) -> list[StoredToken]:
