@@ -167,6 +167,23 @@ class EmbeddedRedisCluster:
         """Ports of the live masters that serve slots."""
         return [p for p, r in self.roles().items() if r == "master"]
 
+    def owner(self, slot: int) -> int:
+        """The port of the live master serving `slot`."""
+        import redis
+
+        for port in self.master_ports():
+            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1.0)
+            try:
+                ranges = client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                for start, end, master, *_ in ranges:
+                    if int(start) <= slot <= int(end):
+                        return int(master[1])
+            except redis.RedisError:
+                continue
+            finally:
+                client.close()
+        raise EmbeddedStoreError(f"no live master serves slot {slot}")
+
     def kill(self, port: int) -> None:
         """SIGKILL one node (no goodbye: the cluster finds out by its silence)."""
         process = self.processes[port]
