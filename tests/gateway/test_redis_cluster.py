@@ -21,7 +21,9 @@ import pytest
 import redis as sync_redis
 from aiohttp.test_utils import TestClient
 
+from entitlements.months import Month
 from entitlements.queuestats import Counts
+from gateway.batch import evaluation
 from gateway.http.app import create_app
 from gateway.http.keys import LOOKUP
 from gateway.metrics import Metrics
@@ -34,12 +36,14 @@ from gateway.stores import cluster, queuestore
 from gateway.stores.cluster import key_slot
 from gateway.stores.embedded_cluster import EmbeddedRedisCluster
 from gateway.stores.fastredis import PipelinedRedis, _split
-from gateway.stores.record import key
+from gateway.stores.record import Record, key
 from tests.conftest import FIXED_NOW, TEST_DIR
 from tests.gateway import grants
+from tests.gateway import province as province_rows
 from tests.gateway.lookup_support import FIVE, FOUR, ONE, WITH_MANAGER_FOUR
 from tests.gateway.points_support import POLICY, points_file
 from tests.gateway.queue_support import Desk, call, queue_desk
+from tests.gateway.test_screenpop import next_call
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
 TODAY = date(2026, 11, 26)
@@ -415,3 +419,71 @@ async def test_a_killed_master_is_replaced_while_lookups_answer_and_credit_never
     assert used <= 5000 and len(approved) * 100 <= 5000
     assert set(approved) <= recorded  # every approval answered is in PostgreSQL
     assert used == 100 * len(recorded)
+
+
+async def test_a_screen_pop_crosses_workers_through_the_cluster(
+    shared_cluster: EmbeddedRedisCluster,
+    aiohttp_client: ClientFactory,
+    settings: Settings,
+    province: Desk,
+    tmp_path: Path,
+) -> None:
+    # rule X1: the call memory (`call:` keys, spread by their whole name) and the screen
+    # pop's pub/sub (PUBLISH on one master, the cluster bus carries it to every node) work
+    # across two workers on the cluster
+    _flush(shared_cluster)
+    on_cluster = Settings(
+        database_url=settings.database_url, redis_url=shared_cluster.url(), data_dir=tmp_path, now=FIXED_NOW
+    )
+    desk = province
+    ivr, agent = {"Authorization": f"Bearer {desk.ivr}"}, {"Authorization": f"Bearer {desk.agent}"}
+    worker_a = await aiohttp_client(create_app(on_cluster))  # holds the agent's stream
+    worker_b = await aiohttp_client(create_app(on_cluster))  # answers the IVR's lookups
+    stream = await worker_a.get("/v1/agents/A1001/events", headers=agent)
+    assert stream.status == 200
+    await asyncio.sleep(0.3)  # both workers subscribed
+    for number, call_id in ((FIVE, "x1-call-1"), (FOUR, "x1-call-2"), (ONE, "x1-call-3")):
+        looked_up = await (
+            await worker_b.get("/v1/ivr/lookup", params={"ani": number, "call_id": call_id}, headers=ivr)
+        ).json()
+        await asyncio.sleep(0.15)  # the call memory reaches Redis in batches of 50 ms
+        # Posted to the other worker: it reads the call's answer from the cluster.
+        connected = await worker_a.post(
+            f"/v1/calls/{call_id}/connected", json={"agent_id": "A1001"}, headers=ivr
+        )
+        assert connected.status == 202
+        event = await next_call(stream)
+        assert event["call_id"] == call_id and event["answer"] == looked_up
+    await asyncio.sleep(0.1)  # the history reaches Redis with the next 20 ms flush
+    history = await (await worker_b.get("/v1/agents/A1001/calls", headers=agent)).json()
+    assert [item["call_id"] for item in history["items"]] == ["x1-call-3", "x1-call-2", "x1-call-1"]
+    stream.close()
+    by_master = _keys_by_master(shared_cluster)
+    call_keys = [f"call:x1-call-{i}".encode() for i in (1, 2, 3)]
+    assert all(sum(k in keys for keys in by_master.values()) == 1 for k in call_keys)
+
+
+async def test_the_evaluation_writes_its_records_across_the_masters(
+    shared_cluster: EmbeddedRedisCluster, conn: asyncpg.Connection, database_url: str
+) -> None:
+    # rule X1: the evaluation's bulk refresh of the cache (PipelinedRedis.bulk) split by master
+    _flush(shared_cluster)
+    await province_rows.branches(conn)
+    for number, arpu in ((FIVE, 200), (FOUR, 110), (ONE, 10), (WITH_MANAGER_FOUR, 110)):
+        await province_rows.subscriber(conn, number)
+        await province_rows.bills(conn, number, "2025-09", "2026-10", arpu)
+    await evaluation.run(
+        conn, POLICY, Month.parse("2026-10"), TODAY, dsn=database_url, redis_url=shared_cluster.url(),
+        workers=1, show_progress=False,
+    )  # fmt: skip
+    by_master = _keys_by_master(shared_cluster)
+    fast = PipelinedRedis(shared_cluster.url(), connections=1)
+    try:
+        for number in (FIVE, FOUR, ONE, WITH_MANAGER_FOUR):
+            name = key(number).encode()
+            assert sum(name in keys for keys in by_master.values()) == 1
+            record = Record.decode(await fast.get(name, 2.0) or b"")
+            assert record is not None and record.tier_on(TODAY) is not None
+    finally:
+        await fast.close()
+    assert sum(1 for keys in by_master.values() if keys) >= 2
