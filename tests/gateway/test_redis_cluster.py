@@ -487,3 +487,22 @@ async def test_the_evaluation_writes_its_records_across_the_masters(
     finally:
         await fast.close()
     assert sum(1 for keys in by_master.values() if keys) >= 2
+
+
+async def test_the_credit_reconciler_finds_journals_on_every_master(
+    shared_cluster: EmbeddedRedisCluster,
+) -> None:
+    # rule X1 and rule R5: the full reconcile's SCAN for `c:{M}:j` covers every master of the
+    # cluster (redis-py's cluster client scans each), not the one node it happens to ask
+    _flush(shared_cluster)
+    numbers = [f"186123470{i:02d}" for i in range(30)]
+    redis = cluster.client(shared_cluster.url())
+    try:
+        for number in numbers:
+            await redis.rpush(credit_keys(number)[2], b"{}")
+        found = {bytes(n) async for n in redis.scan_iter(match="c:{*}:j", count=1000)}
+    finally:
+        await redis.aclose()
+    assert found == {credit_keys(n)[2].encode() for n in numbers}
+    holders = [p for p, keys in _keys_by_master(shared_cluster).items() if keys]
+    assert len(holders) == 3
