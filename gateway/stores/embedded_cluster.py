@@ -23,7 +23,7 @@ from gateway.stores.embedded import EmbeddedStoreError, find_redis_server
 
 #: Milliseconds without an answer before the cluster counts a node as failed; short, so
 #: that a killed master's replica takes over in seconds.
-NODE_TIMEOUT_MS = 1000
+NODE_TIMEOUT_MS = 2000
 
 
 def _free_port() -> int:
