@@ -326,17 +326,30 @@ class PipelinedRedis:
         """GET `key`: TimeoutError after `timeout` s (the connection is then dropped),
         RedisUnavailable on a lost or out-of-step connection, ReplyError on an error reply
         (e.g. WRONGTYPE)."""
-        if self._cluster is not None:
-            return await self._cluster.get(key, timeout)  # type: ignore[no-any-return]  # GET answers bytes or nil
+        routed, node = self._cluster, self
+        if routed is not None:  # X1: straight to the slot's master (no extra call on the hot path)
+            found = routed.slots[cluster.key_slot(key)] if routed.masters else None
+            if found is None:  # no map yet, or the slot has no master in it
+                return await routed.get(key, timeout)  # type: ignore[no-any-return]  # GET answers bytes or nil
+            node = found
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        protocol = await self._ready(deadline)
-        futures = protocol.send(_command(b"GET", key))
-        handle = loop.call_at(deadline, protocol.expire, futures)
         try:
-            reply: bytes | None = await futures[0]
-        finally:
-            handle.cancel()
+            protocol = await node._ready(deadline)
+            futures = protocol.send(_command(b"GET", key))
+            handle = loop.call_at(deadline, protocol.expire, futures)
+            try:
+                reply: bytes | None = await futures[0]
+            finally:
+                handle.cancel()
+        except ReplyError as exc:
+            if routed is None or _redirect(exc) is None:
+                raise
+            return await routed.follow(key, max(deadline - loop.time(), 0.001))  # type: ignore[no-any-return]  # as above
+        except (OSError, TimeoutError):  # RedisUnavailable too: on a cluster, a master may be gone
+            if routed is not None:
+                routed.refresh_soon()
+            raise
         return reply
 
     async def execute(self, commands: list[tuple[bytes, ...]], timeout: float) -> list[Any]:
@@ -691,6 +704,10 @@ class _Cluster:
         except (OSError, TimeoutError):  # RedisUnavailable too: a master gone; its replica may own it now
             self.refresh_soon()
             raise
+        return await self.follow(key, timeout)
+
+    async def follow(self, key: bytes, timeout: float) -> Any:
+        """GET after a MOVED/ASK: through `run`, which follows redirections."""
         (reply,) = await self.run([_routed(_command(b"GET", key), (b"GET", key))], timeout, None)
         return reply
 
