@@ -528,12 +528,13 @@ class _Routed:
     """One command of a cluster call: its RESP bytes, its key's slot (None: keyless) and
     whether every master must run it (SCRIPT LOAD)."""
 
-    __slots__ = ("every", "payload", "slot")
+    __slots__ = ("every", "loads", "payload", "slot")
 
-    def __init__(self, payload: bytes, slot: int | None, every: bool) -> None:
+    def __init__(self, payload: bytes, slot: int | None, every: bool, loads: bool = False) -> None:
         self.payload = payload
         self.slot = slot
         self.every = every
+        self.loads = loads  # a SCRIPT LOAD: every master joining the cluster gets it too
 
 
 def _routed(payload: bytes, parts: tuple[bytes, ...] | list[bytes]) -> _Routed:
@@ -543,7 +544,8 @@ def _routed(payload: bytes, parts: tuple[bytes, ...] | list[bytes]) -> _Routed:
         slot = cluster.key_slot(parts[3]) if len(parts) > 3 and parts[2] != b"0" else None
         return _Routed(payload, slot, False)
     if name in _KEYLESS or len(parts) < 2:
-        return _Routed(payload, None, name == b"SCRIPT")
+        loads = name == b"SCRIPT" and len(parts) > 1 and parts[1].upper() == b"LOAD"
+        return _Routed(payload, None, name == b"SCRIPT", loads)
     return _Routed(payload, cluster.key_slot(parts[1]), False)
 
 
@@ -602,6 +604,10 @@ class _Cluster:
         self.slots: list[PipelinedRedis | None] = [None] * cluster.SLOTS
         self.masters: list[PipelinedRedis] = []
         self.refreshes = 0  # maps read (tests and metrics)
+        # SCRIPT LOADs sent to every master so far: replayed into a master that joins the map
+        # (a reshard adds one; a promoted replica has them already, by replication).
+        self.everywhere: dict[bytes, _Routed] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._refreshing: asyncio.Task[None] | None = None
         self._last_refresh = 0.0
 
@@ -646,8 +652,13 @@ class _Cluster:
             client = masters.get(address) or self.node(address)
             masters[address] = client
             slots[start : end + 1] = [client] * (end - start + 1)
+        joined = [n for n in masters.values() if n not in self.masters] if self.masters else []
         self.slots = slots
         self.masters = list(masters.values())
+        if joined and self.everywhere:
+            task = asyncio.ensure_future(self._load_into(joined))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self.refreshes += 1
         # Nodes that are no longer masters (a killed one, a demoted one) are closed: their
         # connections would otherwise be retried by nothing and held open.
@@ -657,6 +668,14 @@ class _Cluster:
                 for protocol in client.connections:  # what `close` does, without awaiting
                     if protocol is not None:
                         protocol.drop("no longer a master of the cluster", flush=True)
+
+    async def _load_into(self, nodes: list[PipelinedRedis]) -> None:
+        """The scripts every master has, into masters new to the map (best effort: a miss
+        there is still a NOSCRIPT its caller loads)."""
+        payload = b"".join(c.payload for c in self.everywhere.values())
+        for node in nodes:
+            with contextlib.suppress(OSError, TimeoutError):
+                await node._raw(payload, len(self.everywhere), REFRESH_TIMEOUT, None, collect=True)
 
     async def _refresh(self, wait: float) -> None:
         if wait > 0:
@@ -721,6 +740,7 @@ class _Cluster:
         await self._mapped(timeout)
         if any(c.every for c in commands):  # SCRIPT LOAD: into every master's script cache
             everywhere = [c for c in commands if c.every]
+            self.everywhere.update((c.payload, c) for c in everywhere if c.loads)
             others = [n for n in self.masters if n is not self.masters[0]]
             await asyncio.gather(*(self._send(n, everywhere, set(), deadline, hard) for n in others))
         replies: list[Any] = [None] * len(commands)
@@ -836,9 +856,10 @@ class _Cluster:
 
     async def close(self) -> None:
         """Stop reading the map; close every node's connections."""
-        if self._refreshing is not None and not self._refreshing.done():
-            self._refreshing.cancel()
-            with contextlib.suppress(BaseException):
-                await self._refreshing
+        for task in [self._refreshing, *self._tasks]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         for node in list(self.nodes.values()):
             await node.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
@@ -34,7 +35,7 @@ from gateway.services.screenpop import history_key
 from gateway.settings import Settings, SettingsError
 from gateway.stores import cluster, queuestore
 from gateway.stores.cluster import key_slot
-from gateway.stores.embedded_cluster import EmbeddedRedisCluster
+from gateway.stores.embedded_cluster import EmbeddedRedisCluster, _free_port
 from gateway.stores.fastredis import PipelinedRedis, _split
 from gateway.stores.record import Record, key
 from tests.conftest import FIXED_NOW, TEST_DIR
@@ -506,3 +507,61 @@ async def test_the_credit_reconciler_finds_journals_on_every_master(
     assert found == {credit_keys(n)[2].encode() for n in numbers}
     holders = [p for p, keys in _keys_by_master(shared_cluster).items() if keys]
     assert len(holders) == 3
+
+
+async def test_a_master_joining_the_map_gets_the_scripts(shared_cluster: EmbeddedRedisCluster) -> None:
+    # rule X1: scripts are cached per node; a master new to the slot map (a reshard adds one)
+    # gets the scripts every master was given, so a round trip of several scripts on several
+    # masters never half-runs on a NOSCRIPT of one of them
+    fast = PipelinedRedis(shared_cluster.url(), connections=1)
+    port = _free_port()
+    joining = subprocess.Popen(
+        [
+            str(shared_cluster.binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        await fast.execute([(b"SCRIPT", b"LOAD", s.source) for s in queuestore.SCRIPTS], 5.0)
+        seed = sync_redis.Redis(host="127.0.0.1", port=shared_cluster.master_ports()[0])
+        ranges = _cmd(seed, "CLUSTER SLOTS")
+        seed.close()
+        for _ in range(100):
+            if _ask_ping(port):
+                break
+            await asyncio.sleep(0.05)
+        newcomer = sync_redis.Redis(host="127.0.0.1", port=port)
+        shas = [s.sha.decode() for s in queuestore.SCRIPTS]
+        assert newcomer.script_exists(*shas) == [False] * len(shas)
+        first = ranges[0]
+        moved = [[first[0], first[1], [b"127.0.0.1", port, b"new"]], *ranges[1:]]
+        assert fast._cluster is not None
+        fast._cluster._install(moved, "127.0.0.1")
+        for _ in range(100):
+            if all(newcomer.script_exists(*shas)):
+                break
+            await asyncio.sleep(0.02)
+        assert newcomer.script_exists(*shas) == [True] * len(shas)
+        newcomer.close()
+    finally:
+        await fast.close()
+        joining.kill()
+        joining.wait()
+
+
+def _ask_ping(port: int) -> bool:
+    client = sync_redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+    try:
+        return bool(client.ping())
+    except sync_redis.RedisError:
+        return False
+    finally:
+        client.close()
