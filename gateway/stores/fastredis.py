@@ -638,6 +638,9 @@ class _Cluster:
             except (OSError, TimeoutError) as exc:  # ReplyError too: a node that is no cluster member
                 failures.append(f"{address[0]}:{address[1]} {type(exc).__name__}")
                 continue
+            if not reply:  # a node that has not joined a cluster (yet): no slots to learn
+                failures.append(f"{address[0]}:{address[1]} serves no slots")
+                continue
             self._install(reply, address[0])
             return
         raise RedisUnavailable(f"no cluster node gave its slot map ({'; '.join(failures)[:300]})")
@@ -702,7 +705,7 @@ class _Cluster:
             await asyncio.shield(self.refresh_soon())
 
     def _for(self, slot: int | None) -> PipelinedRedis:
-        node = self.masters[0] if slot is None else self.slots[slot]
+        node = (self.masters[0] if self.masters else None) if slot is None else self.slots[slot]
         if node is None:
             self.refresh_soon()
             raise RedisUnavailable(f"no master serves slot {slot}")

@@ -36,7 +36,7 @@ from gateway.settings import Settings, SettingsError
 from gateway.stores import cluster, queuestore
 from gateway.stores.cluster import key_slot
 from gateway.stores.embedded_cluster import EmbeddedRedisCluster, _free_port
-from gateway.stores.fastredis import PipelinedRedis, _split
+from gateway.stores.fastredis import PipelinedRedis, RedisUnavailable, _split
 from gateway.stores.record import Record, key
 from tests.conftest import FIXED_NOW, TEST_DIR
 from tests.gateway import grants
@@ -565,3 +565,42 @@ def _ask_ping(port: int) -> bool:
         return False
     finally:
         client.close()
+
+
+async def test_seeds_that_are_no_cluster_make_redis_unavailable(shared_cluster: EmbeddedRedisCluster) -> None:
+    # rule X1 and rule Q4: a cluster URL whose seeds do not answer, or are no cluster, fails
+    # like a Redis that is down (RedisUnavailable: the lookup falls back), never otherwise
+    port = _free_port()
+    standalone = subprocess.Popen(
+        [
+            str(shared_cluster.binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if _ask_ping(port):
+                break
+            await asyncio.sleep(0.05)
+        for url in (f"redis+cluster://127.0.0.1:{port}", f"redis+cluster://127.0.0.1:{_free_port()}"):
+            fast = PipelinedRedis(url, connections=1)
+            try:
+                with pytest.raises(RedisUnavailable):
+                    await fast.get(key("18612340101").encode(), 2.0)
+                with pytest.raises(RedisUnavailable):
+                    await fast.execute([(b"PING",)], 2.0)
+                with pytest.raises(RedisUnavailable):
+                    await fast.ping(2.0)
+            finally:
+                await fast.close()
+    finally:
+        standalone.kill()
+        standalone.wait()
