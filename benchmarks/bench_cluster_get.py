@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.stores.embedded_cluster import EmbeddedRedisCluster, _free_port
+from gateway.stores.embedded_cluster import EmbeddedRedisCluster, free_port
 from gateway.stores.fastredis import PipelinedRedis
 
 CONCURRENCY = 32
@@ -62,7 +62,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     rig = EmbeddedRedisCluster(work / "cluster")
     cluster_url = rig.start()
-    port = _free_port()
+    port = free_port()
     socket = work / "single.sock"
     single = subprocess.Popen(
         [str(rig.binary), "--port", str(port), "--unixsocket", str(socket), "--save", "",

@@ -26,7 +26,7 @@ from gateway.stores.embedded import EmbeddedStoreError, find_redis_server
 NODE_TIMEOUT_MS = 2000
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A loopback port that is free, with its cluster-bus port (+10000) free too."""
     for _ in range(200):
         with socket.socket() as sock:
@@ -102,7 +102,7 @@ class EmbeddedRedisCluster:
         if self.directory.exists():
             shutil.rmtree(self.directory)  # a cluster is made fresh each time: node ids change
         self.directory.mkdir(parents=True)
-        self.ports = [_free_port() for _ in range(self.masters * (1 + self.replicas))]
+        self.ports = [free_port() for _ in range(self.masters * (1 + self.replicas))]
         for port in self.ports:
             self._start_node(port)
         deadline = time.monotonic() + 20

@@ -35,7 +35,7 @@ from gateway.services.screenpop import history_key
 from gateway.settings import Settings, SettingsError
 from gateway.stores import cluster, queuestore
 from gateway.stores.cluster import key_slot
-from gateway.stores.embedded_cluster import EmbeddedRedisCluster, _free_port
+from gateway.stores.embedded_cluster import EmbeddedRedisCluster, free_port
 from gateway.stores.fastredis import PipelinedRedis, RedisUnavailable, _split
 from gateway.stores.record import Record, key
 from tests.conftest import FIXED_NOW, TEST_DIR
@@ -514,7 +514,7 @@ async def test_a_master_joining_the_map_gets_the_scripts(shared_cluster: Embedde
     # gets the scripts every master was given, so a round trip of several scripts on several
     # masters never half-runs on a NOSCRIPT of one of them
     fast = PipelinedRedis(shared_cluster.url(), connections=1)
-    port = _free_port()
+    port = free_port()
     joining = subprocess.Popen(
         [
             str(shared_cluster.binary),
@@ -570,7 +570,7 @@ def _ask_ping(port: int) -> bool:
 async def test_seeds_that_are_no_cluster_make_redis_unavailable(shared_cluster: EmbeddedRedisCluster) -> None:
     # rule X1 and rule Q4: a cluster URL whose seeds do not answer, or are no cluster, fails
     # like a Redis that is down (RedisUnavailable: the lookup falls back), never otherwise
-    port = _free_port()
+    port = free_port()
     standalone = subprocess.Popen(
         [
             str(shared_cluster.binary),
@@ -590,7 +590,7 @@ async def test_seeds_that_are_no_cluster_make_redis_unavailable(shared_cluster: 
             if _ask_ping(port):
                 break
             await asyncio.sleep(0.05)
-        for url in (f"redis+cluster://127.0.0.1:{port}", f"redis+cluster://127.0.0.1:{_free_port()}"):
+        for url in (f"redis+cluster://127.0.0.1:{port}", f"redis+cluster://127.0.0.1:{free_port()}"):
             fast = PipelinedRedis(url, connections=1)
             try:
                 with pytest.raises(RedisUnavailable):
