@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -158,6 +159,7 @@ def shared_cluster() -> Iterator[EmbeddedRedisCluster]:
     rig.start()
     yield rig
     rig.stop()
+    shutil.rmtree(rig.directory, ignore_errors=True)  # a cluster is made fresh each run
 
 
 def _cmd(client: sync_redis.Redis, *args: Any) -> Any:
@@ -345,6 +347,7 @@ async def killable_cluster() -> AsyncIterator[EmbeddedRedisCluster]:
     await asyncio.to_thread(rig.start)
     yield rig
     rig.stop()
+    shutil.rmtree(rig.directory, ignore_errors=True)
 
 
 async def test_a_killed_master_is_replaced_while_lookups_answer_and_credit_never_overspends(
