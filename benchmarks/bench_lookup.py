@@ -2,7 +2,7 @@
 handler doing one Redis GET, loaded in turn by the same `wrk` run over random numbers
 of the demo province, plus a fixed-rate run at 1,000 lookups/s reporting p99.
 
-    .venv/bin/python benchmarks/bench_lookup.py [--subscribers 100000] [--duration 10]
+    .venv/bin/python benchmarks/bench_lookup.py [--subscribers 100000] [--duration 10] [--cluster]
 
 Goals: callgate ≥ 80 % of the bare handler's throughput; p99 ≤ 5 ms at 1,000/s (cache
 hits). Needs `wrk` (Debian package `wrk`). Prints numbers; asserts nothing.
@@ -10,6 +10,10 @@ hits). Needs `wrk` (Debian package `wrk`). Prints numbers; asserts nothing.
 `--save-unit-costs FILE` stores callgate's lookups/s per serve process and the Redis bytes of
 a call's remembered answer (`call:` keys, measured with MEMORY USAGE after lookups with a
 call_id) in the [lookup] section of the unit-cost file that `callgate plan` reads (X6).
+
+With `--cluster` (X1) a second `callgate serve`, on the same (embedded) PostgreSQL, uses a 3-master +
+3-replica Redis Cluster on loopback (`gateway.stores.embedded_cluster`) and is loaded by
+the same `wrk` runs, alternating with the single-Redis one: the cost of routing by slot.
 """
 
 from __future__ import annotations
@@ -169,6 +173,11 @@ def main() -> None:
         "--save-unit-costs", type=Path, metavar="FILE", help="store the results for callgate plan"
     )
     parser.add_argument("--note", default="", help="where it was measured (kept with the unit costs)")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="X1: also measure a callgate on a 3+3 Redis Cluster (port + 2), alternating with one Redis",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -186,7 +195,9 @@ def main() -> None:
         [*callgate, "serve", "--demo-subscribers", str(args.subscribers), "--workers", str(args.workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    bare = None
+    bare = clustered = rig = None
+    on_cluster: list[dict[str, float]] = []
+    single: list[dict[str, float]] = []
     try:
         wait_ready(f"http://127.0.0.1:{args.port}/readyz")
         from gateway.stores.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -209,6 +220,26 @@ def main() -> None:
         ours_url, bare_url = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 1}"
         wrk(ours_url, script, 2, args.connections)  # warm both
         wrk(bare_url, script, 2, args.connections)
+        if args.cluster:
+            from gateway.stores.embedded_cluster import EmbeddedRedisCluster
+
+            rig = EmbeddedRedisCluster(args.data_dir / "redis-cluster")
+            cluster_env = {
+                **env,
+                "CALLGATE_PORT": str(args.port + 2),
+                "CALLGATE_REDIS_URL": rig.start(),  # PostgreSQL: the embedded one above, adopted
+            }
+            subprocess.run([*callgate, "cache", "rebuild"], env=cluster_env, check=True, capture_output=True)
+            clustered = subprocess.Popen(
+                [*callgate, "serve", "--workers", str(args.workers)],
+                env=cluster_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            cluster_url = f"http://127.0.0.1:{args.port + 2}"
+            wait_ready(cluster_url + "/readyz", 120)
+            wrk(cluster_url, script, 2, args.connections)
+            for _ in range(2):  # alternating: the machine's load drifts over a run
+                single.append(wrk(ours_url, script, args.duration, args.connections))
+                on_cluster.append(wrk(cluster_url, script, args.duration, args.connections))
         ours = wrk(ours_url, script, args.duration, args.connections)
         base = wrk(bare_url, script, args.duration, args.connections)
         paced = asyncio.run(fixed_rate(args.port, numbers, args.rate, args.duration))
@@ -220,6 +251,11 @@ def main() -> None:
                 bare.wait(timeout=10)
             except subprocess.TimeoutExpired:  # a busy machine: never leave it holding its port
                 bare.kill()
+        if clustered is not None:
+            clustered.send_signal(signal.SIGINT)
+            clustered.wait(timeout=60)
+        if rig is not None:
+            rig.stop()
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
     print()
@@ -231,6 +267,13 @@ def main() -> None:
     print(f"{'':28}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
     for name, r in (("bare aiohttp + Redis GET", base), ("callgate serve", ours)):
         print(f"{name:28}{r['rps']:>12,.0f}{r.get('p50', 0):>9.2f}{r.get('p99', 0):>9.2f}{r['non2xx']:>9.0f}")
+    for n, (one, many) in enumerate(zip(single, on_cluster, strict=True), 1):
+        for name, r in ((f"single Redis, pair {n}", one), (f"Redis Cluster 3+3, pair {n}", many)):
+            row = f"{r['rps']:>12,.0f}{r.get('p50', 0):>9.2f}{r.get('p99', 0):>9.2f}{r['non2xx']:>9.0f}"
+            print(f"{name:28}{row}")
+    if single:
+        share = sum(r["rps"] for r in on_cluster) / sum(r["rps"] for r in single)
+        print(f"cluster / single Redis = {share:.0%}  (X1: routing by slot may cost ≤ 10%)")
     ratio = ours["rps"] / base["rps"]
     print(f"callgate / bare = {ratio:.0%}  (goal ≥ 80%)")
     print(

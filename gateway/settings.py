@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gateway.stores import cluster
+
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the variable and the fix."""
@@ -47,6 +49,20 @@ def _parse_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> s
     if not raw.startswith(tuple(f"{s}://" for s in schemes)):
         raise SettingsError(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}")
     return raw
+
+
+def _parse_redis_url(env: Mapping[str, str]) -> str | None:
+    """CALLGATE_REDIS_URL: one Redis, or a Redis Cluster by any of its nodes (X1)."""
+    url = _parse_url(env, "CALLGATE_REDIS_URL", ("redis", "rediss", "unix", cluster.SCHEME))
+    if cluster.is_cluster(url):
+        assert url is not None
+        try:
+            cluster.parse(url)
+        except cluster.ClusterUrlError as exc:
+            raise SettingsError(
+                f"CALLGATE_REDIS_URL: {exc} (expected redis+cluster://host:port[,host:port…])"
+            ) from None
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +123,7 @@ class Settings:
             raise SettingsError("CALLGATE_DATABASE_REPLICA_URL needs CALLGATE_DATABASE_URL (the primary)")
         return cls(
             database_url=_parse_url(env, "CALLGATE_DATABASE_URL", ("postgresql", "postgres")),
-            redis_url=_parse_url(env, "CALLGATE_REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=_parse_redis_url(env),
             data_dir=Path(env.get("CALLGATE_DATA_DIR", "").strip() or "var"),
             host=env.get("CALLGATE_HOST", "").strip() or "127.0.0.1",
             port=_parse_int(env, "CALLGATE_PORT", 8080, 0, 65535),

@@ -27,7 +27,7 @@ from gateway.services import cache, notify
 from gateway.services.subscribers import explain_lines
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
-from gateway.stores import migrations
+from gateway.stores import cluster, migrations
 from gateway.stores.queries import agents as agent_rows
 from gateway.stores.queries import demo as demo_rows
 from gateway.stores.queries import desk_rates, snapshot, subscribers, tiers, tokens
@@ -197,7 +197,7 @@ class CommandError(Exception):
 
 async def _redis(settings: Settings) -> Redis:
     assert settings.redis_url is not None
-    return Redis.from_url(settings.redis_url, socket_timeout=10.0)
+    return cluster.client(settings.redis_url, socket_timeout=10.0)  # X1: a cluster URL too
 
 
 async def evaluate_month(

@@ -61,7 +61,7 @@ from gateway.services.policies import PolicyReloads, load_in_force
 from gateway.services.queue import QueueService
 from gateway.services.screenpop import ScreenPop
 from gateway.settings import Settings
-from gateway.stores import db
+from gateway.stores import cluster, db
 from gateway.stores.fastredis import PipelinedRedis
 from gateway.stores.queries import snapshot
 from gateway.stores.replica import ReadPools, open_replica
@@ -219,7 +219,7 @@ async def _pg_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url is not None
-    client: Redis = Redis.from_url(
+    client: Redis = cluster.client(  # X1: RedisCluster for a redis+cluster:// URL
         settings.redis_url,
         socket_timeout=1.0,
         socket_connect_timeout=0.5,
@@ -253,7 +253,7 @@ async def _lookup_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # The lookup's own client: every call is already bounded by asyncio.timeout, so no
     # socket timeout (redis-py would wrap each read in a second timer).
-    redis = Redis.from_url(settings.redis_url or "", socket_connect_timeout=0.5, max_connections=512)
+    redis = cluster.client(settings.redis_url or "", socket_connect_timeout=0.5, max_connections=512)
     service = LookupService(settings, app[POLICY], app[PG], redis, app[METRICS])
     with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
         await service.load_managers()

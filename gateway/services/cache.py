@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from entitlements.model import Assignment
 from entitlements.policy import Policy
 from gateway.batch.progress import Progress
+from gateway.stores.cluster import is_cluster_client
 from gateway.stores.fastredis import PipelinedRedis
 from gateway.stores.queries import snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
@@ -96,6 +97,8 @@ async def write_records(redis: Redis, items: Iterable[tuple[str, Record | None]]
     Commands are packed by hand and sent on one connection: redis-py's pipeline object
     costs ~30 µs a command, which is most of a million-record refresh.
     """
+    if is_cluster_client(redis):  # X1: no one connection holds every key; the cluster pipeline splits by slot
+        return await _write_cluster(redis, items)
     payload, written, deleted = pack(items)
     if not payload:
         return 0, 0
@@ -112,6 +115,22 @@ async def write_records(redis: Redis, items: Iterable[tuple[str, Record | None]]
         raise
     finally:
         await pool.release(connection)
+    return written, deleted
+
+
+async def _write_cluster(redis: Redis, items: Iterable[tuple[str, Record | None]]) -> tuple[int, int]:
+    """`write_records` on a Redis Cluster (redis-py's cluster pipeline: a write per master)."""
+    written = deleted = 0
+    async with redis.pipeline(transaction=False) as pipe:
+        for msisdn, record in items:
+            if record is None:
+                pipe.delete(key(msisdn))
+                deleted += 1
+            else:
+                pipe.set(key(msisdn), record.encode())
+                written += 1
+        if written + deleted:
+            await pipe.execute()
     return written, deleted
 
 
