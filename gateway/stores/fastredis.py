@@ -30,6 +30,7 @@ import contextlib
 import ssl
 import time
 from collections import deque
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -257,6 +258,7 @@ class PipelinedRedis:
         self.connections: list[_Protocol | None] = [None] * connections
         self.next = 0
         self._connecting: list[asyncio.Future[_Protocol] | None] = [None] * connections
+        self._closed = False
         # X1: a `redis+cluster://` URL routes every command by its key's slot to a client
         # like this one per master (None: one server, the URL's).
         self._cluster: _Cluster | None = _Cluster(self) if cluster.is_cluster(url) else None
@@ -300,6 +302,10 @@ class PipelinedRedis:
         waiting = self._connecting[index]
         if waiting is None or waiting.done():
             waiting = asyncio.ensure_future(self._open())
+            # The connection is kept when it opens, even if every caller waiting for it has
+            # given up by then (their deadline): else it would be opened again, and the first
+            # socket left open to the garbage collector.
+            waiting.add_done_callback(partial(self._adopt, index))
             self._connecting[index] = waiting
         try:
             protocol = await asyncio.shield(waiting)
@@ -307,8 +313,16 @@ class PipelinedRedis:
             raise
         except OSError as exc:  # refused, unreachable, or the connect timed out (TimeoutError)
             raise RedisUnavailable(f"connect failed ({type(exc).__name__}: {exc})") from exc
-        self.connections[index] = protocol
         return protocol
+
+    def _adopt(self, index: int, opened: asyncio.Future[_Protocol]) -> None:
+        if opened.cancelled() or opened.exception() is not None:
+            return
+        protocol = opened.result()
+        if self._closed:  # opened while the client closed: nobody will use it
+            protocol.drop("client closed")
+            return
+        self.connections[index] = protocol
 
     async def _ready(self, deadline: float, index: int | None = None) -> _Protocol:
         if index is None:
@@ -503,9 +517,13 @@ class PipelinedRedis:
         return result
 
     async def close(self) -> None:
-        """Close every connection."""
+        """Close every connection (and any still being opened)."""
+        self._closed = True
         if self._cluster is not None:
             await self._cluster.close()
+        for opening in self._connecting:
+            if opening is not None and not opening.done():
+                opening.cancel()
         for protocol in self.connections:
             if protocol is not None:
                 protocol.drop("client closed", flush=True)

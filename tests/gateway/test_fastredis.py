@@ -224,3 +224,31 @@ async def test_ping_checks_every_connection_it_will_use(redis_url: str) -> None:
         await fast.close()
         await direct.aclose()
         await middle.close()
+
+
+async def test_a_connection_that_opens_after_its_caller_gave_up_is_kept_not_leaked(redis_url: str) -> None:
+    # Under load a lookup's budget can run out while its connection is still being set up
+    # (here: the SELECT's reply held back 0.3 s). The connection must still be kept when it
+    # opens: opened again by the next call, the first socket was left to the garbage
+    # collector (an "unclosed transport" ResourceWarning in the suite under load).
+    middle = RedisProxy(redis_url, mode="delay", delay=0.3)
+    url = (await middle.start()).removesuffix("/0") + "/1"
+    fast = PipelinedRedis(url, connections=1)
+    try:
+        with pytest.raises(TimeoutError):
+            await fast.get(b"nothing-here", timeout=0.05)
+        for _ in range(100):  # until the SELECT's reply arrived
+            if fast.connections[0] is not None:
+                break
+            await asyncio.sleep(0.02)
+        kept = fast.connections[0]
+        assert kept is not None and not kept.closed
+        middle.mode = "forward"
+        assert await fast.get(b"nothing-here", timeout=1.0) is None
+        assert fast.connections[0] is kept
+        assert middle.connections == 1  # the second call used the first connection
+    finally:
+        await fast.close()
+        await middle.close()
+    assert kept.closed
+
