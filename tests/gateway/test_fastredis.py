@@ -251,4 +251,3 @@ async def test_a_connection_that_opens_after_its_caller_gave_up_is_kept_not_leak
         await fast.close()
         await middle.close()
     assert kept.closed
-
