@@ -101,7 +101,7 @@ async def plan(conn: asyncpg.Connection, keep_months: int, today: date) -> Plan:
                 part.table,
                 part.name,
                 part.month,
-                int(await conn.fetchval(f'SELECT count(*) FROM "{part.name}"')),  # noqa: S608 - catalog name
+                await partitions.row_count(conn, part.name),
             )
             if table != "bills" and part.month in serving:
                 result.kept_for_serving.append(counted)

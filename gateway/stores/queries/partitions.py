@@ -51,11 +51,14 @@ async def monthly(conn: Conn, table: str, count_rows: bool = True) -> list[Parti
     )
     found = []
     for r in rows:
-        counted = 0
-        if count_rows:
-            counted = int(await conn.fetchval(f'SELECT count(*) FROM "{r["name"]}"'))  # noqa: S608 - a catalog name
+        counted = await row_count(conn, r["name"]) if count_rows else 0
         found.append(Partition(table, r["name"], r["month"], counted))
     return found
+
+
+async def row_count(conn: Conn, partition_name: str) -> int:
+    """The rows of one partition (its name from the catalog)."""
+    return int(await conn.fetchval(f'SELECT count(*) FROM "{partition_name}"'))  # noqa: S608 - a catalog name
 
 
 async def default_rows_before(conn: Conn, table: str, cutoff: date) -> int:
