@@ -310,3 +310,15 @@ def test_pyproject_lists_every_package_and_nothing_else() -> None:
         f"missing from pyproject: {sorted(expected - set(listed))}; "
         f"listed but not in the tree: {sorted(set(listed) - expected)}"
     )
+
+
+def test_the_kamailio_configurations_and_scenarios_are_package_data() -> None:
+    # The SIP rigs open both configurations and every sipp scenario through importlib.resources:
+    # each file of ivr/kamailio must match one of the package's data globs (issue 18 adds acd.cfg).
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    globs = config["package-data"]["ivr.kamailio"]
+    folder = ROOT / "ivr" / "kamailio"
+    files = [p.relative_to(folder) for p in folder.rglob("*") if p.suffix in (".cfg", ".xml")]
+    assert {"acd.cfg", "kamailio.cfg", "sipp/agent.xml", "sipp/patient_caller.xml"} <= {str(f) for f in files}
+    unshipped = [str(f) for f in files if not any(f.match(g) for g in globs)]
+    assert not unshipped, f"add to [tool.setuptools.package-data] ivr.kamailio: {unshipped}"
