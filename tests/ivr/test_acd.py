@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,3 +160,32 @@ async def test_calls_reach_the_agents_callgate_chooses_and_its_figures_match_the
             maybe = sum(1 for w in waits if w is not None and abs(w - limit) < MARGIN_S)
             assert sure <= window[name] <= sure + maybe, (desk, name, window, sure, maybe)
     assert figures["vip"]["window"]["offered"] > 0 and figures["general"]["window"]["offered"] > 0
+
+
+@pytest.mark.parametrize("failure", ["stopped", "hung"], ids=["callgate stopped", "callgate hung (SIGSTOP)"])
+async def test_without_callgate_calls_still_reach_the_first_free_agent_and_nothing_hangs(
+    sip_tools: harness.Tools, callgate: Served, tmp_path: Path, failure: str
+) -> None:
+    # rule A4 (the ACD falls back to its own queue): callgate goes away 8 s into a 20 s run
+    planned = plan(4000, 20, 3.0, seed=7)
+    with rig(callgate, tmp_path / "acd", aht_s=1.0) as acd:
+        acd.call(planned)
+        await asyncio.sleep(8)
+        outage = time.time()
+        await asyncio.to_thread(callgate.process.stop if failure == "stopped" else callgate.process.freeze)
+        finished = await asyncio.to_thread(acd.wait, 120)
+    run = acd.result()
+    assert finished, f"the callers did not finish; logs in {run.workdir}"
+    assert len(run.calls) == len(planned) and run.unfinished == 0, f"logs in {run.workdir}"
+    answered = {c for c, v in run.calls.items() if v.answered is not None}
+    # Every answered call reached the agent the driver sent it to, once.
+    delivered = {e["call_id"]: e["agent"] for e in run.journal if e["kind"] == "deliver"}
+    assert {c: run.agent_of.get(c) for c in answered} == {c: delivered.get(c) for c in answered}
+    via = run.via()
+    before = {c for c, v in run.calls.items() if v.invite < outage - 0.5}
+    after = {c for c, v in run.calls.items() if v.invite > outage + 0.5}
+    assert after & answered, "calls after the outage must still be answered"
+    assert {via[c] for c in after & answered} == {"fallback"}
+    early = {c for c in before if (run.calls[c].answered or outage) < outage - 0.5}
+    assert {via[c] for c in early} == {"callgate"}
+    assert run.summary["counts"].get("lost_events", 0) > 0  # outcomes callgate could not be told
