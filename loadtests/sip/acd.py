@@ -171,6 +171,7 @@ class AcdRig:
     budget_ms: float = 300.0
     holdoff_s: float = 2.0
     children: int = 4
+    seed: int = 1
     started: list[_Child] = field(default_factory=list)
     _caller: _Child | None = None
 
@@ -204,7 +205,7 @@ class AcdRig:
         self.seats = [(a, f"sip:{a}@{LOOPBACK}:{p}") for a, p in zip(self.agents, agent_ports, strict=True)]
         try:
             agents = []
-            for agent, port in zip(self.agents, agent_ports, strict=True):
+            for number, (agent, port) in enumerate(zip(self.agents, agent_ports, strict=True), start=1):
                 child = _Child(
                     f"sipp agent {agent}",
                     [
@@ -216,6 +217,9 @@ class AcdRig:
                     ],
                     self.workdir / f"agent-{agent}.out",
                     self.bound_s,
+                    # sipp draws its pauses from GSL, seeded by GSL_RNG_SEED (else every agent
+                    # would talk the very same sequence of handling times).
+                    {**os.environ, "GSL_RNG_SEED": str(self.seed * 1000 + number)},
                 )  # fmt: skip
                 self.started.append(child)
                 agents.append((child, port))

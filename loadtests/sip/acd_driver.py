@@ -204,7 +204,14 @@ class Driver:
                 {"call_id": call_id, "ani": held.ani, "enqueued_at": iso(held.arrived)},
             )
             held.queued = status == 201
-            self._note("enqueue", call_id=call_id, status=status, desk=(data or {}).get("desk"))
+            answer = data or {}
+            self._note(
+                "enqueue",
+                call_id=call_id,
+                status=status,
+                desk=answer.get("desk"),
+                priority=answer.get("priority"),
+            )
         except CallgateDown:
             held.queued = False
             self._note("enqueue", call_id=call_id, status=None)
