@@ -25,6 +25,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -244,7 +245,8 @@ def measure(
     # The last caller may wait, then talk: the drain is bounded by a few handling times.
     drain = 20 * aht + 5 * options.patience_s / k + 30
     rig = AcdRig(
-        run_dir / "sip",
+        # The SIP logs hold caller numbers: outside the artifacts, in a directory of their own.
+        Path(tempfile.mkdtemp(prefix="callgate-acd-")),
         url,
         DEMO_IVR_TOKEN,
         ids,

@@ -659,7 +659,8 @@ def run_acd(args: argparse.Namespace, data_dir: Path, run_dir: Path) -> int:
             why,
             "",
             f"{'PASSED' if passed else 'FAILED'} — artifacts in {_shown(run_dir)} (report.html, acd.csv, "
-            "latency.csv, acd.png, summary.txt, summary.json, serve.log, sip/)",
+            f"latency.csv, acd.png, summary.txt, summary.json, serve.log); SIP logs (with caller numbers, "
+            f"never commit them) in {run.workdir}",
         ]
     )
     print(text)

@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import time
 from collections import OrderedDict
@@ -41,6 +42,8 @@ from typing import Any, TextIO
 
 import aiohttp
 
+#: While calls wait, free agents ask callgate again this often (no SIP event may come).
+REDISPATCH_S = 1.0
 #: A netstring longer than this is not Kamailio's (its events are a few hundred bytes).
 MAX_NETSTRING = 65_536
 
@@ -81,6 +84,7 @@ class Seat:
     uri: str
     call: str | None = None
     asking: bool = False
+    declined: bool = False  # callgate had no call for it since the last arrival or nudge
 
 
 @dataclass(slots=True)
@@ -253,7 +257,7 @@ class Driver:
         for seat in self.seats:
             if asking >= ready:
                 return
-            if seat.call is None and not seat.asking:
+            if seat.call is None and not seat.asking and not seat.declined:
                 seat.asking = True
                 asking += 1
                 self._spawn(self._serve(seat))
@@ -278,8 +282,7 @@ class Driver:
                 self._send({"cmd": "deliver", "call_id": call_id, "uri": seat.uri})
         finally:
             seat.asking = False
-        if call_id is not None:
-            self._dispatch()
+        self._dispatch()
 
     async def _choose(self, seat: Seat) -> tuple[str | None, str]:
         """The call this agent takes: the ACD's own first (calls callgate never queued), then
@@ -295,6 +298,9 @@ class Driver:
                         "next", "POST", f"/v1/agents/{seat.id}/next", {"at": iso(time.time())}
                     )
                     if status != 200 or not isinstance(data, dict):
+                        # Nothing this agent may take (A3: a star it lacks): the next free
+                        # agent is asked instead, this one again after a change.
+                        seat.declined = True
                         self._note("next", agent=seat.id, status=status, call_id=None)
                         return None, "callgate"
                     call_id = str(data["call_id"])
@@ -323,6 +329,7 @@ class Driver:
         at = sip_time(str(event.get("t", "0")))
         self._count(f"sip_{kind}")
         if kind == "arrived":
+            self._undecline()
             self.waiting[call_id] = Waiting(str(event.get("ani", "")), at)
             self._spawn(self._enqueue(call_id))
         elif kind == "abandoned":
@@ -348,6 +355,18 @@ class Driver:
                 self.stale.add(seat.id)
                 self._dispatch()
 
+    async def _nudge(self) -> None:
+        """Ask again every REDISPATCH_S while calls wait: a call no free agent could take (a star
+        it needs, A3) becomes theirs as it waits, without any SIP event to say so."""
+        while True:
+            await asyncio.sleep(REDISPATCH_S)
+            self._undecline()
+            self._dispatch()
+
+    def _undecline(self) -> None:
+        for seat in self.seats:
+            seat.declined = False
+
     async def _finish(self, seat: Seat, call_id: str, at: float) -> None:
         await self._report(call_id, "completed", at)
         seat.call = None
@@ -371,6 +390,7 @@ class Driver:
             self.stale.update(self.by_id)
             self._note("connected", agents=[s.id for s in self.seats])
             stop = asyncio.ensure_future(self._stopping.wait())
+            self._spawn(self._nudge())
             try:
                 while True:
                     read = asyncio.ensure_future(read_netstring(reader))
@@ -409,8 +429,6 @@ def parse_seats(text: str) -> list[Seat]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m loadtests.sip.acd_driver``: the driver as a process (token in CALLGATE_IVR_TOKEN)."""
-    import os
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--callgate-url", required=True)
     parser.add_argument("--evapi", required=True, help="HOST:PORT of Kamailio's evapi")
