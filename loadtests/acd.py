@@ -242,8 +242,9 @@ def measure(
         options.calls_per_hour * k, options.duration_s, options.patience_s / k, callers, seed=options.seed
     )
     aht = options.aht_s / k
-    # The last caller may wait, then talk: the drain is bounded by a few handling times.
-    drain = 20 * aht + 5 * options.patience_s / k + 30
+    # The last caller may wait, then talk: the drain is bounded by a few handling times (the
+    # longest of a few thousand exponential talks is about 8 means), whatever the patience.
+    drain = 30 * aht + 30
     rig = AcdRig(
         # The SIP logs hold caller numbers: outside the artifacts, in a directory of their own.
         Path(tempfile.mkdtemp(prefix="callgate-acd-")),
@@ -341,6 +342,17 @@ def render(options: AcdOptions, lines: Sequence[DeskLine], lat: Sequence[Latency
             f"{_pct(ln.measured_sl):>9} {_pct(ln.erlang_c_sl):>9} {_pct(ln.simulated_sl):>9} "
             f"({_pct(ln.simulated_p10).strip()}–{_pct(ln.simulated_p90).strip()})"
         )
+    if run.talks and run.calls:
+        # This run's own sample: its calls per hour and its agents' mean talk, in hotline units.
+        invites = sorted(v.invite for v in run.calls.values())
+        rate = len(invites) / options.duration_s * 3600 / k
+        talk = statistics.fmean(run.talks) * k
+        realized = service_level(offered_traffic(rate, 3600, talk), options.agents, talk, THRESHOLD_S)
+        out += [
+            "",
+            f"this run's sample: {rate:.0f} calls/h, mean talk {talk:.0f} s (sipp agents) → "
+            f"Erlang C {_pct(realized).strip()} for exactly these figures",
+        ]
     out += ["", "callgate as the agent driver saw it (ms, loopback HTTP, budget 300 ms):"]
     out.append(f"{'request':<8} {'count':>6} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}")
     for la in lat:

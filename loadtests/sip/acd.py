@@ -80,6 +80,7 @@ class AcdRun:
     journal: list[dict[str, Any]]
     summary: dict[str, Any]
     unfinished: int = 0
+    talks: list[float] = field(default_factory=list)  # seconds of each finished call at its agent
 
     def chosen(self) -> dict[str, str]:
         """call id → the agent callgate's `next` chose (the driver's record of its answers)."""
@@ -145,17 +146,23 @@ def read_callers(path: Path) -> dict[str, CallerView]:
     return {cid: CallerView(**v) for cid, v in views.items() if "invite" in v}
 
 
-def read_agents(paths: Sequence[Path]) -> dict[str, str]:
-    """call id → agent, from every agent's log (agent.xml's `call` lines)."""
+def read_agents(paths: Sequence[Path]) -> tuple[dict[str, str], list[float]]:
+    """call id → agent, from every agent's log (agent.xml's `call` lines), and the talk of each
+    finished call in seconds (its INVITE to the 200 OK of the agent's BYE)."""
     found: dict[str, str] = {}
+    talks: list[float] = []
     for path in paths:
         if not path.exists():
             continue
+        started: dict[str, float] = {}
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            f = _parse_fields(line)
             if line.startswith("call "):
-                f = _parse_fields(line)
                 found[f["call_id"]] = f["agent"]
-    return found
+                started[f["call_id"]] = _when(f, "invite_s", "invite_us")
+            elif line.startswith("done ") and f.get("call_id") in started:
+                talks.append(_when(f, "bye_s", "bye_us") - started[f["call_id"]])
+    return found, talks
 
 
 @dataclass
@@ -321,6 +328,6 @@ class AcdRig:
         ]
         summary_path = self.workdir / "driver-summary.json"
         summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
-        agent_of = read_agents([self.workdir / f"agent-{a}.log" for a in self.agents])
+        agent_of, talks = read_agents([self.workdir / f"agent-{a}.log" for a in self.agents])
         unfinished = sum(1 for v in calls.values() if v.answered is None and v.abandoned is None)
-        return AcdRun(self.workdir, calls, agent_of, journal, summary, unfinished)
+        return AcdRun(self.workdir, calls, agent_of, journal, summary, unfinished, talks)
