@@ -151,7 +151,8 @@ class Driver:
         self.counts[what] = self.counts.get(what, 0) + 1
 
     def _note(self, kind: str, **fields: Any) -> None:
-        self.journal.write(json.dumps({"kind": kind, "mono": round(time.monotonic(), 6), **fields}) + "\n")
+        stamp = {"kind": kind, "mono": round(time.monotonic(), 6), "t": round(time.time(), 6)}
+        self.journal.write(json.dumps({**stamp, **fields}) + "\n")
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
@@ -228,6 +229,7 @@ class Driver:
             )
         except CallgateDown:
             self._count("lost_events")
+            self._note("event_lost", call_id=call_id, event=kind)
             return
         self._note(
             "event",

@@ -78,10 +78,14 @@ def test_acd_run_end_to_end(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     desks = {d["desk"]: d for d in summary["desks"]}
     assert list(desks) == ["vip", "general", "total"] and summary["passed"]
-    # Every call placed was counted by callgate, once (answered or abandoned).
-    placed = int(re.search(r"calls: (\d+) placed", result.stdout).group(1))  # type: ignore[union-attr]  # printed by every run
+    # Every call placed was counted by callgate, once (answered or abandoned) — unless a request
+    # failed (a busy machine: Redis over budget), after which the driver serves some itself.
+    printed = re.search(r"calls: (\d+) placed.*callgate requests failed (\d+)", result.stdout)
+    assert printed is not None, result.stdout
+    placed, failed = int(printed.group(1)), int(printed.group(2))
     total = desks["total"]
-    assert placed > 0 and total["offered"] == placed == total["answered"] + total["abandoned"]
+    assert placed > 0 and (total["offered"] == placed if failed == 0 else 0 < total["offered"] <= placed)
+    assert total["offered"] == total["answered"] + total["abandoned"]
     # Erlang C for the uncompressed figures (3 agents, 100 calls/h of 60 s, within 20 s).
     assert total["erlang_c_sl"] == pytest.approx(service_level(offered_traffic(100, 3600, 60), 3, 60, 20))
     for name in ("report.html", "acd.csv", "latency.csv", "acd.png", "summary.txt", "serve.log"):
