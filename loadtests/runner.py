@@ -44,7 +44,7 @@ from loadtests import hotline, report
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-SCENARIOS = ("lookup", "hotline", "combined")
+SCENARIOS = ("lookup", "hotline", "combined", "acd")
 READY_TIMEOUT_S = 1800.0  # a first run of a large province loads and evaluates it first
 STOP_TIMEOUT_S = 60.0
 
@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario", choices=SCENARIOS, default="hotline",
         help="lookup: IVR calls (+ the ACD's connects) only; hotline: also agent and branch desks "
-        "(default); combined: hotline at the peak call rate, then the queue simulation on the real answers",
+        "(default); combined: hotline at the peak call rate, then the queue simulation on the real answers; "
+        "acd: real SIP calls through Kamailio and callgate's queue engine to sipp agents",
     )  # fmt: skip
     rate = p.add_mutually_exclusive_group()
     rate.add_argument(
@@ -141,6 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--sim-hours", type=_positive_int, default=10,
         help="independent hours simulated when the run is shorter than one (10)",
     )  # fmt: skip
+    acd = p.add_argument_group("acd scenario: SIP calls, callgate choosing the agents (issue 18)")
+    acd.add_argument("--agents", type=_positive_int, default=14, help="agents, both desks, five stars (14)")
+    acd.add_argument("--aht", type=positive_number, default=180.0, help="mean handling time, s (180)")
+    acd.add_argument(
+        "--mean-patience", type=positive_number, default=120.0, help="callers' patience, s (120)"
+    )
+    acd.add_argument("--compress", type=_positive_int, default=20, help="time compression, divides 20 (20)")
+    acd.add_argument(
+        "--tolerance", type=positive_number, default=5.0, help="points below Erlang C that still pass (5)"
+    )
     return p
 
 
@@ -180,10 +191,19 @@ class Running:
 
 
 @contextlib.contextmanager
-def service(data_dir: Path, port: int, workers: int, subscribers: int, log_dir: Path) -> Iterator[Running]:
+def service(
+    data_dir: Path,
+    port: int,
+    workers: int,
+    subscribers: int,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Running]:
     """`callgate serve` with embedded stores under ``data_dir``; yields it running; stops it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")}
-    env.update(CALLGATE_DATA_DIR=str(data_dir), CALLGATE_HOST=HOST, CALLGATE_PORT=str(port))
+    env.update(
+        CALLGATE_DATA_DIR=str(data_dir), CALLGATE_HOST=HOST, CALLGATE_PORT=str(port), **(extra_env or {})
+    )
     log_dir.mkdir(parents=True, exist_ok=True)
     out_log = (log_dir / "serve.out.log").open("w", encoding="utf-8")
     err_log = (log_dir / "serve.log").open("wb")  # structured logs: numbers already masked by callgate
@@ -492,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = (args.out / f"{stamp}-{args.scenario}").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     _link_latest(args.out, run_dir)
+    if args.scenario == "acd":
+        return run_acd(args, data_dir, run_dir)
     prepared = data_dir / "prepared.json"
     started = time.time()
     server_side = None
@@ -591,6 +613,58 @@ def main(argv: list[str] | None = None) -> int:
     (run_dir / "summary.json").write_text(
         json.dumps(_finite(summary), indent=2, default=str), encoding="utf-8"
     )
+    return 0 if passed else 1
+
+
+def run_acd(args: argparse.Namespace, data_dir: Path, run_dir: Path) -> int:
+    """The acd scenario (loadtests/acd.py): 0 when callgate's service level is within the tolerance
+    of Erlang C, 1 when not, 2 on a setup error."""
+    from loadtests import acd
+
+    options = acd.AcdOptions(
+        agents=args.agents,
+        calls_per_hour=args.calls_per_hour or 200.0,
+        aht_s=args.aht,
+        patience_s=args.mean_patience,
+        duration_s=args.duration or 120.0,
+        compress=args.compress,
+        tolerance=args.tolerance / 100,
+        seed=args.seed,
+    )
+    try:
+        acd.check(options)
+    except ValueError as exc:
+        print(f"loadtests/run: {exc}", file=sys.stderr)
+        return 2
+    override = run_dir / "compressed-policy.toml"
+    override.write_text(acd.policy_override(options), encoding="utf-8")
+    extra = {"CALLGATE_POLICY_OVERRIDE": str(override)}
+    try:
+        with service(data_dir, free_port(), args.workers, args.subscribers, run_dir, extra) as running:
+            removed = acd.reset_queue_engine(data_dir)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")}
+            env.update(CALLGATE_DATA_DIR=str(data_dir), **extra)
+            run, figures = acd.measure(options, running.url, env, data_dir, run_dir, args.subscribers)
+    except (RunError, RuntimeError, OSError) as exc:
+        print(f"loadtests/run: {exc}", file=sys.stderr)
+        return 2
+    lines, lat = acd.report_lines(options, run, figures)
+    passed, why = acd.verdict(options, lines)
+    text = "\n".join(
+        [
+            acd.render(options, lines, lat, run),
+            f"(queue engine reset before the run: {removed} keys; "
+            f"{os.cpu_count()} cores shared by every program)",
+            "",
+            why,
+            "",
+            f"{'PASSED' if passed else 'FAILED'} — artifacts in {_shown(run_dir)} (report.html, acd.csv, "
+            f"latency.csv, acd.png, summary.txt, summary.json, serve.log); SIP logs (with caller numbers, "
+            f"never commit them) in {run.workdir}",
+        ]
+    )
+    print(text)
+    acd.write_artifacts(options, lines, lat, text, run_dir, passed)
     return 0 if passed else 1
 
 

@@ -334,3 +334,15 @@ def test_sql_lives_in_the_query_modules() -> None:
         )
     ]
     assert offenders == []
+
+
+def test_the_kamailio_configurations_and_scenarios_are_package_data() -> None:
+    # The SIP rigs open both configurations and every sipp scenario through importlib.resources:
+    # each file of ivr/kamailio must match one of the package's data globs (issue 18 adds acd.cfg).
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    globs = config["package-data"]["ivr.kamailio"]
+    folder = ROOT / "ivr" / "kamailio"
+    files = [p.relative_to(folder) for p in folder.rglob("*") if p.suffix in (".cfg", ".xml")]
+    assert {"acd.cfg", "kamailio.cfg", "sipp/agent.xml", "sipp/patient_caller.xml"} <= {str(f) for f in files}
+    unshipped = [str(f) for f in files if not any(f.match(g) for g in globs)]
+    assert not unshipped, f"add to [tool.setuptools.package-data] ivr.kamailio: {unshipped}"
