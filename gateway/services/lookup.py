@@ -51,10 +51,10 @@ from gateway.stores.breaker import CircuitBreaker
 from gateway.stores.fastredis import PipelinedRedis, ReplyError
 from gateway.stores.queries import managers, snapshot
 from gateway.stores.queries.managers import Manager
-from gateway.stores.record import BASE_SIZE, Record, RecordPoints, in_refresh_month, key
+from gateway.stores.record import BASE_SIZE, Record, RecordPoints, in_refresh_month, key_of, unknown_key
 
 log = get_logger("lookup")
-UNKNOWN_MARK = b""  # a Redis value meaning "checked: not a subscriber"
+UNKNOWN_MARK = b""  # the value of a number's `unknown_key`: "checked: not a subscriber"
 UNKNOWN_TTL = 600
 RECENT_MAX = 200_000
 RECENT_SECONDS = 900.0
@@ -472,13 +472,19 @@ class LookupService:
         today = self.today()
         answer: Answer | None = None
         reason = "budget exhausted"
-        unusable = False  # the key holds something that is not a usable record
+        unusable = False  # the field holds something that is not a usable record
+        wrong_type = False  # the bucket key holds something that is not a hash
         if self.redis_breaker.allow():
+            bucket, field = key_of(msisdn)
             try:
-                raw = await self.fast.get(key(msisdn).encode(), self.redis_share)
+                raw = await self.fast.get(bucket, self.redis_share, field)
+                if raw is None:  # not cached: a "not a subscriber" mark, or a miss
+                    raw = await self.fast.get(unknown_key(msisdn), self.redis_share)
+                    if raw is not None and raw != UNKNOWN_MARK:
+                        raw = None  # something else under the mark's key: a miss
             except ReplyError:  # e.g. WRONGTYPE: Redis answered, the key is just not a record
                 self.redis_breaker.success()
-                unusable = True
+                unusable = wrong_type = True
             except TimeoutError:  # (an OSError: caught before RedisUnavailable's clause)
                 self.redis_breaker.failure("timeout")
             except OSError as exc:  # RedisUnavailable: lost, refused or out of step
@@ -487,11 +493,13 @@ class LookupService:
                 self.redis_breaker.success()
                 if raw == UNKNOWN_MARK:
                     answer = self._unknown(msisdn, "cache")
-                elif isinstance(raw, bytes):
+                elif raw is not None:
                     answer = self._from_cache(msisdn, raw, today)
                     unusable = answer is None
         if answer is None:
-            answer, reason = await self._from_database(msisdn, today, deadline, replace=unusable)
+            answer, reason = await self._from_database(
+                msisdn, today, deadline, replace=unusable, wrong_type=wrong_type
+            )
         if answer is None:
             answer = self._fallback(msisdn, reason)
         elif answer.outcome == "known":
@@ -507,7 +515,7 @@ class LookupService:
         return answer
 
     async def _from_database(
-        self, msisdn: str, today: date, deadline: float, *, replace: bool = False
+        self, msisdn: str, today: date, deadline: float, *, replace: bool = False, wrong_type: bool = False
     ) -> tuple[Answer | None, str]:
         if not self.pg_breaker.allow():
             return None, "postgresql unavailable (breaker open)"
@@ -532,10 +540,10 @@ class LookupService:
                 self._release(conn, discard=timed_out)
         self.pg_breaker.success()
         if snap is None:
-            self._spawn(self._fill(msisdn, None, replace=replace))
+            self._spawn(self._fill(msisdn, None, replace=replace, wrong_type=wrong_type))
             return self._unknown(msisdn, "database"), ""
         record = cache.record_for(snap, self.policy, today)
-        self._spawn(self._fill(msisdn, record, replace=replace))
+        self._spawn(self._fill(msisdn, record, replace=replace, wrong_type=wrong_type))
         if record is None:  # a cancelled number is an unknown caller
             return self._unknown(msisdn, "database"), ""
         return self._known(msisdn, record, today, "database"), ""
@@ -558,20 +566,30 @@ class LookupService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _fill(self, msisdn: str, record: Record | None, *, replace: bool = False) -> None:
+    async def _fill(
+        self, msisdn: str, record: Record | None, *, replace: bool = False, wrong_type: bool = False
+    ) -> None:
         """Write what PostgreSQL said back to Redis (never on the caller's time).
 
-        "Not a subscriber" does not overwrite a record a write path may have stored
-        meanwhile, unless the key held something unusable (`replace`).
+        A record goes into its bucket; "not a subscriber" is a mark with a TTL of its own
+        (`unknown_key`), which a record in the bucket outranks, so a write path's record is
+        never hidden by it. `replace`: the field held something unusable (deleted with a
+        mark); `wrong_type`: the bucket key held something that is not a hash (removed,
+        unless a writer made it a hash meanwhile).
         """
         if not self.redis_breaker.allow():
             return
+        bucket, field = key_of(msisdn)
         try:
             async with asyncio.timeout(0.5):
+                if wrong_type and await self.redis.type(bucket) not in (b"hash", b"none"):
+                    await self.redis.delete(bucket)
                 if record is None:
-                    await self.redis.set(key(msisdn), UNKNOWN_MARK, ex=UNKNOWN_TTL, nx=not replace)
+                    if replace:
+                        await self.redis.hdel(bucket, field)
+                    await self.redis.set(unknown_key(msisdn), UNKNOWN_MARK, ex=UNKNOWN_TTL)
                 else:
-                    await self.redis.set(key(msisdn), record.encode())
+                    await self.redis.hset(bucket, field, record.encode())
         except (RedisError, OSError, TimeoutError):
             self.metrics.store_errors.labels("redis", "fill").inc()
             log.debug("cache_fill_failed", number=mask(msisdn))

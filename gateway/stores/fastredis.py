@@ -316,14 +316,14 @@ class PipelinedRedis:
             raise RedisUnavailable("too many commands in flight (Redis not answering)")
         return protocol
 
-    async def get(self, key: bytes, timeout: float) -> bytes | None:
-        """GET `key`: TimeoutError after `timeout` s (the connection is then dropped),
+    async def get(self, key: bytes, timeout: float, field: bytes | None = None) -> bytes | None:
+        """GET `key` (HGET `key` `field`): TimeoutError after `timeout` s (the connection is then dropped),
         RedisUnavailable on a lost or out-of-step connection, ReplyError on an error reply
         (e.g. WRONGTYPE)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         protocol = await self._ready(deadline)
-        futures = protocol.send(_command(b"GET", key))
+        futures = protocol.send(_command(b"GET", key) if field is None else _command(b"HGET", key, field))
         handle = loop.call_at(deadline, protocol.expire, futures)
         try:
             reply: bytes | None = await futures[0]
