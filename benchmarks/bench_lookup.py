@@ -152,15 +152,19 @@ def main() -> None:
         **os.environ,
         "CALLGATE_DATA_DIR": str(args.data_dir),
         "CALLGATE_PORT": str(args.port),
-        "CALLGATE_LOG_LEVEL": "warning",
+        # The default level (info), written to a file: the canonical line per request is
+        # work the real path does (issue 22: measured at warning, it was skipped).
+        "CALLGATE_LOG_LEVEL": os.environ.get("CALLGATE_LOG_LEVEL", "info"),
     }
     env.pop("CALLGATE_DATABASE_URL", None)
     env.pop("CALLGATE_REDIS_URL", None)
     callgate = [str(ROOT / ".venv" / "bin" / "callgate")]
     print(f"starting callgate (demo province of {args.subscribers:,} on first run) …", flush=True)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    server_log = open(args.data_dir / "bench-serve.log", "w")  # noqa: SIM115  # the server's, closed below
     server = subprocess.Popen(
         [*callgate, "serve", "--demo-subscribers", str(args.subscribers), "--workers", str(args.workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=server_log,
     )  # fmt: skip
     bare = None
     try:
@@ -199,6 +203,7 @@ def main() -> None:
                 bare.kill()
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
+        server_log.close()
     print()
     print(
         f"wrk -t1 -c{args.connections} -d{args.duration}s, "
