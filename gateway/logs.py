@@ -20,7 +20,9 @@ import logging
 import re
 import secrets
 import sys
+import time
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -261,6 +263,46 @@ def configure_logging(level: str = "info", stream: TextIO | None = None, *, cach
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO))
     logging.getLogger("aiohttp.access").disabled = True  # one canonical line per request is ours
+    _REQUEST_LINE["enabled"] = numeric <= logging.INFO
+    _REQUEST_LINE["writer"] = None if tty else SafePrintLogger(stream)
+
+
+#: How `request_line` writes: `writer` None → through structlog (a console, or logging not
+#: configured); `enabled` False → not at all (the level is above info).
+_REQUEST_LINE: dict[str, Any] = {"writer": None, "enabled": True}
+_STAMP: list[Any] = [-1, ""]  # the second last formatted, and its ISO text
+
+
+def _timestamp() -> str:
+    """Now as TimeStamper(fmt="iso", utc=True) writes it; the date part formatted once a second."""
+    now = time.time()
+    second = int(now)
+    if second != _STAMP[0]:
+        _STAMP[0], _STAMP[1] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_STAMP[1]}.{int((now - second) * 1_000_000):06d}Z"
+
+
+def request_line(fields: dict[str, Any], request_id: str, call_id: str | None) -> None:
+    """The canonical line of one request (component http, event request), rendered without
+    structlog's processor chain: the same JSON keys as `log.info("request", **fields)` with
+    the request's context, strings scrubbed of numbers and secrets the same way, ~5× cheaper
+    (it is written for every lookup: ~45 µs through the chain, a quarter of a lookup's CPU).
+    A console or an unconfigured process gets the ordinary structlog line."""
+    if not _REQUEST_LINE["enabled"]:
+        return
+    writer: SafePrintLogger | None = _REQUEST_LINE["writer"]
+    if writer is None:
+        get_logger("http").info("request", **fields)  # context from the contextvars, as bound
+        return
+    event: dict[str, Any] = {"component": "http", **fields, "event": "request", "request_id": request_id}
+    if call_id is not None:
+        event["call_id"] = call_id
+    event["level"] = "info"
+    event["timestamp"] = _timestamp()
+    for key, value in event.items():
+        if type(value) is str:
+            event[key] = _scrub(value)
+    writer.msg(_json_text(event))
 
 
 def get_logger(name: str) -> Any:

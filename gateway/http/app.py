@@ -50,7 +50,7 @@ from gateway.http.routes import sms as sms_routes
 from gateway.http.routes import subscribers as subscriber_routes
 from gateway.http.routes import vip as vip_routes
 from gateway.http.routes import workorders as workorder_routes
-from gateway.logs import LOG_FAILURES, get_logger, mask_path
+from gateway.logs import LOG_FAILURES, get_logger, mask_path, request_line
 from gateway.metrics import Metrics
 from gateway.services import credit, sweeper
 from gateway.services.agents import AgentDirectory
@@ -86,9 +86,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
         request_id = f"{_ID_PREFIX}{next(_ids):x}"
     call_id = request.query.get("call_id")
+    call_id = call_id[:64] if call_id and _CALL_ID.fullmatch(call_id) else None  # as logged
     structlog.contextvars.clear_contextvars()
-    if call_id and _CALL_ID.fullmatch(call_id):
-        structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id[:64])
+    if call_id is not None:
+        structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id)
     else:
         structlog.contextvars.bind_contextvars(request_id=request_id)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
@@ -136,13 +137,16 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     # The answer is decided (a write may have committed): nothing below may change it. The
     # logger drops and counts a line it cannot write; the except is for a logger that raises.
     try:
-        log.info(
-            "request",
-            method=request.method,
-            path=mask_path(request.path),
-            route=route,
-            status=response.status,
-            ms=round(elapsed * 1000, 3),
+        request_line(
+            {
+                "method": request.method,
+                "path": mask_path(request.path),
+                "route": route,
+                "status": response.status,
+                "ms": round(elapsed * 1000, 3),
+            },
+            request_id,
+            call_id,
         )
     except Exception:  # counted below with the logger's own failures
         LOG_FAILURES.add()
