@@ -181,6 +181,7 @@ def create_app(settings: Settings) -> web.Application:
             _sweeper_ctx,
             _policy_ctx,
             _queue_ctx,
+            _metrics_ctx,
         ]
     )
     for routes in (
@@ -324,6 +325,21 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(Exception):  # best effort: the next process copies it anyway
         await service.flush_intervals()
     await service.close()
+
+
+async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The request and lookup tallies folded into the Prometheus metrics every second."""
+    metrics = app[METRICS]
+
+    async def fold_forever() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            metrics.fold()
+
+    task = asyncio.create_task(fold_forever())
+    yield
+    await _stop(task)
+    metrics.fold()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -43,7 +43,7 @@ from entitlements.policy import Policy
 from entitlements.reactivation import AccountState, decide_reactivation
 from entitlements.routing import default_route, route
 from gateway.logs import get_logger, mask
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, Tally
 from gateway.services import cache
 from gateway.services.policies import PolicyHolder
 from gateway.settings import Settings
@@ -163,7 +163,7 @@ class LookupService:
         self._number_queue: list[tuple[bytes, bytes]] = []
         self.call_memory_s = settings.call_memory_s
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._counters: dict[tuple[str, str], Any] = {}
+        self._counters: dict[tuple[str, str], Tally] = {}
         self._today = date.min
         self._today_until = 0.0
         self.default_queue: dict[str, Any] = {}
@@ -504,14 +504,12 @@ class LookupService:
             answer = self._fallback(msisdn, reason)
         elif answer.outcome == "known":
             self._remember(msisdn, answer)
-        elapsed = time.perf_counter() - started
-        counter = self._counters.get((answer.source, answer.outcome))
-        if counter is None:
-            counter = self._counters[(answer.source, answer.outcome)] = self.metrics.lookups.labels(
-                answer.source, answer.outcome
+        tally = self._counters.get((answer.source, answer.outcome))
+        if tally is None:
+            tally = self._counters[(answer.source, answer.outcome)] = self.metrics.tally(
+                self.metrics.lookups.labels(answer.source, answer.outcome), self.metrics.lookup_latency
             )
-        counter.inc()
-        self.metrics.lookup_latency.observe(elapsed)
+        tally.add(time.perf_counter() - started)
         return answer
 
     async def _from_database(
