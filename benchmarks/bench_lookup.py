@@ -4,7 +4,7 @@ pipelined hiredis client callgate's lookup uses (`benchmarks/bare_app.py`), retu
 record as JSON — loaded in turn by the same `wrk` script over random numbers of the demo
 province, plus a fixed-rate run at 1,000 lookups/s reporting p99.
 
-    .venv/bin/python benchmarks/bench_lookup.py [--subscribers 100000] [--duration 10]
+    .venv/bin/python benchmarks/bench_lookup.py [--subscribers 100000] [--duration 10] [--rounds 3]
 
 Goals: callgate ≥ 80 % of the floor's throughput (aim 90 %); p99 ≤ 5 ms at 1,000/s (cache
 hits). The machine probe (bench_evaluation's fixed loop on both cores) is printed beside
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,6 +82,30 @@ def wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, fl
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a server process and its Python children (the workers of
+    `serve --workers N`; not the embedded stores), from /proc."""
+    pids = [pid]
+    with contextlib.suppress(OSError, ValueError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            if Path(f"/proc/{child}/comm").read_text().strip().startswith(("python", "callgate")):
+                pids.append(int(child))
+    ticks = 0
+    for one in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, pid: int, script: Path, duration: int, connections: int) -> dict[str, float]:
+    """One wrk run, with the server's CPU µs per answered request."""
+    before = cpu_seconds(pid)
+    result = wrk(url, script, duration, connections)
+    result["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(result["rps"] * duration, 1.0)
+    return result
+
+
 async def fixed_rate(port: int, numbers: list[str], rate: int, duration: int) -> dict[str, float]:
     """An open-loop generator: `rate` requests/s on keep-alive connections, latency per request."""
     latencies: list[float] = []
@@ -131,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating wrk runs of each (3)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="callgate serve --workers")
@@ -190,8 +217,13 @@ def main() -> None:
         wrk(ours_url, script, 2, args.connections)  # warm both
         wrk(bare_url, script, 2, args.connections)
         probe_before = machine_probe()
-        ours = wrk(ours_url, script, args.duration, args.connections)
-        base = wrk(bare_url, script, args.duration, args.connections)
+        rounds: list[tuple[dict[str, float], dict[str, float]]] = []
+        for index in range(args.rounds):  # alternating, each side first in turn: a shared machine drifts
+            runs = [(ours_url, server.pid), (bare_url, bare.pid)]
+            if index % 2:
+                runs.reverse()
+            done = {url: measured(url, pid, script, args.duration, args.connections) for url, pid in runs}
+            rounds.append((done[ours_url], done[bare_url]))
         probe_after = machine_probe()
         paced = asyncio.run(fixed_rate(args.port, numbers, args.rate, args.duration))
     finally:
@@ -210,14 +242,23 @@ def main() -> None:
         f"random numbers of {len(numbers):,} subscribers (cache hits)"
         + (", a fresh call_id per lookup" if args.call_id else "")
     )
-    print(f"{'':28}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
-    for name, r in (("floor (bare, same client)", base), ("callgate serve", ours)):
-        print(f"{name:28}{r['rps']:>12,.0f}{r.get('p50', 0):>9.2f}{r.get('p99', 0):>9.2f}{r['non2xx']:>9.0f}")
-    ratio = ours["rps"] / base["rps"]
-    print(f"callgate / floor = {ratio:.0%}  (goal ≥ 80 %, aim 90 %)")
+    print(f"{'':32}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU µs/req':>12}")
+    for index, (ours, base) in enumerate(rounds, 1):
+        for name, r in ((f"{index}. floor (bare, same client)", base), (f"{index}. callgate serve", ours)):
+            print(
+                f"{name:32}{r['rps']:>12,.0f}{r.get('p50', 0):>9.2f}{r.get('p99', 0):>9.2f}"
+                f"{r['non2xx']:>9.0f}{r['cpu_us']:>12.1f}"
+            )
+    ratio = statistics.median(ours["rps"] / base["rps"] for ours, base in rounds)
+    cpu_ratio = statistics.median(base["cpu_us"] / ours["cpu_us"] for ours, base in rounds)
+    print(f"callgate / floor = {ratio:.0%}, median of {len(rounds)} rounds  (goal ≥ 80 %, aim 90 %)")
+    print(
+        f"floor's CPU per request / callgate's = {cpu_ratio:.0%}, median (the same comparison by "
+        "the servers' own CPU, /proc: steadier than throughput on a shared machine)"
+    )
     print(
         f"machine probe (bench_evaluation's loop on both cores): {probe_before:.2f} s before, "
-        f"{probe_after:.2f} s after the two wrk runs"
+        f"{probe_after:.2f} s after the wrk runs"
     )
     print(
         f"fixed rate {paced['rate']:,.0f}/s for {args.duration}s: p50 {paced['p50']:.2f} ms, "
