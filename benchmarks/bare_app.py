@@ -2,7 +2,7 @@
 Redis read per request with the same pipelined hiredis client callgate's lookup uses
 (`gateway.stores.fastredis.PipelinedRedis`), returning the record as JSON — what any
 lookup service costs at the least on this machine, with the same Redis client. The read
-is the one callgate makes: since records are kept 100 to a hash, an HGET of the number's
+is the one callgate makes: since records are kept in hash buckets, an HGET of the number's
 bucket and field (`record.key_of`), one command as a GET was."""
 
 from __future__ import annotations

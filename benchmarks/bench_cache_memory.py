@@ -1,11 +1,11 @@
 """Redis memory per cached subscriber (issue 22 goal 3: ≤ 100 bytes, key and overhead
 included, loyalty points included; SPEC §7: ≤ 150).
 
-Writes N realistic records into a fresh embedded Redis (records 100 to a hash bucket,
-`record.key_of`), and prints the growth of `used_memory` divided by N next to `MEMORY
-USAGE` of sampled buckets divided by their subscribers. The numbers are spread over seven
-prefixes, so a bucket holds ~14 subscribers, not 100: a sparse province, the costly case
-for buckets (a dense one pays less per subscriber). `--points-share` is the
+Writes N realistic records into a fresh embedded Redis (records kept in 65,536 hash
+buckets, `record.key_of`), and prints the growth of `used_memory` divided by N next to
+`MEMORY USAGE` of sampled buckets divided by their subscribers. A bucket's own cost is
+shared by its subscribers: the fewer cached, the more each pays (200,000: 3 a bucket;
+1,000,000, the issue's province: 15). `--points-share` is the
 share of subscribers with a points ledger (default 1.0: every one, the worst case); their
 balances are log-normal around 3,000 points (a long tail to 200,000), with points expiring
 in the record's last month for a third of them.
@@ -113,7 +113,7 @@ def main() -> None:
     mean = sum(sizes) / len(sizes)
     print(
         f"{args.subscribers:,} records of {min(sizes)}–{max(sizes)} bytes (mean {mean:.1f}; "
-        f"{args.points_share:.0%} with points), {density:.1f} subscribers a bucket (sb:{{…}}, 100 at most)"
+        f"{args.points_share:.0%} with points), {density:.1f} a bucket (compact up to 128)"
     )
     print(f"used_memory growth per subscriber: {per_sub:.1f} bytes   (goal ≤ 100; SPEC §7 ≤ 150)")
     print(f"MEMORY USAGE per subscriber (1,000 buckets): {usage:.1f} bytes")

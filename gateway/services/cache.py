@@ -1,4 +1,4 @@
-"""The Redis cache the hot path reads: one compact record per subscriber, 100 subscribers
+"""The Redis cache the hot path reads: one compact record per subscriber, many subscribers
 to a Redis hash (`record.key_of`: the one place the key is made).
 
 Consistency rule (README "Cache consistency"): PostgreSQL is the system of record;
@@ -72,9 +72,8 @@ _DEL = b"$3\r\nDEL\r\n"
 
 
 def pack(items: Iterable[tuple[str, Record | None]]) -> tuple[bytes, int, int, int]:
-    """HSET (or HDEL, for None) commands for these records, one of each per bucket (a sorted
-    batch of 10,000 numbers is ~100 commands, not 10,000): (payload, commands, written,
-    deleted). The last entry of a number in `items` wins."""
+    """HSET (or HDEL, for None) commands for these records, one of each per bucket: (payload,
+    commands, written, deleted). The last entry of a number in `items` wins."""
     buckets: dict[bytes, dict[bytes, bytes | None]] = {}
     for msisdn, record in items:
         bucket, field = key_of(msisdn)
