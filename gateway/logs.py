@@ -14,13 +14,17 @@ the processors themselves do not raise.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import hashlib
 import hmac
 import logging
 import re
 import secrets
 import sys
+import time
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -151,9 +155,9 @@ class LogFailures:
     def __init__(self) -> None:
         self.pending = 0
 
-    def add(self) -> None:
-        """Count one dropped line."""
-        self.pending += 1
+    def add(self, lines: int = 1) -> None:
+        """Count dropped lines (one by default)."""
+        self.pending += lines
 
     def take(self) -> int:
         """The lines dropped since the last call."""
@@ -177,6 +181,8 @@ class SafePrintLogger(structlog.PrintLogger):
 
     def msg(self, message: str) -> None:
         """Print *message*, or count it as lost."""
+        if _BATCH.lines:  # request lines of this loop turn first: the file stays in order
+            _BATCH.flush()
         try:
             with self._lock:
                 # One write per line: stderr writes through, and print's two writes (the line,
@@ -188,6 +194,65 @@ class SafePrintLogger(structlog.PrintLogger):
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Print many lines, a few KB a write (one syscall each), or count them as lost.
+        Each write holds whole lines and stays within PIPE_BUF (4,096 bytes), so lines of two
+        workers sharing a pipe never tear each other."""
+        try:
+            with self._lock:
+                size = 0
+                for line in lines:
+                    length = len(line) + 1 if line.isascii() else 4 * len(line) + 1
+                    if size and size + length > _PIPE_BUF:
+                        self._file.flush()
+                        size = 0
+                    self._file.write(line + "\n")
+                    size += length
+                self._file.flush()
+        except (OSError, ValueError):  # as in msg
+            LOG_FAILURES.add(len(lines))
+
+
+_PIPE_BUF = 4096
+
+
+class _Batch:
+    """Request lines of one event-loop turn, written together at the end of the turn: at
+    thousands of lookups a second a write and a flush per line were a good part of a
+    line's cost. Another line (any logger's) writes these first, so the file keeps its
+    order; outside a running loop a line is written at once."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.writer: SafePrintLogger | None = None
+        self.scheduled = False
+
+    def add(self, writer: SafePrintLogger, line: str) -> None:
+        """Queue `line` for the end of this loop turn."""
+        if writer is not self.writer and self.lines:
+            self.flush()
+        self.writer = writer
+        self.lines.append(line)
+        if not self.scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self.scheduled = True
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what is queued."""
+        self.scheduled = False
+        lines, self.lines = self.lines, []
+        if lines and self.writer is not None:
+            self.writer.write_lines(lines)
+
+
+_BATCH = _Batch()
+atexit.register(_BATCH.flush)
 
 
 class SafePrintLoggerFactory:
@@ -261,6 +326,48 @@ def configure_logging(level: str = "info", stream: TextIO | None = None, *, cach
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO))
     logging.getLogger("aiohttp.access").disabled = True  # one canonical line per request is ours
+    _BATCH.flush()  # lines queued for the stream being replaced
+    _REQUEST_LINE["enabled"] = numeric <= logging.INFO
+    _REQUEST_LINE["writer"] = None if tty else SafePrintLogger(stream)
+
+
+#: How `request_line` writes: `writer` None → through structlog (a console, or logging not
+#: configured); `enabled` False → not at all (the level is above info).
+_REQUEST_LINE: dict[str, Any] = {"writer": None, "enabled": True}
+_STAMP: list[Any] = [-1, ""]  # the second last formatted, and its ISO text
+
+
+def _timestamp() -> str:
+    """Now as TimeStamper(fmt="iso", utc=True) writes it; the date part formatted once a second."""
+    now = time.time()
+    second = int(now)
+    if second != _STAMP[0]:
+        _STAMP[0], _STAMP[1] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_STAMP[1]}.{int((now - second) * 1_000_000):06d}Z"
+
+
+def request_line(fields: dict[str, Any], request_id: str, call_id: str | None) -> None:
+    """The canonical line of one request (component http, event request), rendered without
+    structlog's processor chain: the same JSON keys as `log.info("request", **fields)` with
+    the request's context, strings scrubbed of numbers and secrets the same way, ~5× cheaper
+    (it is written for every lookup: ~45 µs through the chain, a quarter of a lookup's CPU),
+    and written with the other lines of its event-loop turn (`_Batch`).
+    A console or an unconfigured process gets the ordinary structlog line."""
+    if not _REQUEST_LINE["enabled"]:
+        return
+    writer: SafePrintLogger | None = _REQUEST_LINE["writer"]
+    if writer is None:
+        get_logger("http").info("request", **fields)  # context from the contextvars, as bound
+        return
+    event: dict[str, Any] = {"component": "http", **fields, "event": "request", "request_id": request_id}
+    if call_id is not None:
+        event["call_id"] = call_id
+    event["level"] = "info"
+    event["timestamp"] = _timestamp()
+    for key, value in event.items():
+        if type(value) is str:
+            event[key] = _scrub(value)
+    _BATCH.add(writer, _json_text(event))
 
 
 def get_logger(name: str) -> Any:

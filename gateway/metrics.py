@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -17,7 +18,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._request_tallies: dict[tuple[str, int], Tally] = {}
+        self.tallies: list[Tally] = []
         self.requests = Counter(
             "callgate_http_requests",
             "HTTP requests by route and status",
@@ -135,11 +137,61 @@ class Metrics:
         )  # fmt: skip
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
-        """Count one request (labelled children cached: labels() costs more than inc())."""
-        key = (route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
-            self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        """Count one request (kept as plain numbers until the next `fold`)."""
+        tally = self._request_tallies.get((route, status))
+        if tally is None:
+            tally = Tally(self.requests.labels(route, str(status)), self.latency.labels(route))
+            self._request_tallies[(route, status)] = tally
+            self.tallies.append(tally)
+        tally.add(seconds)
+
+    def tally(self, counter: Any, histogram: Any) -> Tally:
+        """A new Tally of a counter child and a histogram (child), folded with the others."""
+        made = Tally(counter, histogram)
+        self.tallies.append(made)
+        return made
+
+    def fold(self) -> None:
+        """Add every tally's pending observations to its metrics (every second, and before
+        /metrics is read)."""
+        for tally in self.tallies:
+            tally.fold()
+
+
+class Tally:
+    """Observations of one counter child and one histogram (child), counted as plain numbers
+    and added to them in one go by `fold`. Per request, a prometheus inc() and observe() take
+    a lock each (observe two, and a loop over the buckets): ~10 µs of a lookup's ~200 for the
+    four the lookup made; here one bisect and three additions. /metrics folds before it
+    renders; with several workers another worker's figures are at most a second behind."""
+
+    __slots__ = ("buckets", "count", "counter", "histogram", "total", "upper")
+
+    def __init__(self, counter: Any, histogram: Any) -> None:
+        self.counter = counter
+        self.histogram = histogram
+        # prometheus_client's Histogram keeps its bounds (+Inf last), a value per bucket and
+        # the sum as _upper_bounds, _buckets and _sum: observe() itself is the sum's inc and
+        # the first bucket whose bound is ≥ the amount's inc.
+        self.upper: list[float] = list(histogram._upper_bounds)
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * len(self.upper)
+
+    def add(self, seconds: float) -> None:
+        """One observation (and one count)."""
+        self.count += 1
+        self.total += seconds
+        self.buckets[bisect_left(self.upper, seconds)] += 1
+
+    def fold(self) -> None:
+        """Add what was observed since the last fold to the metrics."""
+        if not self.count:
+            return
+        count, total, buckets = self.count, self.total, self.buckets
+        self.count, self.total, self.buckets = 0, 0.0, [0] * len(buckets)
+        self.counter.inc(count)
+        self.histogram._sum.inc(total)
+        for index, observed in enumerate(buckets):
+            if observed:
+                self.histogram._buckets[index].inc(observed)

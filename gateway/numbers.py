@@ -93,8 +93,17 @@ _MOBILE = re.compile(_CN.mobile.national_number_pattern or "(?!)")
 _GENERAL = re.compile(_CN.general_desc.national_number_pattern or "(?!)")
 
 
+#: Plain 11-digit numbers that passed the patterns below (a lookup per call: the same
+#: callers call again; a dict hit is ~0.15 µs, the two patterns ~1.2). Only such numbers
+#: are kept, so a hit is always its own normal form.
+_PLAIN: dict[str, None] = {}
+_PLAIN_MAX = 131_072
+
+
 def normalise(raw: str) -> str:
     """`+86 186-1234-5678` / `008618612345678` / `１８６…` → `18612345678`; raises InvalidNumber."""
+    if raw in _PLAIN:
+        return raw
     # The common case on the hot path. isascii() first: str.isdigit() and the plan's \d also
     # accept other scripts' digits, which must go through canonical() like everything else.
     if (
@@ -104,6 +113,9 @@ def normalise(raw: str) -> str:
         and _MOBILE.fullmatch(raw)
         and _GENERAL.fullmatch(raw)
     ):
+        if len(_PLAIN) >= _PLAIN_MAX:
+            _PLAIN.clear()
+        _PLAIN[raw] = None
         return raw
     result = _normalise(raw)
     if isinstance(result, InvalidNumber):

@@ -51,7 +51,7 @@ from gateway.http.routes import sms as sms_routes
 from gateway.http.routes import subscribers as subscriber_routes
 from gateway.http.routes import vip as vip_routes
 from gateway.http.routes import workorders as workorder_routes
-from gateway.logs import LOG_FAILURES, get_logger, mask_path
+from gateway.logs import LOG_FAILURES, get_logger, mask_path, request_line
 from gateway.metrics import Metrics
 from gateway.services import credit, sweeper
 from gateway.services.agents import AgentDirectory
@@ -88,9 +88,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
         request_id = f"{_ID_PREFIX}{next(_ids):x}"
     call_id = request.query.get("call_id")
+    call_id = call_id[:64] if call_id and _CALL_ID.fullmatch(call_id) else None  # as logged
     structlog.contextvars.clear_contextvars()
-    if call_id and _CALL_ID.fullmatch(call_id):
-        structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id[:64])
+    if call_id is not None:
+        structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id)
     else:
         structlog.contextvars.bind_contextvars(request_id=request_id)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
@@ -138,13 +139,16 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     # The answer is decided (a write may have committed): nothing below may change it. The
     # logger drops and counts a line it cannot write; the except is for a logger that raises.
     try:
-        log.info(
-            "request",
-            method=request.method,
-            path=mask_path(request.path),
-            route=route,
-            status=response.status,
-            ms=round(elapsed * 1000, 3),
+        request_line(
+            {
+                "method": request.method,
+                "path": mask_path(request.path),
+                "route": route,
+                "status": response.status,
+                "ms": round(elapsed * 1000, 3),
+            },
+            request_id,
+            call_id,
         )
     except Exception:  # counted below with the logger's own failures
         LOG_FAILURES.add()
@@ -180,6 +184,7 @@ def create_app(settings: Settings) -> web.Application:
             _policy_ctx,
             _queue_ctx,
             _replica_ctx,
+            _metrics_ctx,
         ]
     )
     for routes in (
@@ -333,6 +338,21 @@ async def _replica_ctx(app: web.Application) -> AsyncIterator[None]:
     app[READS] = app[LOOKUP].reads = app[QUEUE].reads = reads
     yield
     await reads.close()
+
+
+async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The request and lookup tallies folded into the Prometheus metrics every second."""
+    metrics = app[METRICS]
+
+    async def fold_forever() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            metrics.fold()
+
+    task = asyncio.create_task(fold_forever())
+    yield
+    await _stop(task)
+    metrics.fold()
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

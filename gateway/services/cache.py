@@ -1,4 +1,5 @@
-"""The Redis cache the hot path reads: one compact record per subscriber.
+"""The Redis cache the hot path reads: one compact record per subscriber, many subscribers
+to a Redis hash (`record.key_of`: the one place the key is made).
 
 Consistency rule (README "Cache consistency"): PostgreSQL is the system of record;
 the cache is a projection of it. Every write path rewrites the subscriber's record
@@ -24,7 +25,7 @@ from gateway.stores.cluster import is_cluster_client
 from gateway.stores.fastredis import PipelinedRedis
 from gateway.stores.queries import snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
-from gateway.stores.record import Record, key, points_part, timeline
+from gateway.stores.record import Record, key_of, points_part, timeline, unknown_key
 
 
 def record_for(
@@ -59,22 +60,56 @@ def record_for(
     )
 
 
-def pack(items: Iterable[tuple[str, Record | None]]) -> tuple[bytes, int, int]:
-    """SET (or DEL, for None) commands for these records, packed: (payload, written, deleted)."""
+def _bulk(head: bytes, key: bytes, args: list[bytes]) -> bytes:
+    """One RESP command: `head` (the command name, RESP-encoded), its key, then `args`."""
+    parts = [b"*%d\r\n%b$%d\r\n%b\r\n" % (len(args) + 2, head, len(key), key)]
+    parts += [b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in args]
+    return b"".join(parts)
+
+
+_HSET = b"$4\r\nHSET\r\n"
+_HDEL = b"$4\r\nHDEL\r\n"
+_DEL = b"$3\r\nDEL\r\n"
+
+
+def pack(items: Iterable[tuple[str, Record | None]]) -> tuple[bytes, int, int, int]:
+    """HSET (or HDEL, for None) commands for these records, one of each per bucket: (payload,
+    commands, written, deleted). The last entry of a number in `items` wins."""
+    buckets: dict[bytes, dict[bytes, bytes | None]] = {}
+    for msisdn, record in items:
+        bucket, field = key_of(msisdn)
+        fields = buckets.get(bucket)
+        if fields is None:
+            fields = buckets[bucket] = {}
+        fields[field] = record.encode() if record is not None else None
     parts: list[bytes] = []
     written = deleted = 0
-    for msisdn, record in items:
-        name = key(msisdn).encode()
-        if record is None:
-            parts.append(b"*2\r\n$3\r\nDEL\r\n$%d\r\n%b\r\n" % (len(name), name))
-            deleted += 1
-        else:
-            value = record.encode()
-            parts.append(
-                b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(value), value)
-            )
-            written += 1
-    return b"".join(parts), written, deleted
+    for bucket, fields in buckets.items():
+        pairs: list[bytes] = []
+        gone: list[bytes] = []
+        for field, value in fields.items():
+            if value is None:
+                gone.append(field)
+            else:
+                pairs += (field, value)
+        if pairs:
+            parts.append(_bulk(_HSET, bucket, pairs))
+            written += len(pairs) // 2
+        if gone:
+            parts.append(_bulk(_HDEL, bucket, gone))
+            deleted += len(gone)
+    return b"".join(parts), len(parts), written, deleted
+
+
+def pack_forget(msisdns: Sequence[str], extra_keys: Sequence[str | bytes] = ()) -> tuple[bytes, int]:
+    """Commands deleting these numbers' records, their "not a subscriber" marks and
+    `extra_keys`: (payload, commands)."""
+    payload, commands, _, _ = pack((m, None) for m in msisdns)
+    names = [unknown_key(m) for m in msisdns] + [k.encode() if isinstance(k, str) else k for k in extra_keys]
+    if names:
+        payload += _bulk(_DEL, names[0], names[1:])
+        commands += 1
+    return payload, commands
 
 
 async def write_bulk(
@@ -85,53 +120,87 @@ async def write_bulk(
     The evaluation's refresh of a million records: redis-py reads a reply at a time
     (several µs each); here a reply costs a parser call.
     """
-    payload, written, deleted = pack(items)
+    payload, commands, written, deleted = pack(items)
     if payload:
-        await fast.bulk(payload, written + deleted, timeout)
+        await fast.bulk(payload, commands, timeout)
     return written, deleted
 
 
-async def write_records(redis: Redis, items: Iterable[tuple[str, Record | None]]) -> tuple[int, int]:
-    """SET (or DEL, for None) many records in one pipeline; returns (written, deleted).
+async def send_packed(redis: Redis, payload: bytes, commands: int) -> None:
+    """Send commands packed by hand on one connection and read their replies; the first
+    error reply is raised (after every reply was read).
 
-    Commands are packed by hand and sent on one connection: redis-py's pipeline object
-    costs ~30 µs a command, which is most of a million-record refresh.
+    redis-py's pipeline object costs ~30 µs a command, which is most of a million-record
+    refresh.
     """
-    if is_cluster_client(redis):  # X1: no one connection holds every key; the cluster pipeline splits by slot
-        return await _write_cluster(redis, items)
-    payload, written, deleted = pack(items)
-    if not payload:
-        return 0, 0
+    if not commands:
+        return
+    if is_cluster_client(redis):  # X1: no one connection holds every key; a write per master
+        await _send_cluster(redis, payload)
+        return
     pool = redis.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    error: Exception | None = None
     try:
         await connection.send_packed_command(payload)
-        for _ in range(written + deleted):
+        for _ in range(commands):
             reply = await connection.read_response()
-            if isinstance(reply, Exception):
-                raise reply
+            if isinstance(reply, Exception) and error is None:
+                error = reply
     except BaseException:
         await connection.disconnect()  # replies may be left unread: never reuse this socket
         raise
     finally:
         await pool.release(connection)
+    if error is not None:
+        raise error
+
+
+async def write_records(redis: Redis, items: Iterable[tuple[str, Record | None]]) -> tuple[int, int]:
+    """HSET (or HDEL, for None) many records in one round trip; returns (written, deleted)."""
+    payload, commands, written, deleted = pack(items)
+    await send_packed(redis, payload, commands)
     return written, deleted
 
 
-async def _write_cluster(redis: Redis, items: Iterable[tuple[str, Record | None]]) -> tuple[int, int]:
-    """`write_records` on a Redis Cluster (redis-py's cluster pipeline: a write per master)."""
-    written = deleted = 0
+async def forget(redis: Redis, msisdns: Sequence[str], *extra_keys: str) -> None:
+    """Delete these numbers' records and "not a subscriber" marks, and `extra_keys`, in one
+    round trip (an eviction: the next lookup reads PostgreSQL)."""
+    await send_packed(redis, *pack_forget(msisdns, extra_keys))
+
+
+def _commands(payload: bytes) -> list[list[bytes]]:
+    """The commands of a payload packed by `_bulk` (RESP arrays of bulk strings)."""
+    found: list[list[bytes]] = []
+    at = 0
+    while at < len(payload):
+        end = payload.index(b"\r\n", at)
+        count, at = int(payload[at + 1 : end]), end + 2
+        parts = []
+        for _ in range(count):
+            end = payload.index(b"\r\n", at)
+            size, at = int(payload[at + 1 : end]), end + 2
+            parts.append(payload[at : at + size])
+            at += size + 2
+        found.append(parts)
+    return found
+
+
+async def _send_cluster(redis: Redis, payload: bytes) -> None:
+    """`send_packed` on a Redis Cluster: redis-py's cluster pipeline sends each master its
+    commands; a DEL of several keys (an eviction's marks) goes key by key, as the keys may
+    live on different slots. The first error reply is raised."""
     async with redis.pipeline(transaction=False) as pipe:
-        for msisdn, record in items:
-            if record is None:
-                pipe.delete(key(msisdn))
-                deleted += 1
+        for name, *args in _commands(payload):
+            if name == b"DEL":
+                for one in args:
+                    pipe.execute_command("DEL", one)
             else:
-                pipe.set(key(msisdn), record.encode())
-                written += 1
-        if written + deleted:
-            await pipe.execute()
-    return written, deleted
+                pipe.execute_command(name.decode(), *args)
+        replies = await pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
 
 
 async def write(redis: Redis, snaps: Iterable[Snapshot], policy: Policy, today: date) -> tuple[int, int]:
@@ -148,7 +217,7 @@ async def refresh(
     await write(redis, snaps, policy, today)
     gone = [m for m in msisdns if m not in known]
     if gone:
-        await redis.delete(*[key(m) for m in gone])
+        await write_records(redis, ((m, None) for m in gone))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,4 +246,20 @@ async def rebuild(
                 progress.advance(len(chunk))
     if progress:
         progress.finish()
+    await drop_legacy_keys(redis)
     return RebuildSummary(written, deleted, time.monotonic() - started)
+
+
+async def drop_legacy_keys(redis: Redis) -> int:
+    """Remove the one-key-per-subscriber records (`s:{MSISDN}`) of versions before the
+    buckets: nothing reads them any more. The number removed."""
+    removed = 0
+    batch: list[bytes] = []
+    async for name in redis.scan_iter(match="s:{*", count=10_000):
+        batch.append(name)
+        if len(batch) >= 10_000:
+            removed += await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        removed += await redis.unlink(*batch)
+    return removed

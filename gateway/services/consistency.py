@@ -26,7 +26,6 @@ from gateway.logs import get_logger, number_ref
 from gateway.metrics import Metrics
 from gateway.services import cache
 from gateway.stores.queries.snapshot import Conn
-from gateway.stores.record import key
 
 log = get_logger("consistency")
 STORE_FAILURES = (RedisError, OSError, TimeoutError)
@@ -36,13 +35,14 @@ CHUNK = 10_000
 
 
 async def evict(redis: Redis, metrics: Metrics, msisdns: Sequence[str], *extra_keys: str) -> bool:
-    """Before the commit: delete the subscribers' records (and `extra_keys`); False on a Redis failure."""
-    names = [key(m) for m in msisdns] + list(extra_keys)
-    if not names:
+    """Before the commit: delete the subscribers' records and "not a subscriber" marks (and
+    `extra_keys`); False on a Redis failure."""
+    if not msisdns and not extra_keys:
         return True
     try:
-        for start in range(0, len(names), CHUNK):
-            await redis.delete(*names[start : start + CHUNK])
+        for start in range(0, max(len(msisdns), 1), CHUNK):
+            # The extra keys go with the first chunk.
+            await cache.forget(redis, msisdns[start : start + CHUNK], *(() if start else extra_keys))
     except STORE_FAILURES as exc:
         metrics.store_errors.labels("redis", "evict").inc()
         log.warning(

@@ -43,7 +43,7 @@ from entitlements.policy import Policy
 from entitlements.reactivation import AccountState, decide_reactivation
 from entitlements.routing import default_route, route
 from gateway.logs import get_logger, mask
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, Tally
 from gateway.services import cache
 from gateway.services.policies import PolicyHolder
 from gateway.settings import Settings
@@ -51,11 +51,11 @@ from gateway.stores.breaker import CircuitBreaker
 from gateway.stores.fastredis import PipelinedRedis, ReplyError
 from gateway.stores.queries import managers, snapshot
 from gateway.stores.queries.managers import Manager
-from gateway.stores.record import BASE_SIZE, Record, RecordPoints, in_refresh_month, key
+from gateway.stores.record import BASE_SIZE, Record, RecordPoints, in_refresh_month, key_of, unknown_key
 from gateway.stores.replica import REPLICA_FAILURES, ReadPools
 
 log = get_logger("lookup")
-UNKNOWN_MARK = b""  # a Redis value meaning "checked: not a subscriber"
+UNKNOWN_MARK = b""  # the value of a number's `unknown_key`: "checked: not a subscriber"
 UNKNOWN_TTL = 600
 RECENT_MAX = 200_000
 RECENT_SECONDS = 900.0
@@ -166,7 +166,7 @@ class LookupService:
         self._number_queue: list[tuple[bytes, bytes]] = []
         self.call_memory_s = settings.call_memory_s
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._counters: dict[tuple[str, str], Any] = {}
+        self._counters: dict[tuple[str, str], Tally] = {}
         self._today = date.min
         self._today_until = 0.0
         self.default_queue: dict[str, Any] = {}
@@ -470,18 +470,26 @@ class LookupService:
     async def lookup(self, msisdn: str) -> Answer:
         """The answer for a normalised number, inside the time budget."""
         started = time.perf_counter()
-        deadline = asyncio.get_running_loop().time() + self.budget
+        # The budget runs from `started` (perf_counter: no asyncio.get_running_loop(), which
+        # is a getpid() system call on Python 3.11, on the cache-hit path).
+        deadline = started + self.budget
         self._policy_now()
         today = self.today()
         answer: Answer | None = None
         reason = "budget exhausted"
-        unusable = False  # the key holds something that is not a usable record
+        unusable = False  # the field holds something that is not a usable record
+        wrong_type = False  # the bucket key holds something that is not a hash
         if self.redis_breaker.allow():
+            bucket, field = key_of(msisdn)
             try:
-                raw = await self.fast.get(key(msisdn).encode(), self.redis_share)
+                raw = await self.fast.get(bucket, self.redis_share, field)
+                if raw is None:  # not cached: a "not a subscriber" mark, or a miss
+                    raw = await self.fast.get(unknown_key(msisdn), self.redis_share)
+                    if raw is not None and raw != UNKNOWN_MARK:
+                        raw = None  # something else under the mark's key: a miss
             except ReplyError:  # e.g. WRONGTYPE: Redis answered, the key is just not a record
                 self.redis_breaker.success()
-                unusable = True
+                unusable = wrong_type = True
             except TimeoutError:  # (an OSError: caught before RedisUnavailable's clause)
                 self.redis_breaker.failure("timeout")
             except OSError as exc:  # RedisUnavailable: lost, refused or out of step
@@ -490,31 +498,33 @@ class LookupService:
                 self.redis_breaker.success()
                 if raw == UNKNOWN_MARK:
                     answer = self._unknown(msisdn, "cache")
-                elif isinstance(raw, bytes):
+                elif raw is not None:
                     answer = self._from_cache(msisdn, raw, today)
                     unusable = answer is None
         if answer is None:
-            answer, reason = await self._from_database(msisdn, today, deadline, replace=unusable)
+            answer, reason = await self._from_database(
+                msisdn, today, deadline, replace=unusable, wrong_type=wrong_type
+            )
         if answer is None:
             answer = self._fallback(msisdn, reason)
         elif answer.outcome == "known":
             self._remember(msisdn, answer)
-        elapsed = time.perf_counter() - started
-        counter = self._counters.get((answer.source, answer.outcome))
-        if counter is None:
-            counter = self._counters[(answer.source, answer.outcome)] = self.metrics.lookups.labels(
-                answer.source, answer.outcome
+        tally = self._counters.get((answer.source, answer.outcome))
+        if tally is None:
+            tally = self._counters[(answer.source, answer.outcome)] = self.metrics.tally(
+                self.metrics.lookups.labels(answer.source, answer.outcome), self.metrics.lookup_latency
             )
-        counter.inc()
-        self.metrics.lookup_latency.observe(elapsed)
+        tally.add(time.perf_counter() - started)
         return answer
 
     async def _from_database(
-        self, msisdn: str, today: date, deadline: float, *, replace: bool = False
+        self, msisdn: str, today: date, deadline: float, *, replace: bool = False, wrong_type: bool = False
     ) -> tuple[Answer | None, str]:
+        """The answer from PostgreSQL within what is left of the budget (`deadline`: a
+        time.perf_counter() reading), or None and why not."""
         if not self.pg_breaker.allow():
             return None, "postgresql unavailable (breaker open)"
-        remaining = deadline - asyncio.get_running_loop().time() - 0.002
+        remaining = deadline - time.perf_counter() - 0.002
         if remaining <= 0:
             return None, "budget exhausted before postgresql"
         replica = self.reads.replica_now()
@@ -523,12 +533,12 @@ class LookupService:
                 found = await self._load(replica, msisdn, today, remaining / 2)
             except REPLICA_FAILURES as exc:
                 self.reads.failed(exc)
-                remaining = deadline - asyncio.get_running_loop().time() - 0.002
+                remaining = deadline - time.perf_counter() - 0.002
                 if remaining <= 0:  # the primary is not to blame: its breaker stays as it is
                     return None, "budget exhausted by the replica"
             else:
                 self.reads.succeeded()
-                return self._loaded(msisdn, found, today, replace=replace, nx=True)
+                return self._loaded(msisdn, found, today, replace=replace, wrong_type=wrong_type, nx=True)
         conn: Any = None
         timed_out = False
         try:
@@ -546,7 +556,7 @@ class LookupService:
             if conn is not None:
                 self._release(conn, discard=timed_out)
         self.pg_breaker.success()
-        return self._loaded(msisdn, snap, today, replace=replace)
+        return self._loaded(msisdn, snap, today, replace=replace, wrong_type=wrong_type)
 
     async def _load(self, pool: asyncpg.Pool, msisdn: str, today: date, timeout: float) -> Any:
         """X2: the snapshot from `pool` (the replica) within `timeout`; raises what the replica raised."""
@@ -564,14 +574,21 @@ class LookupService:
                 self._release(conn, discard=timed_out, pool=pool)
 
     def _loaded(
-        self, msisdn: str, snap: Any, today: date, *, replace: bool, nx: bool = False
+        self,
+        msisdn: str,
+        snap: Any,
+        today: date,
+        *,
+        replace: bool,
+        wrong_type: bool = False,
+        nx: bool = False,
     ) -> tuple[Answer | None, str]:
         """The answer from a snapshot read (None: not a subscriber), its cache fill spawned."""
         if snap is None:
-            self._spawn(self._fill(msisdn, None, replace=replace))
+            self._spawn(self._fill(msisdn, None, replace=replace, wrong_type=wrong_type))
             return self._unknown(msisdn, "database"), ""
         record = cache.record_for(snap, self.policy, today)
-        self._spawn(self._fill(msisdn, record, replace=replace, nx=nx))
+        self._spawn(self._fill(msisdn, record, replace=replace, wrong_type=wrong_type, nx=nx))
         if record is None:  # a cancelled number is an unknown caller
             return self._unknown(msisdn, "database"), ""
         return self._known(msisdn, record, today, "database"), ""
@@ -595,22 +612,39 @@ class LookupService:
         task.add_done_callback(self._tasks.discard)
 
     async def _fill(
-        self, msisdn: str, record: Record | None, *, replace: bool = False, nx: bool = False
+        self,
+        msisdn: str,
+        record: Record | None,
+        *,
+        replace: bool = False,
+        wrong_type: bool = False,
+        nx: bool = False,
     ) -> None:
         """Write what PostgreSQL said back to Redis (never on the caller's time).
 
-        "Not a subscriber" does not overwrite a record a write path may have stored
-        meanwhile, unless the key held something unusable (`replace`); nor does a record
-        read from the replica (`nx`, X2: it may be older than what a writer stored).
+        A record goes into its bucket; "not a subscriber" is a mark with a TTL of its own
+        (`unknown_key`), which a record in the bucket outranks, so a write path's record is
+        never hidden by it. `replace`: the field held something unusable (deleted with a
+        mark); `wrong_type`: the bucket key held something that is not a hash (removed,
+        unless a writer made it a hash meanwhile); `nx` (X2): a record read from the replica
+        does not overwrite one a writer stored meanwhile (it may be older).
         """
         if not self.redis_breaker.allow():
             return
+        bucket, field = key_of(msisdn)
         try:
             async with asyncio.timeout(0.5):
+                if wrong_type and await self.redis.type(bucket) not in (b"hash", b"none"):
+                    await self.redis.delete(bucket)
                 if record is None:
-                    await self.redis.set(key(msisdn), UNKNOWN_MARK, ex=UNKNOWN_TTL, nx=not replace)
+                    if replace:
+                        await self.redis.hdel(bucket, field)
+                    await self.redis.set(unknown_key(msisdn), UNKNOWN_MARK, ex=UNKNOWN_TTL)
                 else:
-                    await self.redis.set(key(msisdn), record.encode(), nx=nx and not replace)
+                    if nx and not replace:
+                        await self.redis.hsetnx(bucket, field, record.encode())
+                    else:
+                        await self.redis.hset(bucket, field, record.encode())
         except (RedisError, OSError, TimeoutError):
             self.metrics.store_errors.labels("redis", "fill").inc()
             log.debug("cache_fill_failed", number=mask(msisdn))

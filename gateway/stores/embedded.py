@@ -353,6 +353,12 @@ class EmbeddedRedis:
             str(self.directory / "redis.log"),
             "--maxclients",
             "4000",
+            # Cache records are kept 100 to a hash (record.key_of); these keep such a hash
+            # one compact ziplist/listpack (the defaults, stated: the memory bar depends on them).
+            "--hash-max-ziplist-entries",
+            "128",
+            "--hash-max-ziplist-value",
+            "64",
         ]
         if self.durable:
             # An append-only file (fsync every second) keeps the credit counters and the

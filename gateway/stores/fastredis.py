@@ -336,21 +336,21 @@ class PipelinedRedis:
             raise RedisUnavailable("too many commands in flight (Redis not answering)")
         return protocol
 
-    async def get(self, key: bytes, timeout: float) -> bytes | None:
-        """GET `key`: TimeoutError after `timeout` s (the connection is then dropped),
+    async def get(self, key: bytes, timeout: float, field: bytes | None = None) -> bytes | None:
+        """GET `key` (HGET `key` `field`): TimeoutError after `timeout` s (the connection is then dropped),
         RedisUnavailable on a lost or out-of-step connection, ReplyError on an error reply
         (e.g. WRONGTYPE)."""
         routed, node = self._cluster, self
         if routed is not None:  # X1: straight to the slot's master (no extra call on the hot path)
             found = routed.slots[cluster.key_slot(key)] if routed.masters else None
             if found is None:  # no map yet, or the slot has no master in it
-                return await routed.get(key, timeout)  # type: ignore[no-any-return]  # GET answers bytes or nil
+                return await routed.get(key, timeout, field)  # type: ignore[no-any-return]  # bytes or nil
             node = found
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
             protocol = await node._ready(deadline)
-            futures = protocol.send(_command(b"GET", key))
+            futures = protocol.send(_command(b"GET", key) if field is None else _command(b"HGET", key, field))
             handle = loop.call_at(deadline, protocol.expire, futures)
             try:
                 reply: bytes | None = await futures[0]
@@ -359,7 +359,7 @@ class PipelinedRedis:
         except ReplyError as exc:
             if routed is None or _redirect(exc) is None:
                 raise
-            return await routed.follow(key, max(deadline - loop.time(), 0.001))  # type: ignore[no-any-return]  # as above
+            return await routed.follow(key, max(deadline - loop.time(), 0.001), field)  # type: ignore[no-any-return]  # as above
         except (OSError, TimeoutError):  # RedisUnavailable too: on a cluster, a master may be gone
             if routed is not None:
                 routed.refresh_soon()
@@ -731,24 +731,25 @@ class _Cluster:
 
     # ------------------------------------------------------------------ commands
 
-    async def get(self, key: bytes, timeout: float) -> Any:
-        """GET routed by the key's slot, following MOVED/ASK within `timeout`."""
+    async def get(self, key: bytes, timeout: float, field: bytes | None = None) -> Any:
+        """GET (HGET with `field`) routed by the key's slot, following MOVED/ASK within `timeout`."""
         if not self.masters:
             await self._mapped(timeout)
         node = self._for(cluster.key_slot(key))
         try:
-            return await node.get(key, timeout)
+            return await node.get(key, timeout, field)
         except ReplyError as exc:
             if _redirect(exc) is None:
                 raise
         except (OSError, TimeoutError):  # RedisUnavailable too: a master gone; its replica may own it now
             self.refresh_soon()
             raise
-        return await self.follow(key, timeout)
+        return await self.follow(key, timeout, field)
 
-    async def follow(self, key: bytes, timeout: float) -> Any:
-        """GET after a MOVED/ASK: through `run`, which follows redirections."""
-        (reply,) = await self.run([_routed(_command(b"GET", key), (b"GET", key))], timeout, None)
+    async def follow(self, key: bytes, timeout: float, field: bytes | None = None) -> Any:
+        """GET (HGET) after a MOVED/ASK: through `run`, which follows redirections."""
+        parts = (b"GET", key) if field is None else (b"HGET", key, field)
+        (reply,) = await self.run([_routed(_command(*parts), parts)], timeout, None)
         return reply
 
     async def run(self, commands: list[_Routed], timeout: float, hard_timeout: float | None) -> list[Any]:

@@ -1,6 +1,6 @@
 """The compact per-subscriber cache record: everything the IVR lookup and the
-reactivation check need, packed into 21 bytes so a million subscribers fit in
-Redis at well under 150 bytes each (key and Redis overhead included).
+reactivation check need, packed into 21 bytes and kept many to a Redis hash (`key_of`),
+so a million subscribers fit in Redis at well under 100 bytes each (overhead included).
 
 A record carries its own effective dates — the tier in force when it was written,
 the next one and the day it takes over, and `refresh_after`, the last day the record
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from datetime import date, timedelta
+from zlib import crc32
 
 from entitlements.immutable import immutable
 from entitlements.model import LEVELS, Assignment, Tier
@@ -61,9 +62,32 @@ BASE_SIZE = _FORMAT.size  # the bytes the lookup's reused answers are keyed on (
 _REFRESH_AT = BASE_SIZE - 2  # refresh_after: the last field of the base
 
 
-def key(msisdn: str) -> str:
-    """The subscriber's cache key; the hash tag keeps its keys in one cluster slot."""
-    return f"s:{{{msisdn}}}"
+#: Where a record lives: records are fields of Redis hashes ("buckets"); the field is the
+#: number, the bucket one of BUCKETS picked by a CRC-32 of it. A small hash is one compact
+#: listpack (ziplist before Redis 7) instead of a key, an object and a value allocation per
+#: subscriber (benchmarks/bench_cache_memory.py). The bucket comes from a hash, not from the
+#: number's leading digits, so any spread of numbers fills buckets evenly (a province's
+#: numbers may be dense blocks or, like the demo's, scattered over 10^8 a prefix): 15 a
+#: bucket at a million subscribers. Redis keeps a hash compact while it has at most
+#: `hash-max-listpack-entries` fields (default 128: ~8 million cached subscribers; raise it
+#: for more) of at most `hash-max-listpack-value` bytes (default 64: a record is 21 bytes
+#: plus a trailer of 1–6 for a balance up to a million points, 41 at most for any 64-bit
+#: one); the embedded Redis sets both. Changing BUCKETS moves every record: rebuild.
+BUCKETS = 1 << 16
+
+
+def key_of(msisdn: str) -> tuple[bytes, bytes]:
+    """(bucket key, field) of a normalised number's record: 18612340019 → `sb:{16626}`,
+    `18612340019`. Every reader and writer of records goes through here. The hash tag is
+    the whole bucket name, so in Redis Cluster a bucket is one slot (route by the bucket key)."""
+    raw = msisdn.encode()
+    return b"sb:{%d}" % (crc32(raw) & (BUCKETS - 1)), raw
+
+
+def unknown_key(msisdn: str) -> bytes:
+    """The "checked: not a subscriber" mark of a number (Q): a string key of its own with a
+    TTL, beside the buckets (a hash field has no TTL before Redis 7.4), read on a miss."""
+    return b"u:{%b}" % msisdn.encode()
 
 
 _EPOCH_ORDINAL = EPOCH.toordinal()

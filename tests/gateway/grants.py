@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from gateway.services.tokens import create_token
-from gateway.stores.record import Record, key
+from gateway.stores.record import Record, key_of
 from tests.gateway import province
 
 ClientFactory = Callable[[Any], Awaitable[TestClient[Any, Any]]]
@@ -239,7 +239,7 @@ async def cached(redis_url: str, msisdn: str) -> Record | None:
     """The subscriber's cache record as Redis holds it now (None: no record)."""
     redis = Redis.from_url(redis_url)
     try:
-        raw = await redis.get(key(msisdn))
+        raw = await redis.hget(*key_of(msisdn))
     finally:
         await redis.aclose()
     if raw is None:

@@ -23,7 +23,7 @@ from entitlements.tiers import Evaluation
 from gateway.batch import demo, evaluation
 from gateway.services import cache
 from gateway.stores.queries import snapshot, tiers
-from gateway.stores.record import Record, key
+from gateway.stores.record import Record, key_of
 from tests.gateway import province
 
 POLICY = load_policy("unicom-2015")
@@ -116,7 +116,7 @@ async def test_consecutive_months(
     # rule T1.10: cancellation ends the level at once
     assert (gone["2026-03"]["change"], gone["2026-03"]["level"]) == ("ended", "unrated")
     redis = Redis.from_url(redis_url)
-    assert await redis.exists(key(CANCEL)) == 0  # cancelled numbers leave the cache
+    assert await redis.hexists(*key_of(CANCEL)) is False  # cancelled numbers leave the cache
 
     young = await rows(conn, YOUNG)
     # rule T1.3: joined 2026-01 → tenure month 7 in 2026-07: rated from then on
@@ -140,7 +140,7 @@ async def test_consecutive_months(
     # the cache holds exactly what a fresh database read gives, for everyone
     for msisdn in (RAISE, LOWER, YOUNG, CARD):
         fresh = cache.record_for(await snapshot.load_one(conn, msisdn, TODAY), POLICY, TODAY)  # type: ignore[arg-type]
-        raw = await redis.get(key(msisdn))
+        raw = await redis.hget(*key_of(msisdn))
         assert isinstance(raw, bytes) and Record.decode(raw) == fresh
     await redis.aclose()
 

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from entitlements.model import Tier
 from gateway.services import cache
 from gateway.stores.fastredis import PipelinedRedis, RedisUnavailable, ReplyError
-from gateway.stores.record import Record, key
+from gateway.stores.record import Record, key_of
 from tests.gateway.redis_proxy import RedisProxy
 
 
@@ -70,7 +70,7 @@ async def test_write_bulk_sets_and_deletes_what_redis_py_reads_back(redis_url: s
     client = Redis.from_url(redis_url)
     fast = PipelinedRedis(redis_url, connections=1)
     try:
-        await client.set(key("18600000003"), b"stale")
+        await client.hset(*key_of("18600000003"), b"stale")
         items = [
             ("18600000001", _record("three_star")),
             ("18600000002", _record("five_star")),
@@ -78,9 +78,9 @@ async def test_write_bulk_sets_and_deletes_what_redis_py_reads_back(redis_url: s
         ]
         assert await cache.write_bulk(fast, items) == (2, 1)
         for msisdn, record in items[:2]:
-            raw = await client.get(key(msisdn))
+            raw = await client.hget(*key_of(msisdn))
             assert isinstance(raw, bytes) and Record.decode(raw) == record
-        assert await client.exists(key("18600000003")) == 0
+        assert await client.hexists(*key_of("18600000003")) is False
         assert await cache.write_bulk(fast, []) == (0, 0)
     finally:
         await fast.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -10,7 +11,15 @@ from collections.abc import Iterator
 
 import structlog
 
-from gateway.logs import LOG_FAILURES, configure_logging, mask, mask_path, number_ref, scrub_text
+from gateway.logs import (
+    LOG_FAILURES,
+    configure_logging,
+    mask,
+    mask_path,
+    number_ref,
+    request_line,
+    scrub_text,
+)
 from tests.conftest import restore_logging
 
 
@@ -127,3 +136,46 @@ def test_a_line_that_cannot_be_written_is_dropped_and_counted_never_raised() -> 
     finally:
         restore_logging()
     assert LOG_FAILURES.take() == 2
+
+
+def test_the_direct_request_line_is_the_structlog_line() -> None:
+    # The canonical line per request skips structlog's chain (issue 22): same keys, same
+    # values, same masking of numbers and tokens; only the clock's reading differs.
+    fields = {"method": "GET", "path": mask_path("/v1/subscribers/18612345678"), "route": "/x", "status": 200}
+    with captured() as stream:
+        structlog.contextvars.bind_contextvars(request_id="r-1", call_id=f"call-18612345678-{TOKEN}")
+        try:
+            structlog.get_logger(component="http").info("request", **fields, ms=0.25)
+            request_line({**fields, "ms": 0.25}, "r-1", f"call-18612345678-{TOKEN}")
+        finally:
+            structlog.contextvars.clear_contextvars()
+    via_chain, direct = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert "18612345678" not in stream.getvalue() and TOKEN not in stream.getvalue()
+    # the same keys (the chain's order of context keys follows the contextvars' hashing)
+    assert sorted(direct) == sorted(via_chain)
+    assert {**direct, "timestamp": ""} == {**via_chain, "timestamp": ""}
+    assert direct["call_id"] == "call-186****5678-cg_***" and direct["path"] == "/v1/subscribers/186****5678"
+    assert direct["timestamp"][:4] == via_chain["timestamp"][:4] and direct["timestamp"].endswith("Z")
+
+
+def test_no_request_line_above_info() -> None:
+    stream = io.StringIO()
+    configure_logging("warning", stream, cache=False)
+    try:
+        request_line({"method": "GET", "status": 200}, "r-1", None)
+    finally:
+        restore_logging()
+    assert stream.getvalue() == ""
+
+
+async def test_request_lines_of_a_loop_turn_are_written_together_and_in_order() -> None:
+    with captured() as stream:
+        for n in range(3):
+            request_line({"method": "GET", "status": 200, "n": n}, f"r-{n}", None)
+        assert stream.getvalue() == ""  # queued for the end of this turn
+        await asyncio.sleep(0)
+        assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == [0, 1, 2]
+        request_line({"method": "GET", "status": 200, "n": 3}, "r-3", None)
+        structlog.get_logger().warning("after")  # another line: the queued one goes first
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line.get("n", line["event"]) for line in lines] == [0, 1, 2, 3, "after"]

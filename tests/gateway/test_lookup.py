@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from gateway.http.app import create_app
 from gateway.settings import Settings
-from gateway.stores.record import Record, key
+from gateway.stores.record import Record, key_of
 from tests.gateway.lookup_support import (
     CANCELLED,
     FIVE,
@@ -41,7 +41,7 @@ async def ivr(
 async def filled(redis: Redis, msisdn: str) -> bytes:
     """The subscriber's cache record once the background fill has written it."""
     for _ in range(200):
-        raw = await redis.get(key(msisdn))
+        raw = await redis.hget(*key_of(msisdn))
         if isinstance(raw, bytes) and raw:
             return raw
         await asyncio.sleep(0.01)
@@ -230,7 +230,7 @@ async def test_cached_record_serves_the_next_level_from_its_first_day(
     # rule T1.9: an evaluation run on the 6th changes nothing for callers before the 1st of the next month
     tokens = await evaluated_province(conn, database_url)
     redis = Redis.from_url(redis_url)
-    raw = await redis.get(key(FOUR))
+    raw = await redis.hget(*key_of(FOUR))
     assert raw is None
     client = await aiohttp_client(create_app(settings))
     await lookup(client, tokens["ivr"], FOUR)
@@ -245,7 +245,7 @@ async def test_cached_record_serves_the_next_level_from_its_first_day(
         next_tier=Tier("star", "five_star", record.current.valid_until),
         next_from=datetime(2026, 12, 1).date(),
     )
-    await redis.set(key(FOUR), upgraded.encode())
+    await redis.hset(*key_of(FOUR), upgraded.encode())
     november = (await lookup(client, tokens["ivr"], FOUR))[1]
     december_settings = dataclasses.replace(settings, now=datetime.fromisoformat("2026-12-01T00:00:01+08:00"))
     december_client = await aiohttp_client(create_app(december_settings))

@@ -19,7 +19,7 @@ from entitlements.policy import load_policy
 from gateway.batch import evaluation
 from gateway.services import cache, notify
 from gateway.stores.queries import snapshot
-from gateway.stores.record import Record, key
+from gateway.stores.record import Record, key_of
 from tests.gateway import province
 
 NUMBERS = ["18612340011", "18612340012", "18612340013"]
@@ -173,14 +173,14 @@ async def test_cache_rebuild_restores_every_record(conn: asyncpg.Connection, red
     await province.subscriber(conn, "18612340019", status="cancelled")
     policy = load_policy("unicom-2015")
     redis = Redis.from_url(redis_url)
-    await redis.set(key("18612340019"), b"stale")
+    await redis.hset(*key_of("18612340019"), b"stale")
     summary = await cache.rebuild(conn, redis, policy, date(2026, 11, 26), show_progress=False)
     assert (summary.written, summary.deleted) == (3, 1)
-    assert await redis.exists(key("18612340019")) == 0
+    assert await redis.hexists(*key_of("18612340019")) is False
     for n in NUMBERS:
         snap = await snapshot.load_one(conn, n)
         assert snap is not None
-        raw = await redis.get(key(n))
+        raw = await redis.hget(*key_of(n))
         assert isinstance(raw, bytes)
         assert Record.decode(raw) == cache.record_for(snap, policy, date(2026, 11, 26))
     await redis.aclose()

@@ -95,6 +95,17 @@ def test_fast_path_agrees_with_the_numbering_plan_library(prefix: int, rest: int
     except InvalidNumber:
         ours = None
     assert (ours is not None) == isinstance(library, str)
+    if ours is not None:  # asked again: from the memo of plain numbers, the same answer
+        assert normalise(number) == ours == library
+
+
+def test_the_memo_of_plain_numbers_serves_only_its_own_normal_form() -> None:
+    assert normalise("18612345678") == "18612345678"
+    assert normalise("18612345678") == "18612345678"  # the memo's answer
+    # the same number in other forms is not the memo's key: normalised the long way
+    assert normalise("+86 186-1234-5678") == normalise("１８６１２３４５６７８") == "18612345678"
+    with pytest.raises(InvalidNumber):
+        normalise("1861234567")  # one digit short: never in the memo
 
 
 @settings(max_examples=500, deadline=None)

@@ -20,7 +20,7 @@ from gateway.services.identity import hash_password
 from gateway.services.tokens import create_token
 from gateway.settings import Settings
 from gateway.stores.queries import snapshot
-from gateway.stores.record import BASE_SIZE, Record, key
+from gateway.stores.record import BASE_SIZE, Record, key_of
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens, bearer
 from tests.gateway.points_support import (
@@ -107,7 +107,7 @@ async def test_a_reimported_file_adds_nothing_and_an_evaluation_keeps_the_points
     try:
         await redis.flushall()
         await cache.rebuild(conn, redis, POLICY, TODAY, show_progress=False)
-        raw = await redis.get(key(GOLD))
+        raw = await redis.hget(*key_of(GOLD))
     finally:
         await redis.aclose()
     assert isinstance(raw, bytes) and len(raw) > BASE_SIZE
@@ -429,18 +429,18 @@ async def test_an_old_record_without_points_is_read_and_a_bad_trailer_is_a_miss(
     redis = Redis.from_url(grants_redis(settings))
     client = await aiohttp_client(create_app(settings))
     try:
-        await redis.set(key(GOLD), record.encode()[:BASE_SIZE])
+        await redis.hset(*key_of(GOLD), record.encode()[:BASE_SIZE])
         body = await lookup(client, tokens.ivr, GOLD)
         assert (body["source"], body["points"]) == ("cache", None)
-        await redis.set(key(GOLD), record.encode()[:BASE_SIZE] + b"\xff\xff")
+        await redis.hset(*key_of(GOLD), record.encode()[:BASE_SIZE] + b"\xff\xff")
         body = await lookup(client, tokens.ivr, GOLD)
         assert body["source"] == "database"
         assert body["points"] == {"balance": 2600, "redeemable": 2600, "expiring_next_month": 0}
         for _ in range(100):
-            if await redis.get(key(GOLD)) == record.encode():
+            if await redis.hget(*key_of(GOLD)) == record.encode():
                 break
             await asyncio.sleep(0.01)
-        assert await redis.get(key(GOLD)) == record.encode()
+        assert await redis.hget(*key_of(GOLD)) == record.encode()
     finally:
         await redis.aclose()
 

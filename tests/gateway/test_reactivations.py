@@ -21,7 +21,7 @@ from gateway.services import cache
 from gateway.services.identity import hash_password
 from gateway.settings import Settings
 from gateway.stores.queries import snapshot
-from gateway.stores.record import key
+from gateway.stores.record import key_of
 from tests.gateway import grants
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, Tokens
 
@@ -556,14 +556,14 @@ async def test_a_cache_write_that_fails_after_commit_leaves_a_miss_the_next_read
     # A Redis user that may delete but not write: the eviction before the commit works, the
     # rewrite after it fails — exactly a process dying between its commit and its cache write.
     await admin.execute_command(  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-        "ACL", "SETUSER", "nowrite", "on", ">pw", "~*", "+@all", "-set", "-mset"
+        "ACL", "SETUSER", "nowrite", "on", ">pw", "~*", "+@all", "-set", "-mset", "-hset"
     )
     try:
         url = redis_url.replace("unix://", "unix://nowrite:pw@")
         client = await aiohttp_client(create_app(dataclasses.replace(settings, redis_url=url)))
         status, body = await grants.reactivate(client, tokens.agent, "k")
         assert status == 201, body
-        assert await admin.exists(key(GOLD)) == 0  # evicted before the commit, not rewritten
+        assert await admin.hexists(*key_of(GOLD)) is False  # evicted before the commit, not rewritten
         metrics = await (await client.get("/metrics")).text()
         assert 'callgate_store_errors_total{kind="refresh",store="redis"} 1.0' in metrics
         fresh = await snapshot.load_one(conn, GOLD, TODAY)

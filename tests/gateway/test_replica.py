@@ -24,7 +24,7 @@ from gateway.http.keys import READS
 from gateway.settings import Settings
 from gateway.stores import db, migrations
 from gateway.stores.embedded import EmbeddedPostgres
-from gateway.stores.record import key
+from gateway.stores.record import key_of
 from tests.conftest import FIXED_NOW
 from tests.gateway import grants, province
 from tests.gateway.grants import GOLD, OTHER, ClientFactory, bearer
@@ -183,10 +183,10 @@ async def test_with_the_replica_stopped_lookups_and_views_still_answer(
             assert status == 200 and body["known"] is True, body
             assert body["source"] == "database" and body["degraded"] is False
             deadline = time.monotonic() + DEADLINE_S
-            while not await redis.exists(key(GOLD)):  # the fill, off the caller's time, then gone again
+            while not await redis.hexists(*key_of(GOLD)):  # the fill, off the caller's time, then gone again
                 assert time.monotonic() < deadline, "the miss never filled the cache"
                 await asyncio.sleep(0.02)
-            await redis.delete(key(GOLD))
+            await redis.hdel(*key_of(GOLD))
     finally:
         await redis.aclose()
     status, view = await get(client, f"/v1/subscribers/{GOLD}", tokens.agent)

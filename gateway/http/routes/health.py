@@ -48,6 +48,7 @@ async def get_readyz(request: web.Request) -> web.Response:
 
 async def get_metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition (summed over worker processes when there are several)."""
+    request.app[METRICS].fold()  # this process's tallies, up to now
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
