@@ -229,7 +229,10 @@ def main() -> None:
             "dry runs of the months (O1, nothing written), before and after each real run: "
             + ", ".join(f"{w:.1f} s" for w in dry_walls)
         )
-    print(f"Redis: {keys:,} keys (record buckets), {used / args.subscribers:.1f} bytes per subscriber (goal ≤ 100)")
+    print(
+        f"Redis: {keys:,} keys (record buckets), "
+        f"{used / args.subscribers:.1f} bytes per subscriber (goal ≤ 100)"
+    )
     per_month = monthly_rows + evaluation_bytes / args.subscribers
     print(
         f"PostgreSQL per subscriber and month: {per_month:.0f} bytes ({monthly_rows:.0f} of bills and "
