@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.batch.importer import KINDS
 from gateway.cli import staffing as staffing_command
 from gateway.cli.commands import CommandError
 from gateway.logs import configure_logging, load_log_key, set_log_key
@@ -103,17 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="bulk-load a CSV file (all rows or none)")
     imp.add_argument(
         "kind",
-        choices=[
-            "branches",
-            "subscribers",
-            "bills",
-            "payments",
-            "passwords",
-            "managers",
-            "points",
-            "agents",
-            "qa",
-        ],
+        choices=KINDS,
     )
     imp.add_argument("file", type=Path)
 

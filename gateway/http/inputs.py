@@ -81,6 +81,29 @@ def text(body: Mapping[str, Any], field: str, *, required: bool = True, max_leng
     return value
 
 
+#: The OpenAPI shape of a request's `verification` (R9/H1), as `verification` reads it.
+VERIFICATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["method"],
+    "properties": {
+        "method": {"enum": ["own_number", "service_password"]},
+        "password": {"type": "string", "description": "required for service_password"},
+    },
+}
+
+
+def verification(body: Mapping[str, Any]) -> tuple[str, str | None]:
+    """R9/H1: the body's `verification` object — its method, and the password that
+    `service_password` needs (None for `own_number`)."""
+    found = body.get("verification")
+    if not isinstance(found, dict):
+        raise invalid_request("verification must be an object with a method", "verification")
+    method = choice(found, "method", ("own_number", "service_password"))
+    assert method is not None  # a required choice
+    password = text(found, "password", max_length=64) if method == "service_password" else None
+    return method, password
+
+
 def choice(
     body: Mapping[str, Any], field: str, allowed: Collection[str], *, required: bool = True
 ) -> str | None:

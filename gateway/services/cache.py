@@ -22,7 +22,7 @@ from entitlements.model import Assignment
 from entitlements.policy import Policy
 from gateway.batch.progress import Progress
 from gateway.stores.cluster import is_cluster_client
-from gateway.stores.fastredis import PipelinedRedis
+from gateway.stores.fastredis import PipelinedRedis, commands_of
 from gateway.stores.queries import snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
 from gateway.stores.record import Record, key_of, points_part, timeline, unknown_key
@@ -169,29 +169,12 @@ async def forget(redis: Redis, msisdns: Sequence[str], *extra_keys: str) -> None
     await send_packed(redis, *pack_forget(msisdns, extra_keys))
 
 
-def _commands(payload: bytes) -> list[list[bytes]]:
-    """The commands of a payload packed by `_bulk` (RESP arrays of bulk strings)."""
-    found: list[list[bytes]] = []
-    at = 0
-    while at < len(payload):
-        end = payload.index(b"\r\n", at)
-        count, at = int(payload[at + 1 : end]), end + 2
-        parts = []
-        for _ in range(count):
-            end = payload.index(b"\r\n", at)
-            size, at = int(payload[at + 1 : end]), end + 2
-            parts.append(payload[at : at + size])
-            at += size + 2
-        found.append(parts)
-    return found
-
-
 async def _send_cluster(redis: Redis, payload: bytes) -> None:
     """`send_packed` on a Redis Cluster: redis-py's cluster pipeline sends each master its
     commands; a DEL of several keys (an eviction's marks) goes key by key, as the keys may
     live on different slots. The first error reply is raised."""
     async with redis.pipeline(transaction=False) as pipe:
-        for name, *args in _commands(payload):
+        for _, (name, *args) in commands_of(payload):
             if name == b"DEL":
                 for one in args:
                     pipe.execute_command("DEL", one)

@@ -567,10 +567,10 @@ def _routed(payload: bytes, parts: tuple[bytes, ...] | list[bytes]) -> _Routed:
     return _Routed(payload, cluster.key_slot(parts[1]), False)
 
 
-def _split(payload: bytes) -> list[_Routed]:
-    """The commands of a RESP payload (arrays of bulk strings, as `_command` and the queue
-    store encode them), each with where it goes."""
-    out: list[_Routed] = []
+def commands_of(payload: bytes) -> list[tuple[bytes, list[bytes]]]:
+    """The commands of a RESP payload (arrays of bulk strings, as `_command`, the cache's
+    packer and the queue store encode them): each one's bytes and its parts."""
+    out: list[tuple[bytes, list[bytes]]] = []
     pos, size = 0, len(payload)
     while pos < size:
         if payload[pos] != 0x2A:  # "*"
@@ -585,8 +585,13 @@ def _split(payload: bytes) -> list[_Routed]:
             pos = end + 2
             parts.append(payload[pos : pos + length])
             pos += length + 2
-        out.append(_routed(payload[begin:pos], parts))
+        out.append((payload[begin:pos], parts))
     return out
+
+
+def _split(payload: bytes) -> list[_Routed]:
+    """The commands of a RESP payload, each with where it goes."""
+    return [_routed(one, parts) for one, parts in commands_of(payload)]
 
 
 def _redirect(error: ReplyError) -> tuple[bool, int, tuple[str, int]] | None:

@@ -37,7 +37,7 @@ from gateway.settings import Settings, SettingsError
 from gateway.stores import cluster, queuestore
 from gateway.stores.cluster import key_slot
 from gateway.stores.embedded_cluster import EmbeddedRedisCluster, free_port
-from gateway.stores.fastredis import PipelinedRedis, RedisUnavailable, _split
+from gateway.stores.fastredis import PipelinedRedis, RedisUnavailable, _split, commands_of
 from gateway.stores.record import Record, key_of, unknown_key
 from tests.conftest import FIXED_NOW, TEST_DIR
 from tests.gateway import grants
@@ -113,7 +113,7 @@ def test_every_queue_script_touches_one_slot(name: str, payload: bytes) -> None:
     # rule X1: every Lua script single-slot — its KEYS, and the keys it derives from the
     # desk prefix it is given (`{desk:D}:q:<bucket>`, `{desk:D}:c:<call>`), share one slot
     (command,) = _split(payload)
-    parts = _parts(payload)
+    ((_, parts),) = commands_of(payload)
     assert parts[0] == b"EVALSHA", name
     count = int(parts[2])
     keys = parts[3 : 3 + count]
@@ -121,16 +121,6 @@ def test_every_queue_script_touches_one_slot(name: str, payload: bytes) -> None:
     args = parts[3 + count :]
     for prefix in [a for a in args if a.startswith(b"{desk:")]:
         assert key_slot(prefix + b":q:4:2") == key_slot(prefix + b":c:x") == command.slot
-
-
-def _parts(payload: bytes) -> list[bytes]:
-    parts, pos = [], payload.index(b"\r\n") + 2
-    while pos < len(payload):
-        end = payload.index(b"\r\n", pos)
-        length = int(payload[pos + 1 : end])
-        parts.append(payload[end + 2 : end + 2 + length])
-        pos = end + 4 + length
-    return parts
 
 
 def test_a_subscribers_keys_share_its_slot() -> None:

@@ -49,14 +49,8 @@ async def post_redemption(request: web.Request) -> web.Response:
     item = inputs.text(body, "item", max_length=64)
     channel = inputs.choice(body, "channel", ("ivr", "agent"))
     call_id, call_number = await inputs.call_of(request, body)
-    verification = body.get("verification")
-    if not isinstance(verification, dict):
-        raise invalid_request("verification must be an object with a method", "verification")
-    method = inputs.choice(verification, "method", ("own_number", "service_password"))
-    password = None
-    if method == "service_password":
-        password = inputs.text(verification, "password", max_length=64)
-    assert item is not None and channel is not None and method is not None  # required fields
+    method, password = inputs.verification(body)
+    assert item is not None and channel is not None  # required fields
     app = request.app
     req = RedemptionRequest(
         msisdn=msisdn,
@@ -94,14 +88,7 @@ REQUEST = {
         },
         "channel": {"enum": ["ivr", "agent"]},
         "call_id": {"type": "string", "description": "the call the request is made on (H1)"},
-        "verification": {
-            "type": "object",
-            "required": ["method"],
-            "properties": {
-                "method": {"enum": ["own_number", "service_password"]},
-                "password": {"type": "string", "description": "required for service_password"},
-            },
-        },
+        "verification": inputs.VERIFICATION_SCHEMA,
     },
 }
 REDEEMED = {

@@ -55,14 +55,8 @@ async def post_reactivation(request: web.Request) -> web.Response:
     body = await inputs.json_object(request)
     msisdn = inputs.msisdn(body.get("msisdn"))
     channel = inputs.choice(body, "channel", ("ivr", "agent"))
-    verification = body.get("verification")
-    if not isinstance(verification, dict):
-        raise invalid_request("verification must be an object with a method", "verification")
-    method = inputs.choice(verification, "method", ("own_number", "service_password"))
-    password = None
-    if method == "service_password":
-        password = inputs.text(verification, "password", max_length=64)
-    assert channel is not None and method is not None  # required choices
+    method, password = inputs.verification(body)
+    assert channel is not None  # a required choice
     app = request.app
     call_id, call_number = await inputs.call_of(request, body)
     req = ReactivationRequest(
@@ -100,14 +94,7 @@ REQUEST = {
             "pattern": inputs.CALL_ID.pattern,
             "description": "H1: the call whose lookup the service answered; own_number needs it",
         },
-        "verification": {
-            "type": "object",
-            "required": ["method"],
-            "properties": {
-                "method": {"enum": ["own_number", "service_password"]},
-                "password": {"type": "string", "description": "required for service_password"},
-            },
-        },
+        "verification": inputs.VERIFICATION_SCHEMA,
     },
 }
 GRANT = {
