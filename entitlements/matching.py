@@ -162,7 +162,8 @@ def latest_enqueued(
     Within a bucket the oldest call is the best, so when other agents take ``chosen`` first,
     the next call of the same bucket is still the right one as long as it is eligible
     (waited long enough for its requirement) and beats every other eligible head — by a
-    smaller virtual arrival, or an equal one and an earlier ``enqueued_ms``. The queue engine
+    smaller virtual arrival, or an equal one and an earlier ``enqueued_ms``, or both equal and
+    its bucket given first (as ``choose`` breaks a full tie). The queue engine
     takes the oldest call of the bucket not younger than this bound in one atomic step, so
     agents asking at the same moment take successive calls instead of racing for one.
     """
@@ -173,12 +174,21 @@ def latest_enqueued(
     # ACD's clocks need not agree to the millisecond).
     bound = now_ms - needed if needed else NO_BOUND
     priority_ms = matching.priority_seconds * MS
+    after_chosen = False  # whether `head` is given after `chosen` (a full tie goes to the first)
     for head in heads:
-        if head is chosen or (head.desk, head.min_star, head.priority) == (
-            chosen.desk, chosen.min_star, chosen.priority,
-        ) or not eligible(matching, head, star, desks, now_ms):  # fmt: skip
+        if head is chosen:
+            after_chosen = True
             continue
-        # A call c of the chosen bucket beats `head` iff (c.enq − p·ps, c.enq) < (head's virtual, head.enq).
+        same_bucket = (head.desk, head.min_star, head.priority) == (
+            chosen.desk,
+            chosen.min_star,
+            chosen.priority,
+        )
+        if same_bucket or not eligible(matching, head, star, desks, now_ms):
+            continue
+        # A call c of the chosen bucket beats `head` iff (c.enq − p·ps, c.enq) < (head's virtual,
+        # head.enq), or the two are equal and the chosen bucket is given first.
         same_virtual = head.enqueued_ms - head.priority * priority_ms + chosen.priority * priority_ms
-        bound = min(bound, same_virtual if same_virtual < head.enqueued_ms else same_virtual - 1)
+        wins_tie = same_virtual < head.enqueued_ms or (same_virtual == head.enqueued_ms and after_chosen)
+        bound = min(bound, same_virtual if wins_tie else same_virtual - 1)
     return bound

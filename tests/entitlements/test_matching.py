@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from entitlements.errors import PolicyError
@@ -211,12 +211,15 @@ def test_choice_is_the_best_eligible_score_and_the_order_never_changes(
 
 @settings(max_examples=200, deadline=None)
 @given(calls, st.integers(1, 5), st.integers(0, 30_000))
+@example([("vip", 0, 0, 1), ("general", 0, 0, 1)], 1, 0)  # a full tie: the chosen is given first
+@example([("general", 0, 1, 1), ("vip", 0, 0, 1)], 1, 1)  # the successor ties a head given before
 def test_the_bound_for_concurrent_agents_keeps_the_choice_right(
     spec: list[tuple[str, int, int, int]], star: int, younger_ms: int
 ) -> None:
     # rule A4 under concurrency: when other agents took the chosen head first, the next call of
     # the same bucket is taken only if it is still this agent's choice — exactly when it is not
-    # younger than latest_enqueued
+    # younger than latest_enqueued; a full tie (same score, same enqueued_ms) goes to the head
+    # given first, in choose and in the bound alike
     heads = [Head(d, m, p, e, i) for i, (d, p, e, m) in enumerate(spec)]
     now = 120_000
     chosen = choose(heads, star, VIP_GENERAL, now, MATCHING)
@@ -225,6 +228,6 @@ def test_the_bound_for_concurrent_agents_keeps_the_choice_right(
     bound = latest_enqueued(chosen, heads, star, VIP_GENERAL, now, MATCHING)
     assert bound is not None and bound >= chosen.enqueued_ms  # no race: the head itself
     successor = replace(chosen, enqueued_ms=min(chosen.enqueued_ms + younger_ms, now), call="next")
-    others = [h for h in heads if h is not chosen]
-    still_best = choose([successor, *others], star, VIP_GENERAL, now, MATCHING) is successor
+    in_place = [successor if h is chosen else h for h in heads]
+    still_best = choose(in_place, star, VIP_GENERAL, now, MATCHING) is successor
     assert still_best == (successor.enqueued_ms <= bound)
