@@ -9,15 +9,20 @@ import itertools
 import os
 import re
 import unicodedata
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import asyncpg
 import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from redis.asyncio import Redis
 
+from gateway.http.server import EdgeRunner
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 from gateway.stores import migrations
@@ -178,3 +183,36 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await db.connect(database_url)
     yield connection
     await connection.close()
+
+
+class EdgeTestServer(TestServer):
+    """An app served the way `callgate serve` serves it: through `EdgeRunner` (the edge's
+    answers to unparsable requests and the lookup's lane), on a free port."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return EdgeRunner(self.app, **kwargs)
+
+
+@pytest_asyncio.fixture
+async def aiohttp_client() -> AsyncIterator[Callable[..., Awaitable[TestClient[Any, Any]]]]:
+    """pytest-aiohttp's client factory, with an application served by `EdgeTestServer`: every
+    HTTP test goes through the edge that production runs, lookup lane included."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def go(
+        served: web.Application | BaseTestServer,
+        *,
+        server_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> TestClient[Any, Any]:
+        server = (
+            EdgeTestServer(served, **(server_kwargs or {})) if isinstance(served, web.Application) else served
+        )
+        client: TestClient[Any, Any] = TestClient(server, **kwargs)
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield go
+    while clients:
+        await clients.pop().close()

@@ -69,6 +69,7 @@ from gateway.stores.replica import ReadPools, open_replica
 
 log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]  # what aiohttp's Server calls
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent", "/wallboard")
 LOOKUP_PATH = "/v1/ivr/lookup"
 _ID_PREFIX = f"{uuid.uuid4().hex[:8]}-"  # per process; request ids are this plus a counter
@@ -81,9 +82,9 @@ LIMITS = web.AppKey("limits", Limits)
 MAX_BODY = 64 * 1024
 
 
-@web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, call id, the canonical log line, route metrics and problem+json errors."""
+def begin(request: web.BaseRequest) -> tuple[float, str, str | None]:
+    """A request's start: its clock, its request id (the client's when well formed, else
+    ours) and call id (as logged), bound to the log context of the request's task."""
     started = time.perf_counter()
     request_id = request.headers.get("X-Request-Id")
     if request_id is None or _REQUEST_ID.fullmatch(request_id) is None:
@@ -95,45 +96,62 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         structlog.contextvars.bind_contextvars(request_id=request_id, call_id=call_id)
     else:
         structlog.contextvars.bind_contextvars(request_id=request_id)
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
-    metrics = request.app[METRICS]
-    try:
-        if not request.path.startswith(PUBLIC_PREFIXES):
-            principal = await request.app[TOKENS].principal_or_refresh(
-                request.headers.get("Authorization"), request.app[SETTINGS].clock()
-            )
-            limits = request.app[LIMITS]
-            if request.path == LOOKUP_PATH:
-                limiter = limits.lookup
-            elif principal.role in ("ivr", "admin", "sms"):  # machines: the SMS centre too
-                limiter = limits.machine
-            else:
-                limiter = limits.people
-            wait = limiter.allow(principal.token_id)
-            if wait:
-                raise ApiError(
-                    429, "rate_limited", f"this token is over {limiter.rate:g} requests/s; retry shortly",
-                    headers={"Retry-After": str(max(1, round(wait)))},
-                )  # fmt: skip
-            request[PRINCIPAL] = principal
-        response = await handler(request)
-    except ApiError as exc:
-        response = from_exception(exc)
-    except EntitlementsError as exc:  # domain errors (engine, services): problems.status_of maps the code
-        response = from_domain_error(exc)
-    except web.HTTPException as exc:
+    return started, request_id, call_id
+
+
+async def admit(app: web.Application, request: web.BaseRequest) -> None:
+    """The bearer token (401) and the token's rate limit (429) of a non-public request; the
+    caller is kept on the request (PRINCIPAL) for the route's role check."""
+    principal = await app[TOKENS].principal_or_refresh(
+        request.headers.get("Authorization"), app[SETTINGS].clock()
+    )
+    limits = app[LIMITS]
+    if request.path == LOOKUP_PATH:
+        limiter = limits.lookup
+    elif principal.role in ("ivr", "admin", "sms"):  # machines: the SMS centre too
+        limiter = limits.machine
+    else:
+        limiter = limits.people
+    wait = limiter.allow(principal.token_id)
+    if wait:
+        raise ApiError(
+            429, "rate_limited", f"this token is over {limiter.rate:g} requests/s; retry shortly",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )  # fmt: skip
+    request[PRINCIPAL] = principal
+
+
+def problem_of(exc: Exception, route: str, metrics: Metrics) -> web.StreamResponse:
+    """The problem+json answer for what a handler raised (a redirect is raised again): the
+    one place unexpected errors become a 500, logged and counted. Call it in the except block."""
+    if isinstance(exc, ApiError):
+        return from_exception(exc)
+    if isinstance(
+        exc, EntitlementsError
+    ):  # domain errors (engine, services): problems.status_of maps the code
+        return from_domain_error(exc)
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
             exc.status, "invalid_request"
         )
-        response = problem_response(exc.status, code, exc.reason or exc.text or "")
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # the one place unexpected errors become a 500 problem, logged and counted
-        log.exception("unexpected_error", route=route)
-        metrics.unexpected.labels(route).inc()
-        response = problem_response(500, "internal_error", "unexpected error; it was logged")
+        return problem_response(exc.status, code, exc.reason or exc.text or "")
+    log.exception("unexpected_error", route=route)  # called in the except block: the traceback is exc's
+    metrics.unexpected.labels(route).inc()
+    return problem_response(500, "internal_error", "unexpected error; it was logged")
+
+
+def finish(
+    request: web.BaseRequest,
+    response: web.StreamResponse,
+    metrics: Metrics,
+    route: str,
+    started: float,
+    request_id: str,
+    call_id: str | None,
+) -> web.StreamResponse:
+    """A request's end: X-Request-Id, the route's metrics and the canonical log line."""
     elapsed = time.perf_counter() - started
     response.headers["X-Request-Id"] = request_id
     metrics.observe_request(route, response.status, elapsed)
@@ -156,6 +174,56 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     if LOG_FAILURES.pending:
         metrics.unexpected.labels("logging").inc(LOG_FAILURES.take())
     return response
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, call id, authentication and rate limits, the canonical log line, route
+    metrics and problem+json errors — for every request but the lookup's (`lane.LookupLane`
+    does the same for it, without the router)."""
+    started, request_id, call_id = begin(request)
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    app = request.app
+    metrics = app[METRICS]
+    try:
+        if not request.path.startswith(PUBLIC_PREFIXES):
+            await admit(app, request)
+        response = await handler(request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        response = problem_of(exc, route, metrics)
+    return finish(request, response, metrics, route, started, request_id, call_id)
+
+
+class LookupLane:
+    """`GET /v1/ivr/lookup` served before aiohttp's router: the per-call request, which is
+    most of the traffic, skips the route resolution and the middleware chain. It does what
+    `context_middleware` does (the same `begin`, `admit`, `problem_of` and `finish`) around
+    the same handler (`routes.lookup.answer_lookup`); every other request goes to the app.
+    `EdgeRunner` serves through it (`callgate serve` and the tests)."""
+
+    __slots__ = ("app", "full")
+
+    def __init__(self, app: web.Application, full: ServerHandler) -> None:
+        self.app = app
+        self.full = full
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The lookup, or the app's own handling of anything else (HEAD, Expect, other paths)."""
+        if request.method != "GET" or request.path != LOOKUP_PATH or "Expect" in request.headers:
+            return await self.full(request)
+        app = self.app
+        started, request_id, call_id = begin(request)
+        metrics = app[METRICS]
+        try:
+            await admit(app, request)
+            response: web.StreamResponse = await lookup_routes.answer_lookup(request, app[LOOKUP], whole=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            response = problem_of(exc, LOOKUP_PATH, metrics)
+        return finish(request, response, metrics, LOOKUP_PATH, started, request_id, call_id)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -130,7 +130,7 @@ class TokenCache:
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
-def require(request: web.Request, *roles: str) -> Principal:
+def require(request: web.BaseRequest, *roles: str) -> Principal:
     """The request's principal when its role is one of `roles` (admin always passes), else 403."""
     principal = request[PRINCIPAL]
     if principal.role != "admin" and principal.role not in roles:

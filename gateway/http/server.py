@@ -21,6 +21,7 @@ from collections.abc import Callable
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
+from gateway.http.app import LookupLane
 from gateway.http.keys import METRICS
 from gateway.http.problems import problem_response
 from gateway.logs import get_logger
@@ -103,14 +104,15 @@ class EdgeServer(web.Server):
 
 
 class EdgeRunner(web.AppRunner):
-    """web.AppRunner serving through `EdgeServer`: the app's startup, cleanup and shutdown as usual."""
+    """web.AppRunner serving through `EdgeServer` and the lookup's lane (`app.LookupLane`):
+    the app's startup, cleanup and shutdown as usual."""
 
     async def _make_server(self) -> web.Server:
         # web.AppRunner starts the app and builds its Server (no public way to pick the class):
         # the same handler, request factory and arguments, our server class.
         built = await super()._make_server()
         return EdgeServer(
-            built.request_handler,
+            LookupLane(self.app, built.request_handler),
             request_factory=built.request_factory,
             loop=asyncio.get_running_loop(),
             **self._kwargs,

@@ -1,5 +1,5 @@
 """Browser fixtures: Debian's chromium driven by Playwright against a real callgate app
-(aiohttp TestServer on 127.0.0.1 with the real PostgreSQL and Redis of tests/conftest.py).
+(served through the edge, `EdgeTestServer`, on 127.0.0.1 with the real PostgreSQL and Redis of tests/conftest.py).
 
 A missing chromium or Playwright fails the tests with what to run — they never skip."""
 
@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from gateway.http.app import create_app
 from gateway.settings import Settings
 from tests.agent import support
+from tests.conftest import EdgeTestServer
 from tests.gateway.grants import Tokens
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class Watched:
 async def site(settings: Settings, conn: asyncpg.Connection, database_url: str) -> AsyncIterator[Site]:
     """The evaluated province served on a real port (stopped before the test database is dropped)."""
     tokens = await support.evaluated_province(conn, database_url)
-    server = TestServer(create_app(settings), host="127.0.0.1")
+    server = EdgeTestServer(create_app(settings), host="127.0.0.1")  # as `callgate serve` serves it
     await server.start_server()
     http = aiohttp.ClientSession()
     try:

@@ -10,9 +10,9 @@ from gateway.http import inputs, openapi
 from gateway.http.auth import require
 from gateway.http.keys import LOOKUP
 from gateway.http.problems import ApiError, invalid_request
-from gateway.http.views import ANSWER_SCHEMA
+from gateway.http.views import ANSWER_SCHEMA, WholeResponse
 from gateway.numbers import InvalidNumber, is_withheld, normalise
-from gateway.services.lookup import Answer
+from gateway.services.lookup import Answer, LookupService
 
 
 def _kv_lines(fields: dict[str, Any], prefix: str = "") -> list[str]:
@@ -34,20 +34,29 @@ def _kv_lines(fields: dict[str, Any], prefix: str = "") -> list[str]:
     return lines
 
 
-def _respond(request: web.Request, answer: Answer) -> web.Response:
+def _respond(request: web.BaseRequest, answer: Answer, whole: bool) -> web.Response:
     wants_kv = request.query.get("format") == "kv" or (
         "text/plain" in request.headers.get("Accept", "")
         and "application/json" not in request.headers.get("Accept", "")
     )
+    kind = WholeResponse if whole else web.Response
     if wants_kv:
-        return web.Response(text="\n".join(_kv_lines(answer.fields)) + "\n", content_type="text/plain")
-    return web.Response(body=answer.body, content_type="application/json")
+        return kind(text="\n".join(_kv_lines(answer.fields)) + "\n", content_type="text/plain")
+    return kind(body=answer.body, content_type="application/json")
 
 
 async def get_lookup(request: web.Request) -> web.Response:
     """Who is calling and which queue they belong in (Q1–Q4)."""
+    return await answer_lookup(request, request.app[LOOKUP])
+
+
+async def answer_lookup(
+    request: web.BaseRequest, service: LookupService, *, whole: bool = False
+) -> web.Response:
+    """The lookup's answer to an admitted request (what `get_lookup` and the lookup's lane,
+    which has no router and so no ``request.app``, both serve); ``whole``: sent as a
+    `WholeResponse` (the lane)."""
     require(request, "ivr")
-    service = request.app[LOOKUP]
     query = request.query
     fmt = query.get("format")
     if fmt not in (None, "json", "kv"):
@@ -67,7 +76,7 @@ async def get_lookup(request: web.Request) -> web.Response:
         answer = await service.lookup(msisdn)
     if call_id is not None:
         service.remember_call(call_id, answer)
-    return _respond(request, answer)
+    return _respond(request, answer, whole)
 
 
 async def get_call(request: web.Request) -> web.Response:
