@@ -370,6 +370,34 @@ def request_line(fields: dict[str, Any], request_id: str, call_id: str | None) -
     _BATCH.add(writer, _json_text(event))
 
 
+def _quoted(text: str) -> str:
+    """A string value of a log line: scrubbed, then JSON-quoted."""
+    return _json_text(_scrub(text))
+
+
+def request_done(
+    method: str, path: str, route: str, status: int, ms: float, request_id: str, call_id: str | None
+) -> None:
+    """`request_line({"method", "path", "route", "status", "ms"}, request_id, call_id)` — the
+    shape of every request's line — formatted straight into its text (the same text, key
+    for key: ~7 µs of the ~15 a line took through the dict, once per lookup)."""
+    if not _REQUEST_LINE["enabled"]:
+        return
+    writer: SafePrintLogger | None = _REQUEST_LINE["writer"]
+    if writer is None:
+        request_line(
+            {"method": method, "path": path, "route": route, "status": status, "ms": ms}, request_id, call_id
+        )
+        return
+    call = "" if call_id is None else f',"call_id":{_quoted(call_id)}'
+    _BATCH.add(
+        writer,
+        f'{{"component":"http","method":{_quoted(method)},"path":{_quoted(path)},"route":{_quoted(route)},'
+        f'"status":{status:d},"ms":{_json_text(ms)},"event":"request","request_id":{_quoted(request_id)}'
+        f'{call},"level":"info","timestamp":"{_timestamp()}"}}',
+    )
+
+
 def get_logger(name: str) -> Any:
     """A structlog logger bound to a component name."""
     return structlog.get_logger(component=name)

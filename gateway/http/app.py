@@ -52,7 +52,7 @@ from gateway.http.routes import sms as sms_routes
 from gateway.http.routes import subscribers as subscriber_routes
 from gateway.http.routes import vip as vip_routes
 from gateway.http.routes import workorders as workorder_routes
-from gateway.logs import LOG_FAILURES, get_logger, mask_path, request_line
+from gateway.logs import LOG_FAILURES, get_logger, mask_path, request_done
 from gateway.metrics import Metrics
 from gateway.services import credit, sweeper
 from gateway.services.agents import AgentDirectory
@@ -158,14 +158,12 @@ def finish(
     # The answer is decided (a write may have committed): nothing below may change it. The
     # logger drops and counts a line it cannot write; the except is for a logger that raises.
     try:
-        request_line(
-            {
-                "method": request.method,
-                "path": mask_path(request.path),
-                "route": route,
-                "status": response.status,
-                "ms": round(elapsed * 1000, 3),
-            },
+        request_done(
+            request.method,
+            mask_path(request.path),
+            route,
+            response.status,
+            round(elapsed * 1000, 3),
             request_id,
             call_id,
         )

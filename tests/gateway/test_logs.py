@@ -7,16 +7,20 @@ import contextlib
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 
+import pytest
 import structlog
 
 from gateway.logs import (
+    _BATCH,
     LOG_FAILURES,
     configure_logging,
     mask,
     mask_path,
     number_ref,
+    request_done,
     request_line,
     scrub_text,
 )
@@ -179,3 +183,37 @@ async def test_request_lines_of_a_loop_turn_are_written_together_and_in_order() 
         structlog.get_logger().warning("after")  # another line: the queued one goes first
         lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line.get("n", line["event"]) for line in lines] == [0, 1, 2, 3, "after"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route", "status", "ms", "request_id", "call_id"),
+    [
+        ("GET", "/v1/ivr/lookup", "/v1/ivr/lookup", 200, 0.123, "3df82156-1d02", None),
+        ("GET", "/v1/ivr/lookup", "/v1/ivr/lookup", 401, 12.0, "acd-4711", f"call-18612345678-{TOKEN}"),
+        (
+            "POST",
+            mask_path("/v1/subscribers/18612345678/x"),
+            "/v1/subscribers/{msisdn}/x",
+            500,
+            0.0,
+            'a"b',
+            "c\\d",
+        ),
+        ("GET", "/v1/路径", "unmatched", 404, 1234.567, "r-١٣٨١٢٣٤٥٦٧٨", "呼叫-1"),
+    ],
+)
+def test_the_formatted_request_line_is_the_request_line(
+    method: str, path: str, route: str, status: int, ms: float, request_id: str, call_id: str | None
+) -> None:
+    # The line every request writes (request_done) is, text for text, request_line's: same keys in
+    # the same order, same scrubbing; only the clock's reading may differ
+    with captured() as stream:
+        request_done(method, path, route, status, ms, request_id, call_id)
+        fields = {"method": method, "path": path, "route": route, "status": status, "ms": ms}
+        request_line(fields, request_id, call_id)
+        _BATCH.flush()
+    done, line = stream.getvalue().splitlines()
+    strip = re.compile(r'"timestamp":"[^"]*"')
+    assert strip.sub("", done) == strip.sub("", line)
+    assert "18612345678" not in done and TOKEN not in done and "١٣٨١٢٣٤٥٦٧٨" not in done
+    assert list(json.loads(done)) == list(json.loads(line))
