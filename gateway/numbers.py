@@ -93,9 +93,45 @@ _MOBILE = re.compile(_CN.mobile.national_number_pattern or "(?!)")
 _GENERAL = re.compile(_CN.general_desc.national_number_pattern or "(?!)")
 
 
-#: Plain 11-digit numbers that passed the patterns below (a lookup per call: the same
-#: callers call again; a dict hit is ~0.15 µs, the two patterns ~1.2). Only such numbers
-#: are kept, so a hit is always its own normal form.
+def _desc(desc: phonenumbers.PhoneNumberDesc | None) -> tuple[re.Pattern[str], frozenset[int]] | None:
+    """A number type of the plan as (pattern, possible lengths; empty: any)."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return re.compile(desc.national_number_pattern), frozenset(desc.possible_length or ())
+
+
+def _matches(desc: tuple[re.Pattern[str], frozenset[int]] | None, national: str) -> bool:
+    """The library's own test of a national number against a type: length, then pattern."""
+    if desc is None:
+        return False
+    pattern, lengths = desc
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+_GENERAL_DESC = _desc(_CN.general_desc)
+_FIXED_DESC = _desc(_CN.fixed_line)
+# The types the library tries before fixed lines: a number matching one of them is not a
+# fixed line (and so not a subscriber number here).
+_BEFORE_FIXED: tuple[str, ...] = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number")
+_BEFORE_FIXED += ("pager", "uan", "voicemail")
+_EARLIER = tuple(d for d in (_desc(getattr(_CN, name)) for name in _BEFORE_FIXED) if d is not None)
+
+
+def _plain_fixed(raw: str) -> bool:
+    """A fixed-line number already in its normal form (0 + area code + number, ASCII digits):
+    what the library parses, validates and classes as a fixed line, checked with the plan's
+    own patterns in a few microseconds instead of a full parse (~35 µs; a lookup per call)."""
+    if not (10 <= len(raw) <= 13 and raw[0] == "0" and raw[1] != "0" and raw.isascii() and raw.isdigit()):
+        return False
+    national = raw[1:]
+    if not _matches(_GENERAL_DESC, national) or any(_matches(d, national) for d in _EARLIER):
+        return False
+    return _matches(_FIXED_DESC, national)
+
+
+#: Numbers in their normal form that passed the patterns below — 11-digit mobiles and fixed
+#: lines (a lookup per call: the same callers call again; a dict hit is ~0.15 µs, the
+#: patterns ~1–3). Only such numbers are kept, so a hit is always its own normal form.
 _PLAIN: dict[str, None] = {}
 _PLAIN_MAX = 131_072
 
@@ -112,7 +148,7 @@ def normalise(raw: str) -> str:
         and raw.isdigit()
         and _MOBILE.fullmatch(raw)
         and _GENERAL.fullmatch(raw)
-    ):
+    ) or _plain_fixed(raw):
         if len(_PLAIN) >= _PLAIN_MAX:
             _PLAIN.clear()
         _PLAIN[raw] = None

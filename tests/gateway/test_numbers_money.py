@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from entitlements.errors import InvalidAmount
 from entitlements.money import format_fen, parse_yuan, parse_yuan_text
-from gateway.numbers import InvalidNumber, _normalise, is_withheld, normalise
+from gateway.numbers import InvalidNumber, _normalise, _plain_fixed, is_withheld, normalise
 
 
 @pytest.mark.parametrize(
@@ -97,6 +97,26 @@ def test_fast_path_agrees_with_the_numbering_plan_library(prefix: int, rest: int
     assert (ours is not None) == isinstance(library, str)
     if ours is not None:  # asked again: from the memo of plain numbers, the same answer
         assert normalise(number) == ours == library
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    first=st.integers(1, 9),
+    rest=st.text(alphabet="0123456789", min_size=8, max_size=11),
+    area=st.sampled_from(["", "10", "20", "21", "371", "379", "396", "755", "400", "800", "950", "1010"]),
+)
+def test_the_fixed_line_fast_path_agrees_with_the_library(first: int, rest: str, area: str) -> None:
+    # §6: a fixed line in its normal form (0 + area code + number) is recognised by the plan's own
+    # patterns exactly when the library parses, validates and classes it so (toll-free, shared-cost
+    # and premium numbers are not subscriber numbers)
+    number = f"0{area or first}{rest}"
+    library = _normalise(number)  # the library's own verdict, no fast path
+    assert _plain_fixed(number) == (library == number)
+    try:
+        ours: str | None = normalise(number)
+    except InvalidNumber:
+        ours = None
+    assert ours == (library if isinstance(library, str) else None)
 
 
 def test_the_memo_of_plain_numbers_serves_only_its_own_normal_form() -> None:
