@@ -389,13 +389,24 @@ def request_done(
             {"method": method, "path": path, "route": route, "status": status, "ms": ms}, request_id, call_id
         )
         return
+    head = _HEADS.get((method, path, route))
+    if head is None:
+        quoted = f'{_quoted(method)},"path":{_quoted(path)},"route":{_quoted(route)}'
+        head = f'{{"component":"http","method":{quoted},'
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        _HEADS[(method, path, route)] = head
     call = "" if call_id is None else f',"call_id":{_quoted(call_id)}'
     _BATCH.add(
         writer,
-        f'{{"component":"http","method":{_quoted(method)},"path":{_quoted(path)},"route":{_quoted(route)},'
-        f'"status":{status:d},"ms":{_json_text(ms)},"event":"request","request_id":{_quoted(request_id)}'
+        f'{head}"status":{status:d},"ms":{_json_text(ms)},"event":"request","request_id":{_quoted(request_id)}'
         f'{call},"level":"info","timestamp":"{_timestamp()}"}}',
     )
+
+
+#: The start of a request line per (method, path, route), formatted once: a lookup's is always the same.
+_HEADS: dict[tuple[str, str, str], str] = {}
+_HEADS_MAX = 1024
 
 
 def get_logger(name: str) -> Any:

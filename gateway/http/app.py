@@ -102,9 +102,11 @@ def begin(request: web.BaseRequest) -> tuple[float, str, str | None]:
 async def admit(app: web.Application, request: web.BaseRequest) -> None:
     """The bearer token (401) and the token's rate limit (429) of a non-public request; the
     caller is kept on the request (PRINCIPAL) for the route's role check."""
-    principal = await app[TOKENS].principal_or_refresh(
-        request.headers.get("Authorization"), app[SETTINGS].clock()
-    )
+    header, now, tokens = request.headers.get("Authorization"), app[SETTINGS].clock(), app[TOKENS]
+    try:
+        principal = tokens.principal(header, now)  # a token already known: no coroutine to run
+    except ApiError:
+        principal = await tokens.principal_or_refresh(header, now)
     limits = app[LIMITS]
     if request.path == LOOKUP_PATH:
         limiter = limits.lookup
@@ -150,8 +152,10 @@ def finish(
     started: float,
     request_id: str,
     call_id: str | None,
+    path: str | None = None,
 ) -> web.StreamResponse:
-    """A request's end: X-Request-Id, the route's metrics and the canonical log line."""
+    """A request's end: X-Request-Id, the route's metrics and the canonical log line
+    (``path``: the path as logged, when the caller knows it — the lane's is constant)."""
     elapsed = time.perf_counter() - started
     response.headers["X-Request-Id"] = request_id
     metrics.observe_request(route, response.status, elapsed)
@@ -160,7 +164,7 @@ def finish(
     try:
         request_done(
             request.method,
-            mask_path(request.path),
+            mask_path(request.path) if path is None else path,
             route,
             response.status,
             round(elapsed * 1000, 3),
@@ -221,7 +225,7 @@ class LookupLane:
             raise
         except Exception as exc:
             response = problem_of(exc, LOOKUP_PATH, metrics)
-        return finish(request, response, metrics, LOOKUP_PATH, started, request_id, call_id)
+        return finish(request, response, metrics, LOOKUP_PATH, started, request_id, call_id, LOOKUP_PATH)
 
 
 def create_app(settings: Settings) -> web.Application:
