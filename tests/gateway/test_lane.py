@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.typedefs import Middleware
 
 from gateway.http.app import create_app
 from gateway.settings import Settings
@@ -41,7 +42,7 @@ CASES: list[tuple[dict[str, str], str | None, dict[str, str]]] = [
 ]
 
 
-def seen_by_middleware(paths: list[str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def seen_by_middleware(paths: list[str]) -> Middleware:
     """A middleware noting each request that reaches the app's middleware chain."""
 
     @web.middleware
@@ -196,14 +197,16 @@ async def test_the_lane_writes_the_bytes_aiohttp_writes(
         f"GET /v1/ivr/lookup?ani={ani}{extra} HTTP/1.1\r\nHost: callgate.test\r\n{auth}\r\n\r\n".encode()
         for ani, extra in ((FIVE, ""), (FOUR, "&format=kv"), (ONE, "&call_id=lane-raw-1"), ("12345", ""))
     ]
-    await raw_exchange(plain.server.port, asks)  # fills the cache
-    ours = await raw_exchange(edge.server.port, asks)
-    theirs = await raw_exchange(plain.server.port, asks)
+    edge_port, plain_port = edge.server.port, plain.server.port
+    assert edge_port is not None and plain_port is not None
+    await raw_exchange(plain_port, asks)  # fills the cache
+    ours = await raw_exchange(edge_port, asks)
+    theirs = await raw_exchange(plain_port, asks)
     assert [(normalised(h), b) for h, b in ours] == [(normalised(h), b) for h, b in theirs]
     assert [h[0] for h, _ in ours] == ["HTTP/1.1 200 OK"] * 3 + ["HTTP/1.1 400 Bad Request"]
     # HTTP/1.0 and Connection: close are answered by aiohttp itself (and the connection closed).
     for version, header in (("1.0", ""), ("1.1", "Connection: close\r\n")):
         data = f"GET /v1/ivr/lookup?ani={FIVE} HTTP/{version}\r\nHost: x\r\n{header}{auth}\r\n\r\n".encode()
-        (mine,) = await raw_exchange(edge.server.port, [data])
-        (aiohttps,) = await raw_exchange(plain.server.port, [data])
+        (mine,) = await raw_exchange(edge_port, [data])
+        (aiohttps,) = await raw_exchange(plain_port, [data])
         assert (normalised(mine[0]), mine[1]) == (normalised(aiohttps[0]), aiohttps[1])
