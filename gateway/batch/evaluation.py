@@ -449,12 +449,12 @@ async def _bounds(conn: asyncpg.Connection, workers: int) -> list[str]:
 
 
 async def ensure_partitions(conn: asyncpg.Connection, month: Month) -> None:
-    """X5: the month partitions this month's run writes (tier history) and the next months'
-    (bills of this month, history of the next two), made ahead of the writes."""
+    """X5: the month partitions this month's run writes (tier history) and the next two
+    months', made ahead of the writes. Bills partitions are the import's to make: a month
+    it finds without one it attaches whole (`partitions.attach_staged_bills`)."""
     ahead = [(month + k).first_day for k in range(3)]
     for table in partitions.TIER_HISTORY:
         await partitions.ensure(conn, table, ahead)
-    await partitions.ensure(conn, "bills", ahead[:2])
 
 
 async def _prepare(

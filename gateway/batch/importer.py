@@ -484,8 +484,12 @@ async def _load(
         errors = [RowError(row_no, f"unknown subscriber {mask(msisdn)}") for row_no, msisdn in unknown]
         raise ImportRejected(path, errors, len(errors))
     if kind == "bills":
-        await partitions.ensure_staged_bills(conn)  # X5: each month's partition, made before the rows
-        inserted, updated = await imports.merge_bills(conn)
+        # X5: a month new to callgate becomes its partition whole (one foreign-key check for
+        # the month); the others' partitions are made before their rows are merged.
+        attached = await partitions.attach_staged_bills(conn)
+        await partitions.ensure_staged_bills(conn)
+        inserted, updated = await imports.merge_bills(conn, list(attached))
+        inserted += sum(attached.values())
     elif kind == "points":
         inserted, updated = await points_rows.merge(conn)
     else:

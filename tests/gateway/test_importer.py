@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from gateway.batch.importer import ImportRejected, import_file
+from gateway.stores.queries import partitions
 
 TODAY = date(2026, 11, 26)
 BRANCHES = """code,name,level,parent_code
@@ -244,3 +245,65 @@ async def test_every_bad_row_is_listed(conn: asyncpg.Connection, tmp_path: Path)
         )
     assert [e.row for e in info.value.errors] == [2, 3, 4, 5, 6, 7, 8]
     assert "7 bad rows" in str(info.value)
+
+
+async def _bill_partitions(conn: asyncpg.Connection) -> dict[str, int]:
+    return {p.name: p.rows for p in await partitions.monthly(conn, "bills")}
+
+
+async def test_a_new_month_becomes_its_partition_whole(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    # rule X5: a month with no partition yet is loaded into a table of its own and attached
+    # (one foreign-key check for the month); a month already there is merged row by row
+    await load_all(conn, tmp_path)
+    assert "bills_2026_09" not in await _bill_partitions(conn)
+    first = await import_file(conn, "bills", write(tmp_path, "b1.csv", BILLS), TODAY, show_progress=False)
+    assert (first.inserted, first.updated) == (3, 0)
+    made = await _bill_partitions(conn)
+    assert (made["bills_2026_09"], made["bills_2026_10"]) == (1, 2)
+    kinds = await conn.fetch(
+        "SELECT conname, contype::text AS contype FROM pg_constraint WHERE conrelid = 'bills_2026_10'::regclass ORDER BY 1"
+    )
+    assert {k["contype"] for k in kinds} >= {"p", "f"}  # its primary key and the foreign key
+    assert not [k for k in kinds if k["conname"].endswith("_bounds")]  # the attach's helper is gone
+    with pytest.raises(asyncpg.ForeignKeyViolationError):  # the attached month keeps the key
+        await conn.execute(
+            "INSERT INTO bills (msisdn, month, billed_fen, paid_fen) VALUES ('13999999999', '2026-10-01', 1, 1)"
+        )
+    # One file: a correction of a month already there and a month new to callgate.
+    fix = "msisdn,month,billed_yuan,paid_yuan\n18612345678,2026-10,100.00,100.00\n18612345678,2026-08,1,1\n"
+    second = await import_file(conn, "bills", write(tmp_path, "b2.csv", fix), TODAY, show_progress=False)
+    assert (second.inserted, second.updated) == (1, 1)
+    assert (await _bill_partitions(conn))["bills_2026_08"] == 1
+    assert (
+        await conn.fetchval(
+            "SELECT billed_fen FROM bills WHERE msisdn = '18612345678' AND month = '2026-10-01'"
+        )
+        == 10000
+    )
+    assert await conn.fetchval("SELECT count(*) FROM bills") == 4
+
+
+async def test_a_month_with_rows_in_the_default_partition_is_merged(
+    conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # rule X5: rows written before their month had a partition move into it when the import
+    # makes it, and the file's rows are merged with them
+    await load_all(conn, tmp_path)
+    await conn.execute(
+        "INSERT INTO bills (msisdn, month, billed_fen, paid_fen) VALUES ('18612345678', '2026-09-01', 5, 5)"
+    )
+    assert await conn.fetchval("SELECT count(*) FROM bills_default") == 1
+    result = await import_file(conn, "bills", write(tmp_path, "b.csv", BILLS), TODAY, show_progress=False)
+    assert (result.inserted, result.updated) == (2, 1)
+    assert await conn.fetchval("SELECT count(*) FROM bills_default") == 0
+    assert await conn.fetchval("SELECT billed_fen FROM bills_2026_09") == 31250
+
+
+async def test_a_rejected_bills_file_makes_no_partition(conn: asyncpg.Connection, tmp_path: Path) -> None:
+    # rule X5: all or nothing — a file with an unknown number leaves no month table behind
+    await load_all(conn, tmp_path)
+    text = BILLS + "13999999999,2026-07,1,1\n"
+    with pytest.raises(ImportRejected, match="unknown subscriber"):
+        await import_file(conn, "bills", write(tmp_path, "b.csv", text), TODAY, show_progress=False)
+    assert await conn.fetchval("SELECT to_regclass('bills_2026_07')") is None
+    assert await conn.fetchval("SELECT to_regclass('bills_2026_09')") is None

@@ -5,6 +5,7 @@ million rows is a handful of round trips. `gateway.batch.importer` validates fir
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -82,12 +83,20 @@ async def stage_facts(conn: Conn, kind: str, records: Sequence[tuple[Any, ...]])
     return [(r["row_no"], r["msisdn"]) for r in unknown]
 
 
-async def merge_bills(conn: Conn) -> tuple[int, int]:
-    """Insert or correct the staged bills; (inserted, updated).
+async def merge_bills(conn: Conn, attached: Sequence[date] = ()) -> tuple[int, int]:
+    """Insert or correct the staged bills of the months not `attached` (loaded whole as new
+    partitions, `partitions.attach_staged_bills`); (inserted, updated).
 
     bills is partitioned by month (X5), where `xmax = 0` cannot tell an insert from an
     update: the rows already there are counted first, in the staged months' partitions only."""
-    months = [r["month"] for r in await conn.fetch("SELECT DISTINCT month FROM stage_bills")]
+    months = [
+        r["month"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT month FROM stage_bills WHERE NOT month = ANY($1::date[])", list(attached)
+        )
+    ]
+    if not months:
+        return 0, 0
     existing = await conn.fetchval(
         """SELECT count(*) FROM stage_bills s JOIN bills b ON b.msisdn = s.msisdn AND b.month = s.month
            WHERE b.month = ANY($1::date[])""",
@@ -95,9 +104,10 @@ async def merge_bills(conn: Conn) -> tuple[int, int]:
     )
     status = await conn.execute(
         """INSERT INTO bills AS b (msisdn, month, billed_fen, paid_fen)
-           SELECT msisdn, month, billed_fen, paid_fen FROM stage_bills
+           SELECT msisdn, month, billed_fen, paid_fen FROM stage_bills WHERE month = ANY($1::date[])
            ON CONFLICT (msisdn, month) DO UPDATE
-               SET billed_fen = excluded.billed_fen, paid_fen = excluded.paid_fen"""
+               SET billed_fen = excluded.billed_fen, paid_fen = excluded.paid_fen""",
+        months,
     )
     total = int(status.split()[-1])
     return total - int(existing), int(existing)
