@@ -260,6 +260,8 @@ async def test_a_new_month_becomes_its_partition_whole(conn: asyncpg.Connection,
     assert (first.inserted, first.updated) == (3, 0)
     made = await _bill_partitions(conn)
     assert (made["bills_2026_09"], made["bills_2026_10"]) == (1, 2)
+    # analysed at once: the next evaluation plans its reads of the month with statistics
+    assert await conn.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'bills_2026_10'") == 2
     kinds = await conn.fetch(
         "SELECT conname, contype::text AS contype FROM pg_constraint WHERE conrelid = 'bills_2026_10'::regclass ORDER BY 1"
     )
