@@ -112,8 +112,9 @@ _GENERAL_DESC = _desc(_CN.general_desc)
 _FIXED_DESC = _desc(_CN.fixed_line)
 # The types the library tries before fixed lines: a number matching one of them is not a
 # fixed line (and so not a subscriber number here).
-_BEFORE_FIXED: tuple[str, ...] = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number")
-_BEFORE_FIXED += ("pager", "uan", "voicemail")
+_BEFORE_FIXED = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
+)  # fmt: skip
 _EARLIER = tuple(d for d in (_desc(getattr(_CN, name)) for name in _BEFORE_FIXED) if d is not None)
 
 

@@ -486,9 +486,11 @@ async def _load(
     if kind == "bills":
         # X5: a month new to callgate becomes its partition whole (one foreign-key check for
         # the month); the others' partitions are made before their rows are merged.
-        attached = await partitions.attach_staged_bills(conn)
-        await partitions.ensure_staged_bills(conn)
-        inserted, updated = await imports.merge_bills(conn, list(attached))
+        months = await partitions.staged_bill_months(conn)
+        attached = await partitions.attach_staged_bills(conn, months)
+        rest = [m for m in months if m not in attached]
+        await partitions.ensure(conn, "bills", rest)
+        inserted, updated = await imports.merge_bills(conn, rest)
         inserted += sum(attached.values())
     elif kind == "points":
         inserted, updated = await points_rows.merge(conn)

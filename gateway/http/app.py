@@ -105,8 +105,8 @@ async def admit(app: web.Application, request: web.BaseRequest) -> None:
     header, now, tokens = request.headers.get("Authorization"), app[SETTINGS].clock(), app[TOKENS]
     try:
         principal = tokens.principal(header, now)  # a token already known: no coroutine to run
-    except ApiError:
-        principal = await tokens.principal_or_refresh(header, now)
+    except ApiError as refused:
+        principal = await tokens.principal_after_refresh(header, now, refused)
     limits = app[LIMITS]
     if request.path == LOOKUP_PATH:
         limiter = limits.lookup
@@ -128,9 +128,7 @@ def problem_of(exc: Exception, route: str, metrics: Metrics) -> web.StreamRespon
     one place unexpected errors become a 500, logged and counted. Call it in the except block."""
     if isinstance(exc, ApiError):
         return from_exception(exc)
-    if isinstance(
-        exc, EntitlementsError
-    ):  # domain errors (engine, services): problems.status_of maps the code
+    if isinstance(exc, EntitlementsError):  # domain errors: problems.status_of maps the code
         return from_domain_error(exc)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
@@ -181,7 +179,7 @@ def finish(
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, call id, authentication and rate limits, the canonical log line, route
-    metrics and problem+json errors — for every request but the lookup's (`lane.LookupLane`
+    metrics and problem+json errors — for every request but the lookup's (`LookupLane`
     does the same for it, without the router)."""
     started, request_id, call_id = begin(request)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"

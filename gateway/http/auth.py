@@ -90,18 +90,18 @@ class TokenCache:
                 self.listening = False
             await asyncio.sleep(REFRESH_SECONDS)
 
-    async def principal_or_refresh(self, header: str | None, now: datetime) -> Principal:
-        """The caller; a token not yet seen triggers one early reload (at most twice a second),
-        so a token created a moment ago works at once."""
-        try:
-            return self.principal(header, now)
-        except ApiError:
-            if not header or time.monotonic() - self.last_forced < 0.5:
-                raise
-            self.last_forced = time.monotonic()
-            with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError):
-                await self.refresh()  # the store is down: answer with what we know
-            return self.principal(header, now)
+    async def principal_after_refresh(
+        self, header: str | None, now: datetime, refused: ApiError
+    ) -> Principal:
+        """The caller of a request `principal` refused: a token not yet seen triggers one early
+        reload (at most twice a second), so a token created a moment ago works at once;
+        otherwise `refused` stands."""
+        if not header or time.monotonic() - self.last_forced < 0.5:
+            raise refused
+        self.last_forced = time.monotonic()
+        with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError):
+            await self.refresh()  # the store is down: answer with what we know
+        return self.principal(header, now)
 
     def principal(self, header: str | None, now: datetime) -> Principal:
         """The caller of a request, or 401."""

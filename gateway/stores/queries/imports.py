@@ -83,31 +83,25 @@ async def stage_facts(conn: Conn, kind: str, records: Sequence[tuple[Any, ...]])
     return [(r["row_no"], r["msisdn"]) for r in unknown]
 
 
-async def merge_bills(conn: Conn, attached: Sequence[date] = ()) -> tuple[int, int]:
-    """Insert or correct the staged bills of the months not `attached` (loaded whole as new
+async def merge_bills(conn: Conn, months: Sequence[date]) -> tuple[int, int]:
+    """Insert or correct the staged bills of `months` (the others were attached whole as new
     partitions, `partitions.attach_staged_bills`); (inserted, updated).
 
     bills is partitioned by month (X5), where `xmax = 0` cannot tell an insert from an
-    update: the rows already there are counted first, in the staged months' partitions only."""
-    months = [
-        r["month"]
-        for r in await conn.fetch(
-            "SELECT DISTINCT month FROM stage_bills WHERE NOT month = ANY($1::date[])", list(attached)
-        )
-    ]
+    update: the rows already there are counted first, in those months' partitions only."""
     if not months:
         return 0, 0
     existing = await conn.fetchval(
         """SELECT count(*) FROM stage_bills s JOIN bills b ON b.msisdn = s.msisdn AND b.month = s.month
            WHERE b.month = ANY($1::date[])""",
-        months,
+        list(months),
     )
     status = await conn.execute(
         """INSERT INTO bills AS b (msisdn, month, billed_fen, paid_fen)
            SELECT msisdn, month, billed_fen, paid_fen FROM stage_bills WHERE month = ANY($1::date[])
            ON CONFLICT (msisdn, month) DO UPDATE
                SET billed_fen = excluded.billed_fen, paid_fen = excluded.paid_fen""",
-        months,
+        list(months),
     )
     total = int(status.split()[-1])
     return total - int(existing), int(existing)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from entitlements.months import Month
 from gateway.stores.queries.snapshot import Conn
 
 #: The tables partitioned by month, and the column each is partitioned on.
@@ -33,18 +34,13 @@ async def ensure(conn: Conn, table: str, months: Iterable[date]) -> list[date]:
     return made
 
 
-async def ensure_staged_bills(conn: Conn) -> list[date]:
-    """The partitions of every month in the staged bills (`stage_bills`, see imports.py)."""
-    rows = await conn.fetch("SELECT DISTINCT month FROM stage_bills")
-    return await ensure(conn, "bills", [r["month"] for r in rows])
+async def staged_bill_months(conn: Conn) -> list[date]:
+    """The months of the staged bills (`stage_bills`, see imports.py), oldest first."""
+    return [r["month"] for r in await conn.fetch("SELECT DISTINCT month FROM stage_bills ORDER BY 1")]
 
 
-def _next_month(first_day: date) -> date:
-    return date(first_day.year + first_day.month // 12, first_day.month % 12 + 1, 1)
-
-
-async def attach_staged_bills(conn: Conn) -> dict[date, int]:
-    """Each month of the staged bills (`stage_bills`) that has no partition yet and no rows
+async def attach_staged_bills(conn: Conn, months: Iterable[date]) -> dict[date, int]:
+    """Each of `months` of the staged bills (`stage_bills`) that has no partition yet and no rows
     waiting in `bills_default`, loaded whole into a table of its own, indexed once, and
     attached as that month's partition; month → rows so loaded (issue 22.5).
 
@@ -56,14 +52,13 @@ async def attach_staged_bills(conn: Conn) -> dict[date, int]:
     `bills_default` (scanned for the month's rows: none, checked first). The other months
     (corrections of a month already there) are merged row by row as before."""
     loaded: dict[date, int] = {}
-    months = [r["month"] for r in await conn.fetch("SELECT DISTINCT month FROM stage_bills ORDER BY 1")]
     for first_day in months:
         name = f"bills_{first_day:%Y_%m}"
         # The lock callgate_month_partition() takes (sql/050): one maker of a month at a time.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('callgate_month_partition bills'))")
         if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name):
             continue
-        after = _next_month(first_day)
+        after = (Month.of(first_day) + 1).first_day
         if await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM bills_default WHERE month >= $1 AND month < $2)", first_day, after
         ):
