@@ -17,7 +17,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from entitlements.errors import EntitlementsError
-from gateway.http.auth import PRINCIPAL, TokenCache
+from gateway.http.auth import PRINCIPAL, RequestView, TokenCache
 from gateway.http.keys import (
     AGENTS,
     CREDIT,
@@ -69,7 +69,6 @@ from gateway.stores.replica import ReadPools, open_replica
 
 log = get_logger("http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]  # what aiohttp's Server calls
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/agent", "/wallboard")
 LOOKUP_PATH = "/v1/ivr/lookup"
 _ID_PREFIX = f"{uuid.uuid4().hex[:8]}-"  # per process; request ids are this plus a counter
@@ -82,7 +81,7 @@ LIMITS = web.AppKey("limits", Limits)
 MAX_BODY = 64 * 1024
 
 
-def begin(request: web.BaseRequest) -> tuple[float, str, str | None]:
+def begin(request: RequestView) -> tuple[float, str, str | None]:
     """A request's start: its clock, its request id (the client's when well formed, else
     ours) and call id (as logged), bound to the log context of the request's task."""
     started = time.perf_counter()
@@ -99,7 +98,7 @@ def begin(request: web.BaseRequest) -> tuple[float, str, str | None]:
     return started, request_id, call_id
 
 
-async def admit(app: web.Application, request: web.BaseRequest) -> None:
+async def admit(app: web.Application, request: RequestView) -> None:
     """The bearer token (401) and the token's rate limit (429) of a non-public request; the
     caller is kept on the request (PRINCIPAL) for the route's role check."""
     header, now, tokens = request.headers.get("Authorization"), app[SETTINGS].clock(), app[TOKENS]
@@ -150,37 +149,43 @@ def finish(
     started: float,
     request_id: str,
     call_id: str | None,
-    path: str | None = None,
 ) -> web.StreamResponse:
-    """A request's end: X-Request-Id, the route's metrics and the canonical log line
-    (``path``: the path as logged, when the caller knows it — the lane's is constant)."""
-    elapsed = time.perf_counter() - started
+    """A request's end: X-Request-Id, then `account` for it."""
     response.headers["X-Request-Id"] = request_id
-    metrics.observe_request(route, response.status, elapsed)
+    path = mask_path(request.path)
+    account(metrics, request.method, path, route, response.status, started, request_id, call_id)
+    return response
+
+
+def account(
+    metrics: Metrics,
+    method: str,
+    path: str,
+    route: str,
+    status: int,
+    started: float,
+    request_id: str,
+    call_id: str | None,
+) -> None:
+    """The route's metrics and the canonical log line of a request answered with `status`
+    (``path``: as logged, numbers masked)."""
+    elapsed = time.perf_counter() - started
+    metrics.observe_request(route, status, elapsed)
     # The answer is decided (a write may have committed): nothing below may change it. The
     # logger drops and counts a line it cannot write; the except is for a logger that raises.
     try:
-        request_done(
-            request.method,
-            mask_path(request.path) if path is None else path,
-            route,
-            response.status,
-            round(elapsed * 1000, 3),
-            request_id,
-            call_id,
-        )
+        request_done(method, path, route, status, round(elapsed * 1000, 3), request_id, call_id)
     except Exception:  # counted below with the logger's own failures
         LOG_FAILURES.add()
     if LOG_FAILURES.pending:
         metrics.unexpected.labels("logging").inc(LOG_FAILURES.take())
-    return response
 
 
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, call id, authentication and rate limits, the canonical log line, route
-    metrics and problem+json errors — for every request but the lookup's (`LookupLane`
-    does the same for it, without the router)."""
+    metrics and problem+json errors — for every request but the lookups the lane serves
+    (`lane.LookupLane` does the same for them, from the connection's bytes)."""
     started, request_id, call_id = begin(request)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     app = request.app
@@ -194,36 +199,6 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception as exc:
         response = problem_of(exc, route, metrics)
     return finish(request, response, metrics, route, started, request_id, call_id)
-
-
-class LookupLane:
-    """`GET /v1/ivr/lookup` served before aiohttp's router: the per-call request, which is
-    most of the traffic, skips the route resolution and the middleware chain. It does what
-    `context_middleware` does (the same `begin`, `admit`, `problem_of` and `finish`) around
-    the same handler (`routes.lookup.answer_lookup`); every other request goes to the app.
-    `EdgeRunner` serves through it (`callgate serve` and the tests)."""
-
-    __slots__ = ("app", "full")
-
-    def __init__(self, app: web.Application, full: ServerHandler) -> None:
-        self.app = app
-        self.full = full
-
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        """The lookup, or the app's own handling of anything else (HEAD, Expect, other paths)."""
-        if request.method != "GET" or request.path != LOOKUP_PATH or "Expect" in request.headers:
-            return await self.full(request)
-        app = self.app
-        started, request_id, call_id = begin(request)
-        metrics = app[METRICS]
-        try:
-            await admit(app, request)
-            response: web.StreamResponse = await lookup_routes.answer_lookup(request, app[LOOKUP], whole=True)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            response = problem_of(exc, LOOKUP_PATH, metrics)
-        return finish(request, response, metrics, LOOKUP_PATH, started, request_id, call_id, LOOKUP_PATH)
 
 
 def create_app(settings: Settings) -> web.Application:

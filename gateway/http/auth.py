@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 from aiohttp import web
@@ -130,7 +132,23 @@ class TokenCache:
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
-def require(request: web.BaseRequest, *roles: str) -> Principal:
+class RequestView(Protocol):
+    """What admission, the role check and the lookup read of a request: aiohttp's request,
+    or the lookup lane's `lane.RawRequest`."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def query(self) -> Mapping[str, str]: ...
+    def __getitem__(self, key: web.RequestKey[Principal]) -> Principal: ...
+    def __setitem__(self, key: web.RequestKey[Principal], value: Principal) -> None: ...
+
+
+def require(request: RequestView, *roles: str) -> Principal:
     """The request's principal when its role is one of `roles` (admin always passes), else 403."""
     principal = request[PRINCIPAL]
     if principal.role != "admin" and principal.role not in roles:

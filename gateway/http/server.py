@@ -17,12 +17,13 @@ import contextlib
 import re
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
-from gateway.http.app import LookupLane
 from gateway.http.keys import METRICS
+from gateway.http.lane import LookupLane, RawRequest, parse
 from gateway.http.problems import problem_response
 from gateway.logs import get_logger
 
@@ -62,9 +63,78 @@ def _count_unhandled(request: web.BaseRequest) -> None:
 
 
 class EdgeRequestHandler(RequestHandler):
-    """aiohttp's connection handler, with our answers for requests it cannot hand to the app."""
+    """aiohttp's connection handler, with the lookup's lane (`lane`) in front of it and our
+    answers for requests it cannot hand to the app."""
 
-    __slots__ = ()
+    __slots__ = ("_lane", "_lane_held", "_lane_task")
+
+    def __init__(self, manager: EdgeServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        # The lane, while every byte of the connection has been a lookup the lane answered
+        # (None: aiohttp reads the connection, from the first byte it was given to the end).
+        self._lane: LookupLane | None = manager.lane
+        self._lane_task: asyncio.Task[None] | None = None  # the lookup being answered
+        self._lane_held = b""  # what came meanwhile: read after the answer, in order
+
+    def data_received(self, data: bytes) -> None:
+        """A lookup for the lane, or the bytes for aiohttp's parser (see `lane`)."""
+        if self._lane is not None and not (self._force_close or self._close):
+            if self._lane_task is not None:
+                self._lane_held += data
+                if self.transport is not None:  # one answer at a time: the client waits
+                    self.transport.pause_reading()
+                return
+            request = parse(data)
+            if request is not None:
+                self._lane_task = self._loop.create_task(self._lane_answer(self._lane, request))
+                return
+            self._lane = None  # aiohttp's from here on
+        super().data_received(data)
+
+    async def _lane_answer(self, lane: LookupLane, request: RawRequest) -> None:
+        try:
+            data = await lane.answer(request)
+        except Exception as exc:  # answer() makes problems of what the lookup raises: a bug
+            log.error("unhandled_error", status=500, exc_info=exc)
+            lane.app[METRICS].unexpected.labels("unhandled").inc()
+            self.force_close()
+            return
+        finally:
+            self._lane_task = None
+        transport = self.transport
+        if transport is None:  # the client left
+            return
+        transport.write(data)
+        # Kept alive, and closed once idle for `keepalive_timeout`, as aiohttp keeps its own
+        # after an answer (the same timer: `_process_keepalive`).
+        self._keepalive = True
+        if self._keepalive_timeout and not self._close:
+            close_time = self._loop.time() + self._keepalive_timeout
+            self._next_keepalive_close_time = close_time
+            if self._keepalive_handle is None:
+                self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
+        held, self._lane_held = self._lane_held, b""
+        if held:
+            transport.resume_reading()
+            if transport.get_write_buffer_size():  # a client that sends and does not read:
+                self._lane = None  # aiohttp's flow control from here on
+            self.data_received(held)
+
+    def _process_keepalive(self) -> None:
+        if self._lane_task is not None:  # a lookup being answered is not an idle connection
+            self._keepalive_handle = self._loop.call_at(
+                self._loop.time() + self._keepalive_timeout, self._process_keepalive
+            )
+            return
+        super()._process_keepalive()
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        """Finish the lookup being answered, then aiohttp's shutdown."""
+        self._force_close = True  # nothing new is read (aiohttp's shutdown sets it too)
+        task = self._lane_task
+        if task is not None:
+            await asyncio.wait([task], timeout=timeout)
+        await super().shutdown(timeout)
 
     def handle_error(
         self,
@@ -95,7 +165,11 @@ class EdgeRequestHandler(RequestHandler):
 
 
 class EdgeServer(web.Server):
-    """aiohttp's low-level server, making `EdgeRequestHandler`s."""
+    """aiohttp's low-level server, making `EdgeRequestHandler`s with the app's lookup lane."""
+
+    def __init__(self, lane: LookupLane | None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lane = lane
 
     def __call__(self) -> RequestHandler:
         """One handler per connection (what web.Server does, with our subclass)."""
@@ -104,15 +178,21 @@ class EdgeServer(web.Server):
 
 
 class EdgeRunner(web.AppRunner):
-    """web.AppRunner serving through `EdgeServer` and the lookup's lane (`app.LookupLane`):
-    the app's startup, cleanup and shutdown as usual."""
+    """web.AppRunner serving through `EdgeServer` and the lookup's lane (`lane.LookupLane`;
+    ``lane=False``: without it, every request aiohttp's, as the lane's tests compare): the
+    app's startup, cleanup and shutdown as usual."""
+
+    def __init__(self, app: web.Application, *, lane: bool = True, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.lane = lane
 
     async def _make_server(self) -> web.Server:
         # web.AppRunner starts the app and builds its Server (no public way to pick the class):
         # the same handler, request factory and arguments, our server class.
         built = await super()._make_server()
         return EdgeServer(
-            LookupLane(self.app, built.request_handler),
+            LookupLane(self.app) if self.lane else None,
+            built.request_handler,
             request_factory=built.request_factory,
             loop=asyncio.get_running_loop(),
             **self._kwargs,

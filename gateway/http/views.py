@@ -1,15 +1,9 @@
 """Response views shared by several routes: the JSON shape of a work order and its
-events, the schema of the per-call lookup answer (lookup, call memory, screen pop), and
-`WholeResponse`, the lookup lane's way of sending it."""
+events, and the schema of the per-call lookup answer (lookup, call memory, screen pop)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from aiohttp import web
-from aiohttp.helpers import rfc822_formatted_time
-from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
-from aiohttp.web_request import BaseRequest
 
 from gateway.logs import mask
 from gateway.stores.queries.workorders import OrderEvent, WorkOrder
@@ -134,50 +128,3 @@ def event_json(event: OrderEvent) -> dict[str, Any]:
         "note": event.note,
         "at": event.at.isoformat(),
     }
-
-
-class WholeResponse(web.Response):
-    """A small answer written to the connection in one call, head and body together, when
-    the connection allows it (HTTP/1.1 keep-alive, nothing of an earlier answer still
-    waiting to be sent) — the bytes aiohttp would send (the status line, the response's
-    headers, then Content-Length, Date and Server as aiohttp adds them) without its
-    per-response machinery, ~15 µs of a lookup's ~140 (issue 22). Anything else (HTTP/1.0,
-    Connection: close, a slow reader, a header with a line break) is written by aiohttp."""
-
-    _whole = False
-
-    async def prepare(self, request: BaseRequest) -> Any:
-        """Write the whole answer now, or prepare it as aiohttp does."""
-        transport = request.transport
-        body = self.body
-        if (
-            self._whole
-            or transport is None
-            or request.version != HttpVersion11
-            or not request.keep_alive
-            or request.method == "HEAD"
-            or transport.get_write_buffer_size()
-            or not isinstance(body, bytes)
-        ):
-            return await super().prepare(request)
-        lines = [f"HTTP/1.1 {self.status} {self.reason}"]
-        for name, value in self.headers.items():
-            if "\r" in value or "\n" in value:
-                return await super().prepare(request)  # aiohttp refuses it, as it should
-            lines.append(f"{name}: {value}")
-        lines.append(f"Content-Length: {len(body)}")
-        lines.append(f"Date: {rfc822_formatted_time()}")
-        lines.append(f"Server: {SERVER_SOFTWARE}")
-        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        self._whole = True
-        return None
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        """Nothing more once the whole answer is written."""
-        if not self._whole:
-            await super().write_eof(data)
-
-    @property
-    def keep_alive(self) -> bool | None:
-        """The connection stays open after a whole answer (HTTP/1.1 keep-alive, checked)."""
-        return True if self._whole else super().keep_alive

@@ -1,7 +1,8 @@
-"""The lookup's lane (`app.LookupLane`): `GET /v1/ivr/lookup` served before aiohttp's router
-answers exactly what the app's own route and middleware answer — the same statuses,
-bodies, problems, headers, metrics and screen-pop memory — while every other request still
-goes through the app (SPEC §6 lookup contract, Q1–Q4)."""
+"""The lookup's lane (`gateway.http.lane`): `GET /v1/ivr/lookup` answered from the
+connection's bytes answers exactly what the app's own route and middleware answer — the
+same statuses, bodies, problems, headers, bytes, metrics and screen-pop memory — while
+every other request, and every request after one the lane does not take, goes through
+aiohttp and the app (SPEC §6 lookup contract, Q1–Q4)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.typedefs import Middleware
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from gateway.http import lane as lane_module
 from gateway.http.app import create_app
 from gateway.settings import Settings
+from tests.conftest import EdgeTestServer
 from tests.gateway.lookup_support import CANCELLED, FIVE, FOUR, ONE, evaluated_province
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -107,7 +114,8 @@ async def test_the_lane_answers_as_the_route_and_middleware_do(
         assert ours == theirs, (query, role, extra)
     statuses = {(await ask(edge, tokens, q, r, e))[0] for q, r, e in CASES}
     assert statuses == {200, 400, 401, 403}
-    # The lane served every lookup: none reached the edge app's middleware; all reached the plain one's.
+    # The lane served every lookup (aiohttp's client percent-encodes '+86' and spaces: decoded
+    # as aiohttp decodes them): none reached the edge app's middleware; all reached the plain one's.
     assert not [p for p in edge_seen if p.endswith("/v1/ivr/lookup")]
     admitted = [c for c in CASES if c[1] is not None and "Authorization" not in c[2]]  # 401s stop earlier
     assert len([p for p in plain_seen if p == "GET /v1/ivr/lookup"]) == 2 * len(admitted)
@@ -210,3 +218,246 @@ async def test_the_lane_writes_the_bytes_aiohttp_writes(
         (mine,) = await raw_exchange(edge_port, [data])
         (aiohttps,) = await raw_exchange(plain_port, [data])
         assert (normalised(mine[0]), mine[1]) == (normalised(aiohttps[0]), aiohttps[1])
+
+
+def lookup(tokens: dict[str, str], query: str, extra: str = "") -> bytes:
+    """A lookup's bytes, as an IVR sends it on a kept-alive connection."""
+    return (
+        f"GET /v1/ivr/lookup?{query} HTTP/1.1\r\nHost: callgate.test\r\n"
+        f"Authorization: Bearer {tokens['ivr']}\r\n{extra}\r\n"
+    ).encode()
+
+
+async def test_a_connection_of_lookups_is_the_lanes_until_it_carries_anything_else(
+    both: tuple[TestClient[Any, Any], TestClient[Any, Any], dict[str, str], list[str], list[str]],
+) -> None:
+    # rule Q1: lookups (percent-encoded and kept-alive ones too) never reach the app's chain
+    # while the connection carries only lookups; after any other request, aiohttp reads it
+    edge, _, tokens, edge_seen, _ = both
+    port = edge.server.port
+    assert port is not None
+    asks = [
+        lookup(tokens, f"ani={FIVE}&dnis=10010"),
+        lookup(tokens, f"ani=%2B86{FOUR}&call_id=lane-pct-1"),
+        lookup(tokens, f"ani={ONE}&format=kv", "Connection: keep-alive\r\n"),
+        lookup(tokens, "ani=12345"),
+    ]
+    answers = await raw_exchange(port, [*asks, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", asks[0]])
+    assert [h[0] for h, _ in answers] == ["HTTP/1.1 200 OK"] * 3 + ["HTTP/1.1 400 Bad Request"] + [
+        "HTTP/1.1 200 OK"
+    ] * 2
+    assert b'"msisdn":"+86' + FOUR.encode() in answers[1][1] or FOUR.encode() in answers[1][1]
+    assert edge_seen == ["GET /healthz", "GET /v1/ivr/lookup"]  # only what came after /healthz
+
+
+async def read_answers(reader: asyncio.StreamReader, n: int) -> list[bytes]:
+    """The bodies of the next n answers on a connection."""
+    bodies = []
+    for _ in range(n):
+        async with asyncio.timeout(30):  # a guard against a hang, not a speed check
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            length = int(re.search(r"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]  # always sent
+            bodies.append(await reader.readexactly(length))
+    return bodies
+
+
+async def test_answers_keep_the_order_of_lookups_sent_before_the_last_was_answered(
+    both: tuple[TestClient[Any, Any], TestClient[Any, Any], dict[str, str], list[str], list[str]],
+) -> None:
+    # rule Q1: an IVR that sends its next lookups before reading gets each answer in order —
+    # sent in separate writes (held while the lane answers) or in one (pipelined: aiohttp's)
+    edge, plain, tokens, _, _ = both
+    numbers = [FIVE, FOUR, ONE, FIVE, ONE]
+    for port in (edge.server.port, plain.server.port):
+        assert port is not None
+        for together in (False, True):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                asks = [lookup(tokens, f"ani={n}") for n in numbers]
+                if together:
+                    writer.write(b"".join(asks))
+                else:
+                    for data in asks:
+                        writer.write(data)
+                        await writer.drain()
+                        await asyncio.sleep(0)
+                bodies = await read_answers(reader, len(asks))
+            finally:
+                writer.close()
+            assert [orjson.loads(b)["tier"] is not None for b in bodies] == [True] * len(numbers)
+            assert [orjson.loads(b)["msisdn"] for b in bodies] == [
+                orjson.loads(bodies[i])["msisdn"] for i in (0, 1, 2, 0, 2)
+            ]
+            assert len({orjson.loads(b)["msisdn"] for b in bodies}) == 3
+
+
+async def test_an_idle_lane_connection_is_closed_after_the_keepalive_timeout(
+    settings: Settings, conn: asyncpg.Connection, database_url: str
+) -> None:
+    # rule Q1: a kept-alive connection of lookups is closed when idle, as aiohttp closes its own
+    tokens = await evaluated_province(conn, database_url)
+    edge = EdgeTestServer(create_app(settings))
+    await edge.start_server(keepalive_timeout=0.5)
+    assert edge.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    try:
+        for _ in range(3):  # answered lookups keep it open: each is activity
+            writer.write(lookup(tokens, f"ani={FIVE}"))
+            assert len(await read_answers(reader, 1)) == 1
+            await asyncio.sleep(0.3)
+        async with asyncio.timeout(10):  # idle from here: closed by the server
+            assert await reader.read() == b""
+    finally:
+        writer.close()
+        await edge.close()
+
+
+_PARAMS = st.sampled_from(
+    [
+        f"ani={FIVE}",
+        f"ani=%2B86{FOUR}",
+        f"ani=+86{ONE}",
+        f"ani=0086{FIVE}",
+        "ani=anonymous",
+        "ani=",
+        "ani=12345",
+        "ani=1300011920%39",
+        "ani=%E4%B8%AD",
+        "ani=%zz",
+        "dnis=10010",
+        "format=kv",
+        "format=xml",
+        "call_id=lane-h-1",
+        "call_id=a%20b",
+        "call_id=x;y",
+        "x",
+        "",
+        "a=b=c",
+        "q=1#frag",
+        'q="x"',
+        "q=a b",
+    ]
+)
+_HEADERS = st.sampled_from(
+    [
+        "Host: callgate.test",
+        "X-Request-Id: acd-1",
+        "X-Request-Id: bad id",
+        "Accept: text/plain",
+        "Accept: application/json, text/plain",
+        "Connection: keep-alive",
+        "Connection: Keep-Alive",
+        "Connection: close",
+        "Content-Length: 0",
+        "X-Odd: a\tb",
+        "X-Pad:   padded  ",
+        "X-Empty:",
+        "Bad Name: x",
+        " folded",
+        "NoColon",
+        "X-Del: a\x7fb",
+        "Authorization: Bearer cg_ivr_notatokenatallnotatokenatall",
+    ]
+)
+
+
+@pytest.fixture
+async def laneless(settings: Settings) -> AsyncIterator[EdgeTestServer]:
+    """The edge without the lane: every request read by aiohttp (its parser's refusals are
+    the edge's problem+json, as with the lane)."""
+    server = EdgeTestServer(create_app(settings))
+    await server.start_server(lane=False)
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+def _normalised_answer(answer: tuple[list[str], bytes] | None) -> tuple[list[str], bytes] | None:
+    return None if answer is None else (normalised(answer[0]), answer[1])
+
+
+async def _one_then_another(port: int, first: bytes, second: bytes) -> list[tuple[list[str], bytes] | None]:
+    """The answer to `first` and, if the connection stays open, to `second` (None: closed)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers: list[tuple[list[str], bytes] | None] = []
+    try:
+        for data in (first, second):
+            writer.write(data)
+            async with asyncio.timeout(30):  # a guard against a hang, not a speed check
+                try:
+                    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[:-2]
+                except asyncio.IncompleteReadError:
+                    answers.append(None)
+                    break
+                length = next(int(h.split(":")[1]) for h in head if h.lower().startswith("content-length:"))
+                answers.append((head, await reader.readexactly(length)))
+            if any(h.lower() == "connection: close" for h in head):
+                break
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return answers
+
+
+@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_any_request_gets_from_the_edge_what_aiohttp_and_the_app_answer(
+    both: tuple[TestClient[Any, Any], TestClient[Any, Any], dict[str, str], list[str], list[str]],
+    laneless: EdgeTestServer,
+    data: st.DataObject,
+) -> None:
+    # rule Q1: whatever the lane takes, it answers byte for byte as aiohttp and the app do, and
+    # whatever it does not take is aiohttp's — near-lookups with odd queries, versions, headers
+    edge, _, tokens, _, _ = both
+    edge_port, plain_port = edge.server.port, laneless.port
+    assert edge_port is not None and plain_port is not None
+    method = data.draw(st.sampled_from(["GET", "GET", "GET", "get", "POST"]), label="method")
+    path = data.draw(st.sampled_from(["/v1/ivr/lookup?", "/v1/ivr/lookup/?", "/v1/ivr/lookup"]), label="path")
+    query = "&".join(data.draw(st.lists(_PARAMS, max_size=5), label="query"))
+    version = data.draw(st.sampled_from(["HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/1.2"]), label="version")
+    auth = data.draw(st.sampled_from(["ivr", "agent", None]), label="token")
+    headers = data.draw(st.lists(_HEADERS, max_size=4), label="headers")
+    if auth is not None:
+        headers.insert(
+            data.draw(st.integers(0, len(headers)), label="at"), f"Authorization: Bearer {tokens[auth]}"
+        )
+    first = (
+        f"{method} {path}{query} {version}\r\n{''.join(h + chr(13) + chr(10) for h in headers)}\r\n".encode()
+    )
+    second = lookup(tokens, f"ani={FIVE}")
+    for port in (plain_port, edge_port):  # the cache filled for both (a miss says source=database)
+        await _one_then_another(port, lookup(tokens, f"ani={FIVE}"), lookup(tokens, f"ani={FOUR}"))
+        await _one_then_another(port, lookup(tokens, f"ani={ONE}"), lookup(tokens, "ani=13000000000"))
+    ours = await _one_then_another(edge_port, first, second)
+    theirs = await _one_then_another(plain_port, first, second)
+    assert [_normalised_answer(a) for a in ours] == [_normalised_answer(a) for a in theirs], first
+
+
+async def test_a_failure_past_the_answer_closes_the_connection_and_is_counted(
+    both: tuple[TestClient[Any, Any], TestClient[Any, Any], dict[str, str], list[str], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rule Q1: the lane turns whatever the lookup raises into a problem; a bug after that (in
+    # writing the answer's bytes) closes the connection, is logged and counted, and the next
+    # connection is served
+    edge, _, tokens, _, _ = both
+    assert edge.server.port is not None
+
+    def broken(*_: Any) -> bytes:
+        raise RuntimeError("a bug in writing the answer")
+
+    monkeypatch.setattr(lane_module, "whole", broken)
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.server.port)
+    try:
+        writer.write(lookup(tokens, f"ani={FIVE}"))
+        async with asyncio.timeout(30):  # a guard against a hang, not a speed check
+            assert await reader.read() == b""  # closed, nothing sent
+    finally:
+        writer.close()
+    monkeypatch.undo()
+    metrics = await (await edge.get("/metrics")).text()
+    assert 'callgate_unexpected_errors_total{route="unhandled"} 1.0' in metrics
+    (answer,) = await raw_exchange(edge.server.port, [lookup(tokens, f"ani={FIVE}")])
+    assert answer[0][0] == "HTTP/1.1 200 OK"

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http import inputs, openapi
-from gateway.http.auth import require
+from gateway.http.auth import RequestView, require
 from gateway.http.keys import LOOKUP
 from gateway.http.problems import ApiError, invalid_request
-from gateway.http.views import ANSWER_SCHEMA, WholeResponse
+from gateway.http.views import ANSWER_SCHEMA
 from gateway.numbers import InvalidNumber, is_withheld, normalise
 from gateway.services.lookup import Answer, LookupService
 
@@ -34,28 +34,26 @@ def _kv_lines(fields: dict[str, Any], prefix: str = "") -> list[str]:
     return lines
 
 
-def _respond(request: web.BaseRequest, answer: Answer, whole: bool) -> web.Response:
-    wants_kv = request.query.get("format") == "kv" or (
-        "text/plain" in request.headers.get("Accept", "")
-        and "application/json" not in request.headers.get("Accept", "")
-    )
-    kind = WholeResponse if whole else web.Response
-    if wants_kv:
-        return kind(text="\n".join(_kv_lines(answer.fields)) + "\n", content_type="text/plain")
-    return kind(body=answer.body, content_type="application/json")
+JSON, KV = "application/json", "text/plain; charset=utf-8"
+
+
+def _body_of(request: RequestView, answer: Answer) -> tuple[bytes, str]:
+    accept = request.headers.get("Accept", "")
+    if request.query.get("format") == "kv" or ("text/plain" in accept and "application/json" not in accept):
+        return ("\n".join(_kv_lines(answer.fields)) + "\n").encode(), KV
+    return answer.body, JSON
 
 
 async def get_lookup(request: web.Request) -> web.Response:
     """Who is calling and which queue they belong in (Q1–Q4)."""
-    return await answer_lookup(request, request.app[LOOKUP])
+    body, content_type = await lookup_body(request, request.app[LOOKUP])
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-async def answer_lookup(
-    request: web.BaseRequest, service: LookupService, *, whole: bool = False
-) -> web.Response:
-    """The lookup's answer to an admitted request (what `get_lookup` and the lookup's lane,
-    which has no router and so no ``request.app``, both serve); ``whole``: sent as a
-    `WholeResponse` (the lane)."""
+async def lookup_body(request: RequestView, service: LookupService) -> tuple[bytes, str]:
+    """The lookup's answer to an admitted request, as its bytes and content type (JSON, or
+    key=value lines for format=kv or an Accept of text/plain): what the route and the
+    lookup's lane (`lane.LookupLane`, which has no app at hand) both send."""
     require(request, "ivr")
     query = request.query
     fmt = query.get("format")
@@ -76,7 +74,7 @@ async def answer_lookup(
         answer = await service.lookup(msisdn)
     if call_id is not None:
         service.remember_call(call_id, answer)
-    return _respond(request, answer, whole)
+    return _body_of(request, answer)
 
 
 async def get_call(request: web.Request) -> web.Response:
