@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from gateway.http import lane as lane_module
 from gateway.http.app import create_app
+from gateway.services.lookup import LookupService
 from gateway.settings import Settings
 from tests.conftest import EdgeTestServer
 from tests.gateway.lookup_support import CANCELLED, FIVE, FOUR, ONE, evaluated_province
@@ -461,3 +462,35 @@ async def test_a_failure_past_the_answer_closes_the_connection_and_is_counted(
     assert 'callgate_unexpected_errors_total{route="unhandled"} 1.0' in metrics
     (answer,) = await raw_exchange(edge.server.port, [lookup(tokens, f"ani={FIVE}")])
     assert answer[0][0] == "HTTP/1.1 200 OK"
+
+
+async def test_a_lookup_being_answered_is_finished_before_the_server_stops(
+    settings: Settings, conn: asyncpg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rule Q1: stopping the server (SIGTERM: the runner's cleanup) lets the lane's lookup in
+    # flight finish and answers it, then closes the connection
+    tokens = await evaluated_province(conn, database_url)
+    edge = EdgeTestServer(create_app(settings))
+    await edge.start_server()
+    assert edge.port is not None
+    started = asyncio.Event()
+    real = LookupService.lookup
+
+    async def slow(self: LookupService, msisdn: str) -> Any:
+        started.set()
+        await asyncio.sleep(0.5)
+        return await real(self, msisdn)
+
+    monkeypatch.setattr(LookupService, "lookup", slow)
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    try:
+        writer.write(lookup(tokens, f"ani={FIVE}"))
+        await started.wait()
+        stopping = asyncio.create_task(edge.close())
+        (body,) = await read_answers(reader, 1)
+        assert orjson.loads(body)["known"] is True
+        await stopping
+        async with asyncio.timeout(30):  # a guard against a hang, not a speed check
+            assert await reader.read() == b""  # then closed
+    finally:
+        writer.close()
