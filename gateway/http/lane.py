@@ -33,9 +33,10 @@ from gateway.http.routes.lookup import lookup_body
 
 #: How every lookup the lane takes starts.
 PREFIX = b"GET " + LOOKUP_PATH.encode() + b"?"
-#: aiohttp's limit for a request line or a header (8,190 bytes): a longer read is aiohttp's to refuse.
+#: aiohttp's default limit for a request line or a header field: a longer read is aiohttp's
+#: to refuse (`EdgeRequestHandler` passes its own, smaller, limit when it was given one).
 MAX_READ = 8190
-MAX_HEADERS = 64  # header lines in a lookup the lane takes (IVRs send a handful)
+MAX_HEADERS = 32  # header lines in a lookup the lane takes (IVRs send a handful)
 # The query: parameters as IVRs send them, split on '&' and '=' as they are; with percent
 # escapes, '+' or ';' decoded by yarl, as aiohttp decodes them. Anything else (a '#', a
 # quote, a space …) is aiohttp's.
@@ -43,9 +44,28 @@ _PLAIN_QUERY = re.compile(r"[A-Za-z0-9._~=&:@!$'()*,/?-]*")
 _QUERY = re.compile(r"[A-Za-z0-9._~=&:@!$'()*,/?%+;-]*")
 _NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 _VALUE = re.compile(r"[\t\x20-\x7e]*")  # visible ASCII, spaces and tabs: no control characters
-# Headers that change how the request is read or answered: aiohttp handles those (a
-# `Connection: keep-alive`, which changes nothing in HTTP/1.1, is taken).
-_NOT_TAKEN = frozenset(("content-length", "transfer-encoding", "expect", "upgrade"))
+# The headers a lookup the lane takes may carry: none that aiohttp's parser or response
+# reads (Content-Length, Transfer-Encoding, Upgrade, Expect, Proxy-Connection, the
+# WebSocket keys, Content-Encoding …) — a request with any other header is aiohttp's.
+# `Connection` is taken only as keep-alive, which changes nothing in HTTP/1.1.
+_TAKEN = frozenset(
+    (
+        "host",
+        "authorization",
+        "x-request-id",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "user-agent",
+        "connection",
+        "cache-control",
+        "pragma",
+        "x-forwarded-for",
+        "x-real-ip",
+        "traceparent",
+        "tracestate",
+    )
+)
 
 
 class RawRequest:
@@ -69,16 +89,15 @@ class RawRequest:
         self._items[key] = value
 
 
-def parse(data: bytes) -> RawRequest | None:
+def parse(data: bytes, limit: int = MAX_READ) -> RawRequest | None:
     """The lookup that is exactly `data` (one read), or None when aiohttp should read it.
 
-    Taken: `GET /v1/ivr/lookup?QUERY HTTP/1.1`, CRLF line ends, ASCII, a Host header, up to
-    `MAX_HEADERS` headers whose names are tokens, none repeated, and values visible
-    characters, none of `_NOT_TAKEN`, `Connection` only as keep-alive, and nothing after the
-    empty line. Anything else is left to aiohttp, which
-    answers it as it answers any request.
+    Taken: `GET /v1/ivr/lookup?QUERY HTTP/1.1` in at most `limit` bytes, CRLF line ends,
+    ASCII, a Host header, up to `MAX_HEADERS` headers of `_TAKEN`, none repeated, values of
+    visible characters, `Connection` only as keep-alive, and nothing after the empty line.
+    Anything else is left to aiohttp, which answers it as it answers any request.
     """
-    if len(data) > MAX_READ or not data.startswith(PREFIX):
+    if len(data) > limit or not data.startswith(PREFIX):
         return None
     try:
         text = data.decode("ascii")
@@ -113,7 +132,7 @@ def parse(data: bytes) -> RawRequest | None:
             return None
         value = value.strip(" \t")
         lowered = name.lower()
-        if lowered in _NOT_TAKEN or (lowered == "connection" and value.lower() != "keep-alive"):
+        if lowered not in _TAKEN or (lowered == "connection" and value.lower() != "keep-alive"):
             return None
         if name in headers:  # aiohttp refuses some repeated headers (Host …): it decides
             return None

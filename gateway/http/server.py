@@ -66,13 +66,15 @@ class EdgeRequestHandler(RequestHandler):
     """aiohttp's connection handler, with the lookup's lane (`lane`) in front of it and our
     answers for requests it cannot hand to the app."""
 
-    __slots__ = ("_lane", "_lane_held", "_lane_task")
+    __slots__ = ("_lane", "_lane_held", "_lane_limit", "_lane_task")
 
     def __init__(self, manager: EdgeServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         # The lane, while every byte of the connection has been a lookup the lane answered
         # (None: aiohttp reads the connection, from the first byte it was given to the end).
         self._lane: LookupLane | None = manager.lane
+        # A read longer than aiohttp would take in one line or header is aiohttp's to refuse.
+        self._lane_limit = min(self.max_line_size, self.max_field_size)
         self._lane_task: asyncio.Task[None] | None = None  # the lookup being answered
         self._lane_held = b""  # what came meanwhile: read after the answer, in order
 
@@ -84,7 +86,7 @@ class EdgeRequestHandler(RequestHandler):
                 if self.transport is not None:  # one answer at a time: the client waits
                     self.transport.pause_reading()
                 return
-            request = parse(data)
+            request = parse(data, self._lane_limit)
             if request is not None:
                 self._lane_task = self._loop.create_task(self._lane_answer(self._lane, request))
                 return
@@ -129,11 +131,16 @@ class EdgeRequestHandler(RequestHandler):
         super()._process_keepalive()
 
     async def shutdown(self, timeout: float | None = 15.0) -> None:
-        """Finish the lookup being answered, then aiohttp's shutdown."""
+        """Finish the lookup being answered (cancelled after `timeout`, as aiohttp cancels
+        its own handlers), then aiohttp's shutdown."""
         self._force_close = True  # nothing new is read (aiohttp's shutdown sets it too)
         task = self._lane_task
         if task is not None:
             await asyncio.wait([task], timeout=timeout)
+            if not task.done():  # the stores close next: the lookup must not outlive them
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await super().shutdown(timeout)
 
     def handle_error(

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.typedefs import Middleware
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -339,17 +339,30 @@ _PARAMS = st.sampled_from(
         "q=a b",
     ]
 )
-_HEADERS = st.sampled_from(
+# Headers an IVR sends (the lane takes them) and headers it must leave to aiohttp.
+_USUAL = st.sampled_from(
     [
-        "Host: callgate.test",
         "X-Request-Id: acd-1",
         "X-Request-Id: bad id",
         "Accept: text/plain",
         "Accept: application/json, text/plain",
+        "Accept-Encoding: gzip, deflate",
+        "User-Agent: acd/1.0",
         "Connection: keep-alive",
         "Connection: Keep-Alive",
+        "X-Forwarded-For: 10.0.0.1",
+        "Cache-Control: no-cache",
+        "Accept-Language:   zh-CN  ",
+    ]
+)
+_ODD = st.sampled_from(
+    [
         "Connection: close",
+        "Proxy-Connection: close",
+        "Sec-WebSocket-Key1: a",
+        "Content-Encoding: gzip",
         "Content-Length: 0",
+        "Content-Type: text/plain",
         "X-Odd: a\tb",
         "X-Pad:   padded  ",
         "X-Empty:",
@@ -357,6 +370,7 @@ _HEADERS = st.sampled_from(
         " folded",
         "NoColon",
         "X-Del: a\x7fb",
+        "Host: second.test",
         "Authorization: Bearer cg_ivr_notatokenatallnotatokenatall",
     ]
 )
@@ -372,6 +386,9 @@ async def laneless(settings: Settings) -> AsyncIterator[EdgeTestServer]:
         yield server
     finally:
         await server.close()
+
+
+_PLAIN_OR_ESCAPED = re.compile(r"[A-Za-z0-9._~=:@!$'()*,/?%+;-]*")  # no '#', quote or space
 
 
 def _normalised_answer(answer: tuple[list[str], bytes] | None) -> tuple[list[str], bytes] | None:
@@ -402,7 +419,7 @@ async def _one_then_another(port: int, first: bytes, second: bytes) -> list[tupl
     return answers
 
 
-@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 async def test_any_request_gets_from_the_edge_what_aiohttp_and_the_app_answer(
     both: tuple[TestClient[Any, Any], TestClient[Any, Any], dict[str, str], list[str], list[str]],
@@ -410,30 +427,47 @@ async def test_any_request_gets_from_the_edge_what_aiohttp_and_the_app_answer(
     data: st.DataObject,
 ) -> None:
     # rule Q1: whatever the lane takes, it answers byte for byte as aiohttp and the app do, and
-    # whatever it does not take is aiohttp's — near-lookups with odd queries, versions, headers
-    edge, _, tokens, _, _ = both
+    # whatever it does not take is aiohttp's — lookups as IVRs send them, and near-lookups with
+    # odd methods, paths, versions, queries and headers
+    edge, _, tokens, edge_seen, _ = both
     edge_port, plain_port = edge.server.port, laneless.port
     assert edge_port is not None and plain_port is not None
-    method = data.draw(st.sampled_from(["GET", "GET", "GET", "get", "POST"]), label="method")
-    path = data.draw(st.sampled_from(["/v1/ivr/lookup?", "/v1/ivr/lookup/?", "/v1/ivr/lookup"]), label="path")
-    query = "&".join(data.draw(st.lists(_PARAMS, max_size=5), label="query"))
-    version = data.draw(st.sampled_from(["HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/1.2"]), label="version")
-    auth = data.draw(st.sampled_from(["ivr", "agent", None]), label="token")
-    headers = data.draw(st.lists(_HEADERS, max_size=4), label="headers")
-    if auth is not None:
-        headers.insert(
-            data.draw(st.integers(0, len(headers)), label="at"), f"Authorization: Bearer {tokens[auth]}"
+    usual = data.draw(st.booleans(), label="as an IVR sends it")
+    method, path, version = "GET", "/v1/ivr/lookup?", "HTTP/1.1"
+    if not usual and data.draw(st.booleans(), label="an odd request line"):
+        method = data.draw(st.sampled_from(["GET", "get", "POST"]), label="method")
+        path = data.draw(
+            st.sampled_from(["/v1/ivr/lookup?", "/v1/ivr/lookup/?", "/v1/ivr/lookup"]), label="path"
         )
+        version = data.draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/1.2"]), label="version")
+    query = "&".join(data.draw(st.lists(_PARAMS, max_size=5), label="query"))
+    headers = ["Host: callgate.test", f"Authorization: Bearer {tokens['ivr']}"]
+    headers += data.draw(
+        st.lists(_USUAL, max_size=3, unique_by=lambda h: h.split(":")[0].lower()), label="usual headers"
+    )
+    if not usual:
+        if data.draw(st.booleans(), label="an agent's token"):
+            headers[1] = f"Authorization: Bearer {tokens['agent']}"
+        headers += data.draw(st.lists(_ODD, min_size=1, max_size=2), label="odd headers")
+        headers = data.draw(st.permutations(headers), label="order")
     first = (
         f"{method} {path}{query} {version}\r\n{''.join(h + chr(13) + chr(10) for h in headers)}\r\n".encode()
     )
     second = lookup(tokens, f"ani={FIVE}")
     for port in (plain_port, edge_port):  # the cache filled for both (a miss says source=database)
         await _one_then_another(port, lookup(tokens, f"ani={FIVE}"), lookup(tokens, f"ani={FOUR}"))
-        await _one_then_another(port, lookup(tokens, f"ani={ONE}"), lookup(tokens, "ani=13000000000"))
+        await _one_then_another(port, lookup(tokens, f"ani={ONE}"), lookup(tokens, "ani=13000119209"))
+    edge_seen.clear()
     ours = await _one_then_another(edge_port, first, second)
     theirs = await _one_then_another(plain_port, first, second)
     assert [_normalised_answer(a) for a in ours] == [_normalised_answer(a) for a in theirs], first
+    # The lane took the request exactly when its parser takes it (and then the follow-up too).
+    taken = lane_module.parse(first) is not None
+    event("taken by the lane" if taken else "left to aiohttp")
+    if taken:
+        assert edge_seen == [], first
+    if usual and all(_PLAIN_OR_ESCAPED.fullmatch(p) for p in query.split("&")):
+        assert taken, first  # what IVRs send is the lane's
 
 
 async def test_a_failure_past_the_answer_closes_the_connection_and_is_counted(
@@ -494,3 +528,104 @@ async def test_a_lookup_being_answered_is_finished_before_the_server_stops(
             assert await reader.read() == b""  # then closed
     finally:
         writer.close()
+
+
+async def test_a_lookup_sent_while_one_is_answered_waits_for_it_and_is_the_lanes(
+    both: tuple[TestClient[Any, Any], TestClient[Any, Any], dict[str, str], list[str], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rule Q1: a read that comes while the lane answers is held (reading paused), then read
+    # after the answer — by the lane again when it is a lookup — so answers keep their order
+    edge, _, tokens, edge_seen, _ = both
+    assert edge.server.port is not None
+    real = LookupService.lookup
+
+    async def slow(self: LookupService, msisdn: str) -> Any:
+        await asyncio.sleep(0.3)
+        return await real(self, msisdn)
+
+    monkeypatch.setattr(LookupService, "lookup", slow)
+    edge_seen.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.server.port)
+    try:
+        writer.write(lookup(tokens, f"ani={FIVE}"))
+        await writer.drain()
+        await asyncio.sleep(0.1)  # the first is being answered: the second read is held
+        writer.write(lookup(tokens, f"ani={FOUR}"))
+        await writer.drain()
+        bodies = await read_answers(reader, 2)
+    finally:
+        writer.close()
+    assert [orjson.loads(b)["msisdn"] for b in bodies] == [FIVE, FOUR]
+    assert edge_seen == []  # both answered by the lane
+
+
+async def test_a_lookup_outliving_the_shutdown_timeout_is_cancelled_before_the_stores_close(
+    settings: Settings, conn: asyncpg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rule Q1: as aiohttp cancels its own handlers after the shutdown timeout, the lane cancels
+    # a lookup still running then, so nothing runs on after the stores are closed
+    tokens = await evaluated_province(conn, database_url)
+    edge = EdgeTestServer(create_app(settings))
+    await edge.start_server(shutdown_timeout=0.3)
+    assert edge.port is not None
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def stuck(self: LookupService, msisdn: str) -> Any:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    monkeypatch.setattr(LookupService, "lookup", stuck)
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    try:
+        writer.write(lookup(tokens, f"ani={FIVE}"))
+        await started.wait()
+        async with asyncio.timeout(30):  # a guard against a hang, not a speed check
+            await edge.close()
+            assert cancelled.is_set()
+            assert await reader.read() == b""  # closed without an answer
+    finally:
+        writer.close()
+
+
+# Lookups with one header that aiohttp's parser or response treats specially (the lane leaves
+# them to aiohttp) or that IVRs send (the lane takes them).
+SPECIAL_HEADERS = [
+    "Proxy-Connection: close",
+    "Proxy-Connection: keep-alive",
+    "Sec-WebSocket-Key1: a",
+    "Content-Encoding: gzip",
+    "Content-Type: application/json",
+    "Content-Length: 0",
+    "Connection: close",
+    "Connection: keep-alive, close",
+    "Connection: Keep-Alive",
+    "Host: second.test",
+    "X-Unknown: 1",
+    "User-Agent: acd/1.0",
+    "Accept-Encoding: gzip",
+    "Traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+]
+
+
+@pytest.mark.parametrize("header", SPECIAL_HEADERS)
+async def test_a_lookup_with_a_special_header_is_answered_as_aiohttp_answers_it(
+    both: tuple[TestClient[Any, Any], TestClient[Any, Any], dict[str, str], list[str], list[str]],
+    laneless: EdgeTestServer,
+    header: str,
+) -> None:
+    # rule Q1: Proxy-Connection, the WebSocket keys, a second Host … change what aiohttp
+    # answers (a close, a 400): the lane leaves such lookups to it; the edge answers the same
+    edge, _, tokens, _, _ = both
+    assert edge.server.port is not None and laneless.port is not None
+    first = lookup(tokens, f"ani={FIVE}", header + "\r\n")
+    second = lookup(tokens, f"ani={FOUR}")
+    for port in (laneless.port, edge.server.port):  # the cache filled for both
+        await _one_then_another(port, lookup(tokens, f"ani={FIVE}"), lookup(tokens, f"ani={FOUR}"))
+    ours = await _one_then_another(edge.server.port, first, second)
+    theirs = await _one_then_another(laneless.port, first, second)
+    assert [_normalised_answer(a) for a in ours] == [_normalised_answer(a) for a in theirs]
