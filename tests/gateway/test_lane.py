@@ -171,7 +171,21 @@ async def test_everything_else_still_goes_through_the_app(
     assert (await edge.get("/healthz")).status == 200 and "GET /healthz" in edge_seen
 
 
-async def raw_exchange(port: int, requests: list[bytes]) -> list[tuple[list[str], bytes]]:
+RawAnswer = tuple[list[str], bytes]  # an answer's head lines and body
+
+
+async def read_answer(reader: asyncio.StreamReader) -> RawAnswer | None:
+    """The next answer on a connection (None: the server closed it instead)."""
+    async with asyncio.timeout(30):  # a guard against a hang, not a speed check
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[:-2]
+        except asyncio.IncompleteReadError:
+            return None
+        length = next(int(h.split(":")[1]) for h in head if h.lower().startswith("content-length:"))
+        return head, await reader.readexactly(length)
+
+
+async def raw_exchange(port: int, requests: list[bytes]) -> list[RawAnswer]:
     """Send requests one by one on one kept-alive connection; each answer's head lines and body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     answers = []
@@ -179,10 +193,9 @@ async def raw_exchange(port: int, requests: list[bytes]) -> list[tuple[list[str]
         for data in requests:
             writer.write(data)
             await writer.drain()
-            async with asyncio.timeout(30):  # a guard against a hang, not a speed check
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[:-2]
-                length = next(int(h.split(":")[1]) for h in head if h.lower().startswith("content-length:"))
-                answers.append((head, await reader.readexactly(length)))
+            answer = await read_answer(reader)
+            assert answer is not None, data
+            answers.append(answer)
     finally:
         writer.close()
         with contextlib.suppress(OSError):
@@ -255,11 +268,25 @@ async def read_answers(reader: asyncio.StreamReader, n: int) -> list[bytes]:
     """The bodies of the next n answers on a connection."""
     bodies = []
     for _ in range(n):
-        async with asyncio.timeout(30):  # a guard against a hang, not a speed check
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            length = int(re.search(r"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]  # always sent
-            bodies.append(await reader.readexactly(length))
+        answer = await read_answer(reader)
+        assert answer is not None
+        bodies.append(answer[1])
     return bodies
+
+
+def slow_lookups(
+    monkeypatch: pytest.MonkeyPatch, seconds: float, started: asyncio.Event | None = None
+) -> None:
+    """Every lookup `seconds` late (then the real one); `started` is set when one begins."""
+    real = LookupService.lookup
+
+    async def slow(self: LookupService, msisdn: str) -> Any:
+        if started is not None:
+            started.set()
+        await asyncio.sleep(seconds)
+        return await real(self, msisdn)
+
+    monkeypatch.setattr(LookupService, "lookup", slow)
 
 
 async def test_answers_keep_the_order_of_lookups_sent_before_the_last_was_answered(
@@ -393,26 +420,20 @@ async def laneless(settings: Settings) -> AsyncIterator[EdgeTestServer]:
 _PLAIN_OR_ESCAPED = re.compile(r"[A-Za-z0-9._~=:@!$'()*,/?%+;-]*")  # no '#', quote or space
 
 
-def _normalised_answer(answer: tuple[list[str], bytes] | None) -> tuple[list[str], bytes] | None:
+def _normalised_answer(answer: RawAnswer | None) -> RawAnswer | None:
     return None if answer is None else (normalised(answer[0]), answer[1])
 
 
-async def _one_then_another(port: int, first: bytes, second: bytes) -> list[tuple[list[str], bytes] | None]:
+async def _one_then_another(port: int, first: bytes, second: bytes) -> list[RawAnswer | None]:
     """The answer to `first` and, if the connection stays open, to `second` (None: closed)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    answers: list[tuple[list[str], bytes] | None] = []
+    answers: list[RawAnswer | None] = []
     try:
         for data in (first, second):
             writer.write(data)
-            async with asyncio.timeout(30):  # a guard against a hang, not a speed check
-                try:
-                    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[:-2]
-                except asyncio.IncompleteReadError:
-                    answers.append(None)
-                    break
-                length = next(int(h.split(":")[1]) for h in head if h.lower().startswith("content-length:"))
-                answers.append((head, await reader.readexactly(length)))
-            if any(h.lower() == "connection: close" for h in head):
+            answer = await read_answer(reader)
+            answers.append(answer)
+            if answer is None or any(h.lower() == "connection: close" for h in answer[0]):
                 break
     finally:
         writer.close()
@@ -510,14 +531,7 @@ async def test_a_lookup_being_answered_is_finished_before_the_server_stops(
     await edge.start_server()
     assert edge.port is not None
     started = asyncio.Event()
-    real = LookupService.lookup
-
-    async def slow(self: LookupService, msisdn: str) -> Any:
-        started.set()
-        await asyncio.sleep(0.5)
-        return await real(self, msisdn)
-
-    monkeypatch.setattr(LookupService, "lookup", slow)
+    slow_lookups(monkeypatch, 0.5, started)
     reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
     try:
         writer.write(lookup(tokens, f"ani={FIVE}"))
@@ -540,13 +554,7 @@ async def test_a_lookup_sent_while_one_is_answered_waits_for_it_and_is_the_lanes
     # after the answer — by the lane again when it is a lookup — so answers keep their order
     edge, _, tokens, edge_seen, _ = both
     assert edge.server.port is not None
-    real = LookupService.lookup
-
-    async def slow(self: LookupService, msisdn: str) -> Any:
-        await asyncio.sleep(0.3)
-        return await real(self, msisdn)
-
-    monkeypatch.setattr(LookupService, "lookup", slow)
+    slow_lookups(monkeypatch, 0.3)
     edge_seen.clear()
     reader, writer = await asyncio.open_connection("127.0.0.1", edge.server.port)
     try:
