@@ -453,8 +453,8 @@ def cpu_report(before: CpuSnapshot, after: CpuSnapshot) -> str:
     )
 
 
-def server_lookup_share(url: str, limit_ms: float) -> str | None:
-    """From the service's /metrics: the share of lookups it answered within the limit."""
+def lookup_counts(url: str, limit_ms: float) -> tuple[float, float] | None:
+    """From the service's /metrics: lookups answered within the limit, and all lookups."""
     status, body = _get(f"{url}/metrics", timeout=5)
     if status != 200:
         return None
@@ -468,10 +468,68 @@ def server_lookup_share(url: str, limit_ms: float) -> str | None:
         0.0,
     )
     within = le.get(limit_ms / 1000)
-    if not total or within is None:
+    if within is None:
         return None
-    share = within / total
-    return f"server side (/metrics): {share:.3%} of {total:,.0f} lookups answered within {limit_ms:g} ms"
+    return within, total
+
+
+class LookupWatch:
+    """Reads the lookup histogram from /metrics every second while locust runs, so the
+    server-side share can be judged over the same window as the client side (the warm-up
+    left out) as well as over the whole run."""
+
+    def __init__(self, url: str, limit_ms: float, every_s: float = 1.0) -> None:
+        self.url, self.limit_ms, self.every_s = url, limit_ms, every_s
+        self.readings: list[tuple[float, float, float]] = []  # (epoch seconds, within, total)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lookup-watch", daemon=True)
+
+    def __enter__(self) -> LookupWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._read()  # after locust stopped: every lookup counted
+
+    def _read(self) -> None:
+        at = time.time()
+        counts = lookup_counts(self.url, self.limit_ms)
+        if counts is not None:
+            self.readings.append((at, *counts))
+
+    def _run(self) -> None:
+        self._read()
+        while not self._stop.wait(self.every_s):
+            self._read()
+
+    def share(self, since: float | None = None) -> tuple[float, float] | None:
+        """(share within the limit, lookups) from the first reading at or after `since`
+        (None: the first reading) to the last one."""
+        if not self.readings:
+            return None
+        start = next((r for r in self.readings if since is None or r[0] >= since), None)
+        if start is None:
+            return None
+        _, within, total = self.readings[-1]
+        counted = total - start[2]
+        if counted <= 0:
+            return None
+        return (within - start[1]) / counted, counted
+
+
+def server_lookup_share(watch: LookupWatch, window_start: float, limit_ms: float) -> str | None:
+    """The server-side share of lookups within the limit: over the judged window (from the
+    first reading after the warm-up) and over the whole run."""
+    whole = watch.share()
+    if whole is None:
+        return None
+    text = f"{whole[0]:.3%} of {whole[1]:,.0f} lookups over the whole run"
+    judged = watch.share(window_start)
+    if judged is not None:
+        text = f"{judged[0]:.3%} of {judged[1]:,.0f} lookups in the judged window, " + text
+    return f"server side (/metrics): answered within {limit_ms:g} ms: {text}"
 
 
 def _finite(value: Any) -> Any:
@@ -517,15 +575,16 @@ def main(argv: list[str] | None = None) -> int:
     prepared = data_dir / "prepared.json"
     started = time.time()
     server_side = None
+    watch: LookupWatch | None = None
     cpu = ""
     try:
         with service(data_dir, free_port(), args.workers, args.subscribers, run_dir) as running:
             mix = prepare(data_dir, prepared, args.seed)
             (run_dir / "caller-mix.txt").write_text(mix + "\n", encoding="utf-8")
             before = cpu_snapshot(running)
-            run_locust(args, running.url, prepared, run_dir, rate, duration)
+            with LookupWatch(running.url, args.p99_ms) as watch:
+                run_locust(args, running.url, prepared, run_dir, rate, duration)
             cpu = cpu_report(before, cpu_snapshot(running))
-            server_side = server_lookup_share(running.url, args.p99_ms)
     except RunError as exc:
         print(f"loadtests/run: {exc}", file=sys.stderr)
         return 2
@@ -535,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0, t1 = samples[0].t, samples[-1].t + 1e-6
     window = report.endpoint_stats(samples, t0 + args.warmup, t1)
+    if watch is not None:
+        server_side = server_lookup_share(watch, t0 + args.warmup, args.p99_ms)
     whole = report.endpoint_stats(samples, t0, t1)
     thresholds = report.Thresholds(lookup_rate=rate, p99_ms=args.p99_ms)
     verdicts = report.judge(window, whole, thresholds)

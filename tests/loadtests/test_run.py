@@ -39,6 +39,16 @@ def test_combined_run_end_to_end(tmp_path: Path) -> None:
     assert (result.returncode == 0) == summary["passed"]
     assert {s["name"] for s in summary["whole"]} >= {"/v1/ivr/lookup"}
     assert [q["queue"] for q in summary["hotline"]["queues"]] == ["vip", "general"]
+    # The server side's share over the judged window (warm-up left out, read from /metrics
+    # while locust ran) and over the whole run, which counted more lookups.
+    shares = re.fullmatch(
+        r"server side \(/metrics\): answered within 1000 ms: ([0-9.]+)% of ([0-9,]+) lookups in the "
+        r"judged window, ([0-9.]+)% of ([0-9,]+) lookups over the whole run",
+        summary["server_side"],
+    )
+    assert shares, summary["server_side"]
+    judged, whole = int(shares[2].replace(",", "")), int(shares[4].replace(",", ""))
+    assert 0 < judged < whole and float(shares[1]) <= 100 and float(shares[3]) <= 100
     for name in (
         "report.html", "locust_stats.csv", "locust_stats_history.csv", "latency.png", "rps.png",
         "failures.png", "service_level.png", "summary.txt", "serve.log", "caller-mix.txt",
