@@ -48,8 +48,8 @@ from gateway.logs import get_logger
 from gateway.services import cache
 from gateway.stores import db
 from gateway.stores.fastredis import PipelinedRedis
+from gateway.stores.queries import bill_totals, partitions, snapshot, subscribers
 from gateway.stores.queries import evaluations as runs
-from gateway.stores.queries import partitions, snapshot, subscribers
 from gateway.stores.queries.snapshot import Snapshot
 
 Level = tuple[str, str]  # (scheme, level code)
@@ -86,6 +86,9 @@ class RunSummary:
     #: H8: fulfilment work orders created after the run, by kind (a re-run creates none twice).
     orders: dict[str, int] = field(default_factory=dict)
     orders_seconds: float = 0.0
+    #: Issue 22.1: the bill months this run folded into totals before its window (sql/053).
+    fold: bill_totals.Fold | None = None
+    fold_seconds: float = 0.0
     #: X4: this invocation's host and the hosts sharing the month; whether it closed the
     #: month (marked it done and made its work orders), else the hosts still evaluating.
     shard: tuple[int, int] = (1, 1)
@@ -143,6 +146,16 @@ class RunSummary:
             f"ended {c['ended']:,}, unchanged {c['unchanged']:,}, not rated {c['not_rated']:,}",
             cache_line,
             orders,
+            *(
+                [
+                    "  bills folded into totals: "
+                    + (f"months {Month.of(self.fold.first)} … " if self.fold.first else "every month to ")
+                    + f"{Month.of(self.fold.upto) - 1}, {self.fold.subscribers:,} subscribers "
+                    f"(in {self.fold_seconds:.1f} s)"
+                ]
+                if self.fold
+                else []
+            ),
             "  seconds (summed over workers): "
             + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items())
             + f"; wall clock {self.wall:.1f}",
@@ -267,6 +280,7 @@ async def _evaluate_shard(
     """Evaluate one shard from its checkpoint to its end, committing batch by batch."""
     month = Month(job.month)
     first_day = month.first_day
+    bills_from = (month - snapshot.BILL_WINDOW).first_day  # the first month `history` reads
     if job.dry_run:  # reads only: PostgreSQL itself refuses any write on this session
         await runs.read_only(conn)
     elif not await runs.try_lock(conn, _lock_id(policy.name, month, job.shard)):
@@ -283,7 +297,7 @@ async def _evaluate_shard(
     while True:
         t0 = time.monotonic()
         chunk = await snapshot.load_range(
-            conn, after, job.batch, job.hi, job.today, first_day, history=job.history
+            conn, after, job.batch, job.hi, job.today, first_day, history=job.history, bills_from=bills_from
         )
         t1 = time.monotonic()
         if not chunk:
@@ -550,6 +564,11 @@ async def run(
             summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
             return summary
         history = await runs.evaluated_after(conn, month.first_day)
+        # Issue 22.1: the bill months before the window, folded into totals, so each batch
+        # reads the same rows however long the province has run (a no-op when done).
+        began = time.monotonic()
+        summary.fold = await bill_totals.fold(conn, (month - snapshot.BILL_WINDOW).first_day)
+        summary.fold_seconds = time.monotonic() - began
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None
         jobs = [

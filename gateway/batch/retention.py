@@ -13,8 +13,10 @@ What is kept, whatever K says:
   serving state itself, which dropping history never changes.
 
 Dropped bills take their arrears with them: debt older than K months is the billing
-system's to collect. Rows waiting in a default partition (a month that had no
-partition when they were written) are deleted by the same rule.
+system's to collect. Rows waiting in a default partition (a month that had no partition
+when they were written) are deleted by the same rule. Months already folded into the
+per-subscriber bill totals (sql/053) leave them too: the totals are computed again from
+the months left, in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from datetime import date
 import asyncpg
 
 from entitlements.months import Month
-from gateway.stores.queries import partitions
+from gateway.stores.queries import bill_totals, partitions
 from gateway.stores.queries.partitions import Partition
+from gateway.stores.queries.snapshot import BILL_WINDOW
 
-#: The evaluation of month M reads the 13 bill months before it (Snapshot.history).
-BILL_WINDOW = 13
 MIN_KEEP_MONTHS = BILL_WINDOW
 
 
@@ -49,6 +50,7 @@ class Plan:
     kept_for_serving: list[Partition] = field(default_factory=list)
     default_rows: dict[str, int] = field(default_factory=dict)
     dropped: bool = False
+    totals_adjusted: int = 0  # subscribers whose folded bill totals were computed again after the drop
 
     def lines(self) -> list[str]:
         """The summary printed by the command."""
@@ -73,6 +75,11 @@ class Plan:
                 )
             if self.default_rows.get(table):
                 out.append(f"    and {self.default_rows[table]:,} older rows in {table}_default")
+            if table == "bills" and self.dropped and self.totals_adjusted:
+                out.append(
+                    f"    folded bill totals of {self.totals_adjusted:,} subscribers computed again "
+                    "from the months left"
+                )
         if not self.dropped:
             out.append("dry run: nothing dropped" if self.drop else "nothing to drop")
         return out
@@ -133,5 +140,9 @@ async def apply(conn: asyncpg.Connection, keep_months: int, today: date, *, dry_
                 await partitions.delete_default_before_except(
                     conn, table, result.cutoff, sorted(await partitions.serving_months(conn))
                 )
+        # Folded months (sql/053) dropped: no trigger sees a DROP, so the totals are
+        # computed again from the months left.
+        if any(p.table == "bills" for p in result.drop) or result.default_rows.get("bills"):
+            result.totals_adjusted = await bill_totals.refold(conn)
         result.dropped = True
     return result

@@ -10,7 +10,6 @@ from datetime import datetime
 import asyncpg
 from redis.asyncio import Redis
 
-from entitlements.arrears import outstanding_fen
 from entitlements.months import shanghai_today
 from entitlements.policy import Policy
 from gateway.metrics import Metrics
@@ -26,7 +25,7 @@ UNPAID_ORDER_STATUSES = ("new", "dispatched", "overdue", "resuspended")
 
 def owed_fen(snap: Snapshot) -> int:
     """What the subscriber still owes: everything billed minus everything paid."""
-    return outstanding_fen(snap.billed_fen, sum(snap.paid_fen) + snap.payments_outside_fen)
+    return snap.owed_fen()
 
 
 @dataclass(frozen=True, slots=True)

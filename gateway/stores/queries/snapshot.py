@@ -24,6 +24,9 @@ from entitlements.months import Month
 from entitlements.points import Holding
 
 OPEN_ORDER_STATUSES = ("new", "dispatched", "overdue", "resuspended")
+#: The bill months an evaluation of month M reads month by month: M−13 … M−1 (T1.4's 12
+#: months and the one before them, `Snapshot.history`).
+BILL_WINDOW = 13
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
@@ -45,14 +48,24 @@ class Snapshot:
     grants_in_last_month: int
     unpaid_grant: bool
     points: Holding | None = None  # P1–P3: the unspent points by expiry (None: no points ledger)
+    # A batch read from folded bills (sql/053): the bill rows start at `folded_through`
+    # (a Month value), and the months before it are only their sums. None: every row read.
+    folded_through: int | None = None
+    folded_billed_fen: int = 0
+    folded_paid_fen: int = 0
 
-    def history(self, month: Month, length: int = 13) -> BillHistory:
+    def history(self, month: Month, length: int = BILL_WINDOW) -> BillHistory:
         """The `length` months before `month` (M−length … M−1) as the engine's BillHistory."""
         end = int(month) - 1
         start = end - (length - 1)
+        if self.folded_through is not None and start < self.folded_through:
+            raise ValueError(
+                f"bill months before {Month(self.folded_through)} are folded into totals: "
+                f"this snapshot cannot give the months from {Month(start)} (read it with load_one)"
+            )
         months = self.bill_months
         lo, hi = bisect_left(months, start), bisect_right(months, end)
-        cumulative = sum(self.paid_fen[:hi]) + self.payments_outside_fen
+        cumulative = sum(self.paid_fen[:hi]) + self.payments_outside_fen + self.folded_paid_fen
         if hi - lo == length:  # the usual case: a bill row for every month of the window
             return BillHistory(Month(end), self.billed_fen[lo:hi], self.paid_fen[lo:hi], cumulative)
         n = hi - lo
@@ -71,6 +84,11 @@ class Snapshot:
             billed[months[i] - start] = self.billed_fen[i]
             paid[months[i] - start] = self.paid_fen[i]
         return BillHistory(Month(end), tuple(billed), tuple(paid), cumulative)
+
+    def owed_fen(self) -> int:
+        """What the subscriber still owes: everything billed minus everything paid."""
+        billed = sum(self.billed_fen) + self.folded_billed_fen
+        return max(0, billed - sum(self.paid_fen) - self.payments_outside_fen - self.folded_paid_fen)
 
     def previous(self, policy: str, month: Month) -> Assignment | None:
         """The assignment of `policy` from the latest run before `month` (the engine's `current`)."""
@@ -112,6 +130,18 @@ _BILLS = f"""
            array_agg(billed_fen ORDER BY month) AS billed, array_agg(paid_fen ORDER BY month) AS paid
     FROM bills
 """  # noqa: S608 - constant SQL fragments
+# A folded read (sql/053): the bill rows from the fold's month on ($3), and the totals of
+# the months before it.
+_BILLS_FROM = f"""
+    SELECT msisdn, array_agg({_MONTH_INT.format("month")} ORDER BY month) AS months,
+           array_agg(billed_fen ORDER BY month) AS billed, array_agg(paid_fen ORDER BY month) AS paid
+    FROM bills
+    WHERE msisdn > $1 AND msisdn <= $2 AND month >= $3
+    GROUP BY msisdn
+"""  # noqa: S608 - constant SQL fragments
+_TOTALS = """
+    SELECT msisdn, billed_fen, paid_fen, unpaid_upto FROM bill_totals WHERE msisdn > $1 AND msisdn <= $2
+"""
 _PAYMENTS = f"""
     SELECT msisdn, {_MONTH_INT.format("(paid_at AT TIME ZONE 'Asia/Shanghai')")} AS month,
            sum(amount_fen)::bigint AS amount
@@ -192,7 +222,10 @@ def _assemble(
     grants: Sequence[Row],
     open_orders: Sequence[Row],
     points: Sequence[Row] = (),
+    folded: tuple[int, dict[str, tuple[int, int, Sequence[int]]]] | None = None,
 ) -> list[Snapshot]:
+    """`folded`: for a folded read, the fold's month (a Month value) and the totals by
+    number: billed, paid and the running bill totals the folded payments do not reach."""
     # The evaluation assembles a million of these a month: rows are unpacked by position
     # (the queries' column order), plain loops, no per-row lambdas.
     bills_by = {r[0]: r for r in bills}
@@ -215,6 +248,8 @@ def _assemble(
         for msisdn, reached, expiries, totals in points
     }
     empty: tuple[int, ...] = ()
+    through, totals = folded if folded is not None else (None, {})
+    nothing: tuple[int, int, Sequence[int]] = (0, 0, ())
     out = []
     for (
         msisdn, service_type, network, payment_mode, plan_code, brand, status, joined_on, flags,
@@ -245,6 +280,13 @@ def _assemble(
                 rows.sort(key=itemgetter(0, 1))
             held = tuple([(row[0], row[2]) for row in rows])
         g = grants_by.get(msisdn)
+        folded_billed, folded_paid, unpaid_upto = totals.get(msisdn, nothing)
+        total_paid = sum(paid) + outside + folded_paid
+        if total_paid >= folded_billed:  # the folded months are paid off (oldest first)
+            arrears = arrears_months(billed, total_paid - folded_billed)
+        else:  # a folded month with a bill is paid once everything paid reaches its running total
+            arrears = sum(1 for running in unpaid_upto if running > total_paid)
+            arrears += sum(1 for amount in billed if amount)  # nothing left for later months
         out.append(
             Snapshot(
                 Subscriber(
@@ -270,11 +312,14 @@ def _assemble(
                 paid,
                 outside,
                 held,
-                arrears_months(billed, sum(paid) + outside),
+                arrears,
                 Month(g[1]) if g else None,
                 int(g[2]) if g else 0,
                 msisdn in unpaid,
                 points_by.get(msisdn),
+                through,
+                folded_billed,
+                folded_paid,
             )
         )
     return out
@@ -335,13 +380,35 @@ async def load_range(
     before: date | None = None,
     *,
     history: bool = False,
+    bills_from: date | None = None,
 ) -> list[Snapshot]:
     """Up to `limit` snapshots of the numbers after `after` (and not after `upto`), in number order.
 
     `before`: the first day of the month being evaluated, when the snapshot feeds an
     evaluation (rows of that month or later never hide earlier ones). `history`: read the
     assignments from the tier history instead of the serving state (see SERVING).
+    `bills_from`: the first bill month the caller needs month by month (an evaluation: its
+    window's first). When the bills are folded no later than that (sql/053), the rows from
+    the fold on and the totals before it are read instead of every row; the snapshots give
+    the same sums and months in arrears, and `Snapshot.history` no earlier months.
     """
+    if bills_from is None:
+        return await _load_range(conn, after, limit, upto, today, before, history, None)
+    # One snapshot for the fold's month, the rows and the totals (a fold may commit between).
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await _load_range(conn, after, limit, upto, today, before, history, bills_from)
+
+
+async def _load_range(
+    conn: Conn,
+    after: str,
+    limit: int,
+    upto: str | None,
+    today: date | None,
+    before: date | None,
+    history: bool,
+    bills_from: date | None,
+) -> list[Snapshot]:
     subs = await _fetch(
         conn,
         _SUBSCRIBERS,
@@ -355,9 +422,21 @@ async def load_range(
         return []
     lo, hi = after, subs[-1]["msisdn"]
     where = "msisdn > $1 AND msisdn <= $2"
+    through = None
+    if bills_from is not None:
+        through = await conn.fetchval("SELECT through FROM bill_totals_through")
+        if through is not None and through > bills_from:
+            through = None  # folded past what the caller needs: every row
+    folded = None
+    if through is None:
+        bills = await _fetch(conn, _BILLS, where, "GROUP BY msisdn", lo, hi)
+    else:
+        bills = await conn.fetch(_BILLS_FROM, lo, hi, through)
+        totals = {r[0]: (r[1], r[2], r[3]) for r in await conn.fetch(_TOTALS, lo, hi)}
+        folded = (int(Month.of(through)), totals)
     return _assemble(
         subs,
-        await _fetch(conn, _BILLS, where, "GROUP BY msisdn", lo, hi),
+        bills,
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", lo, hi),
         await conn.fetch(
             _ASSIGNMENTS.format(table=HISTORY if history else SERVING, where="msisdn > $1 AND msisdn <= $2"),
@@ -380,6 +459,7 @@ async def load_range(
             hi,
             today,
         ),
+        folded,
     )
 
 
