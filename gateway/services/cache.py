@@ -221,7 +221,8 @@ async def rebuild(
     progress = Progress("cache rebuild", total, unit="subscribers") if show_progress else None
     written = deleted = 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for chunk in snapshot.iterate(conn, today=today):
+        # (a record needs the months in arrears from bills, no month by month: folded bills do)
+        async for chunk in snapshot.iterate(conn, today=today, bills_from=snapshot.NO_MONTHS):
             w, d = await write(redis, chunk, policy, today)
             written += w
             deleted += d

@@ -133,6 +133,11 @@ async def test_a_folded_read_gives_the_engine_what_a_full_read_gives(conn: async
     assert arrears[old_debtor] == 32 and arrears[recent_debtor] == 3 and arrears[paid_up] == 0
     assert arrears[paid_off_later] == 0 and arrears[gaps] == 0 and arrears[no_bills] == 0
     assert arrears[payer] == 24  # 18,000 fen paid later settle six of the 30 unpaid months
+    # the cache rebuild's read (no month by month), inside a transaction as the rebuild's
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rebuilt = [s async for chunk in snapshot.iterate(conn, bills_from=snapshot.NO_MONTHS) for s in chunk]
+    assert [s.arrears_months for s in rebuilt] == [s.arrears_months for s in full]
+    assert all(s.folded_through == int(Month.of(WINDOW)) for s in rebuilt)
     # one subscriber's read (the lookup's miss path) reads every row and agrees
     one = await snapshot.load_one(conn, old_debtor, date(2026, 11, 26))
     assert one is not None and one.folded_through is None and one.arrears_months == 32

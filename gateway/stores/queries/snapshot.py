@@ -27,6 +27,9 @@ OPEN_ORDER_STATUSES = ("new", "dispatched", "overdue", "resuspended")
 #: The bill months an evaluation of month M reads month by month: M−13 … M−1 (T1.4's 12
 #: months and the one before them, `Snapshot.history`).
 BILL_WINDOW = 13
+#: `load_range(bills_from=NO_MONTHS)`: the caller needs no bill month by month (the cache
+#: records: only the months in arrears).
+NO_MONTHS = date.max
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
@@ -388,12 +391,14 @@ async def load_range(
     evaluation (rows of that month or later never hide earlier ones). `history`: read the
     assignments from the tier history instead of the serving state (see SERVING).
     `bills_from`: the first bill month the caller needs month by month (an evaluation: its
-    window's first). When the bills are folded no later than that (sql/053), the rows from
-    the fold on and the totals before it are read instead of every row; the snapshots give
-    the same sums and months in arrears, and `Snapshot.history` no earlier months.
+    window's first; NO_MONTHS: none, only sums and arrears). When the bills are folded no
+    later than that (sql/053), the rows from the fold on and the totals before it are read
+    instead of every row; the snapshots give the same sums and months in arrears, and
+    `Snapshot.history` no earlier months. Outside a transaction the reads share one
+    repeatable-read snapshot; inside one, the caller's.
     """
-    if bills_from is None:
-        return await _load_range(conn, after, limit, upto, today, before, history, None)
+    if bills_from is None or conn.is_in_transaction():  # (the caller's transaction: its snapshot)
+        return await _load_range(conn, after, limit, upto, today, before, history, bills_from)
     # One snapshot for the fold's month, the rows and the totals (a fold may commit between).
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         return await _load_range(conn, after, limit, upto, today, before, history, bills_from)
@@ -464,11 +469,15 @@ async def _load_range(
 
 
 async def iterate(
-    conn: Conn, after: str = "", batch: int = 20_000, today: date | None = None
+    conn: Conn,
+    after: str = "",
+    batch: int = 20_000,
+    today: date | None = None,
+    bills_from: date | None = None,
 ) -> AsyncIterator[list[Snapshot]]:
-    """Every subscriber after `after`, in number-ordered batches."""
+    """Every subscriber after `after`, in number-ordered batches (`bills_from`: see load_range)."""
     while True:
-        chunk = await load_range(conn, after, batch, today=today)
+        chunk = await load_range(conn, after, batch, today=today, bills_from=bills_from)
         if not chunk:
             return
         yield chunk
