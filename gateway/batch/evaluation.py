@@ -88,6 +88,7 @@ class RunSummary:
     orders_seconds: float = 0.0
     #: Issue 22.1: the bill months this run folded into totals before its window (sql/053).
     fold: bill_totals.Fold | None = None
+    fold_skipped: bool = False
     fold_seconds: float = 0.0
     #: X4: this invocation's host and the hosts sharing the month; whether it closed the
     #: month (marked it done and made its work orders), else the hosts still evaluating.
@@ -154,6 +155,11 @@ class RunSummary:
                     f"(in {self.fold_seconds:.1f} s)"
                 ]
                 if self.fold
+                else [
+                    "  bills not folded this month: the totals were in use (a cache rebuild?); "
+                    "the batches read the unfolded months' rows, the next run folds them"
+                ]
+                if self.fold_skipped
                 else []
             ),
             "  seconds (summed over workers): "
@@ -567,7 +573,11 @@ async def run(
         # Issue 22.1: the bill months before the window, folded into totals, so each batch
         # reads the same rows however long the province has run (a no-op when done).
         began = time.monotonic()
-        summary.fold = await bill_totals.fold(conn, (month - snapshot.BILL_WINDOW).first_day)
+        try:
+            summary.fold = await bill_totals.fold(conn, (month - snapshot.BILL_WINDOW).first_day)
+        except asyncpg.LockNotAvailableError:  # a long read of the totals (a cache rebuild) holds them
+            summary.fold_skipped = True  # the batches read one more month of rows; the next run folds it
+            log.warning("bill_fold_skipped", month=str(month), reason="bill_totals in use (lock timeout)")
         summary.fold_seconds = time.monotonic() - began
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None

@@ -395,7 +395,8 @@ async def load_range(
     later than that (sql/053), the rows from the fold on and the totals before it are read
     instead of every row; the snapshots give the same sums and months in arrears, and
     `Snapshot.history` no earlier months. Outside a transaction the reads share one
-    repeatable-read snapshot; inside one, the caller's.
+    repeatable-read snapshot; inside one, the caller's, which must not have read yet when
+    it first reads folded bills (the totals are locked before its first read).
     """
     if bills_from is None or conn.is_in_transaction():  # (the caller's transaction: its snapshot)
         return await _load_range(conn, after, limit, upto, today, before, history, bills_from)
@@ -414,6 +415,11 @@ async def _load_range(
     history: bool,
     bills_from: date | None,
 ) -> list[Snapshot]:
+    if bills_from is not None:
+        # Before the snapshot is taken: a fold replaces bill_totals by a new table, whose
+        # rows a snapshot older than the fold would not see. Held until the transaction
+        # ends, the lock makes a fold wait for this read (or this read for the fold).
+        await conn.execute("LOCK TABLE bill_totals IN ACCESS SHARE MODE")
     subs = await _fetch(
         conn,
         _SUBSCRIBERS,
