@@ -16,7 +16,8 @@
 -- through it. `unpaid_upto` keeps those running totals (in month order) that the folded
 -- payments do not reach — none for a subscriber who paid the folded months off, and one
 -- per month still unpaid for a debtor; the reader counts the ones that everything paid
--- since does not reach either (snapshot.py).
+-- since does not reach either (snapshot.py). This holds because no amount is negative
+-- (the CHECKs on bills and payments): the running totals only grow.
 CREATE TABLE bill_totals_through (
     one     boolean PRIMARY KEY DEFAULT true CHECK (one),
     through date CHECK (extract(day FROM through) = 1)
@@ -48,12 +49,18 @@ $$;
 -- a hand-written fix; a few subscribers, as a rule). The fold takes the through row FOR
 -- UPDATE while it folds; a writer takes it FOR SHARE, so a correction either commits
 -- before the fold reads or sees the fold's new month. Rows moved between partitions by
--- callgate_month_partition() and partitions attached by the import do not pass through the
--- parent and leave the totals alone (a move changes no sum; an attached month is never
--- folded yet). `callgate retention` computes them again after it drops folded months.
+-- callgate_month_partition() do not pass through the parent and leave the totals alone (a
+-- move changes no sum); the import attaches a month whole only when it is not folded, and
+-- merges a folded one row by row through the parent. `callgate retention` computes the
+-- totals again after it drops folded months. Lock order, everywhere: the through row
+-- first, then tables.
+-- Writers that touched folded months compute totals one at a time: two transactions
+-- correcting the same subscriber would each delete the row and insert their own. The lock
+-- is taken before the computation, so each reads what the one before it committed.
 CREATE FUNCTION bill_totals_touched(numbers text[], upto date) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF cardinality(numbers) > 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtext('bill_totals_refold'));
         PERFORM bill_totals_refold(numbers, upto);
     END IF;
 END;

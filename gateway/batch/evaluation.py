@@ -156,8 +156,8 @@ class RunSummary:
                 ]
                 if self.fold
                 else [
-                    "  bills not folded this month: the totals were in use (a cache rebuild?); "
-                    "the batches read the unfolded months' rows, the next run folds them"
+                    "  bills not folded this month: the totals were busy (a long read of them, or "
+                    "another fold); the batches read the unfolded months' rows, the next run folds them"
                 ]
                 if self.fold_skipped
                 else []
@@ -575,9 +575,11 @@ async def run(
         began = time.monotonic()
         try:
             summary.fold = await bill_totals.fold(conn, (month - snapshot.BILL_WINDOW).first_day)
-        except asyncpg.LockNotAvailableError:  # a long read of the totals (a cache rebuild) holds them
-            summary.fold_skipped = True  # the batches read one more month of rows; the next run folds it
-            log.warning("bill_fold_skipped", month=str(month), reason="bill_totals in use (lock timeout)")
+        except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
+            # the totals busy (a long read of them, another host's fold, a writer): the
+            # batches read the unfolded months' rows instead, and the next run folds them
+            summary.fold_skipped = True
+            log.warning("bill_fold_skipped", month=str(month), reason=type(exc).__name__)
         summary.fold_seconds = time.monotonic() - began
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None

@@ -126,6 +126,8 @@ async def plan(conn: asyncpg.Connection, keep_months: int, today: date) -> Plan:
 async def apply(conn: asyncpg.Connection, keep_months: int, today: date, *, dry_run: bool) -> Plan:
     """Plan, and unless `dry_run` drop the planned partitions in one transaction."""
     async with conn.transaction():
+        if not dry_run:  # before any partition is dropped: the order a fold locks in (sql/053)
+            await bill_totals.lock(conn)
         result = await plan(conn, keep_months, today)
         if dry_run:
             return result

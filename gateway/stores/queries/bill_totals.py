@@ -35,6 +35,10 @@ _FOLD = """
 """
 
 
+#: How long a fold waits for a lock before it gives up (the evaluation then goes on unfolded).
+FOLD_LOCK_TIMEOUT = "10s"
+
+
 @dataclass(frozen=True, slots=True)
 class Fold:
     """What one fold did: the months folded ([first, upto)) and the subscribers with totals."""
@@ -55,6 +59,9 @@ async def fold(conn: Conn, upto: date) -> Fold | None:
     fold (already folded that far, or no bill row before `upto`). In one transaction, with
     the fold's month locked, so a concurrent writer of bills waits for it (sql/053)."""
     async with conn.transaction():
+        # Bounded waits, whatever the server's setting: a fold that cannot have the totals
+        # (a long read of them) or the through row gives up rather than hold writers.
+        await conn.execute(f"SET LOCAL lock_timeout = '{FOLD_LOCK_TIMEOUT}'")
         await conn.execute("INSERT INTO bill_totals_through DEFAULT VALUES ON CONFLICT DO NOTHING")
         first: date | None = await conn.fetchval("SELECT through FROM bill_totals_through FOR UPDATE")
         if first is not None and first >= upto:
@@ -74,17 +81,26 @@ async def fold(conn: Conn, upto: date) -> Fold | None:
         await conn.execute("DROP TABLE bill_totals")
         await conn.execute("ALTER TABLE bill_totals_next RENAME TO bill_totals")
         await conn.execute("ALTER INDEX bill_totals_next_pkey RENAME TO bill_totals_pkey")
+        await conn.execute("ANALYZE bill_totals")  # the batches plan their range reads with it
         await conn.execute("UPDATE bill_totals_through SET through = $1", upto)
     return Fold(first, upto, int(status.rsplit(" ", 1)[-1]))
+
+
+async def lock(conn: Conn) -> None:
+    """Take the fold's month for the caller's transaction (FOR UPDATE): before anything else
+    it locks, so it waits for a fold (and a fold for it) in the order every writer uses."""
+    await conn.execute("INSERT INTO bill_totals_through DEFAULT VALUES ON CONFLICT DO NOTHING")
+    await conn.execute("SELECT through FROM bill_totals_through FOR UPDATE")
 
 
 async def refold(conn: Conn) -> int:
     """Compute every subscriber's totals again from the bill rows before the fold's month
     (after `callgate retention` dropped folded months: no trigger sees a DROP); how many
-    subscribers had totals. Runs in the caller's transaction, with the fold's month locked."""
+    subscribers had totals. In the caller's transaction, which took `lock` first."""
     upto: date | None = await conn.fetchval("SELECT through FROM bill_totals_through FOR UPDATE")
     if upto is None:
         return 0
     had = int(await conn.fetchval("SELECT count(*) FROM bill_totals"))
+    await conn.execute("TRUNCATE bill_totals")  # (no million dead rows left behind)
     await conn.execute("SELECT bill_totals_refold(NULL, $1)", upto)
     return had

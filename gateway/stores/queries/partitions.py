@@ -50,9 +50,16 @@ async def attach_staged_bills(conn: Conn, months: Iterable[date]) -> dict[date, 
     transaction commits (the attach is its last step): updates of subscribers wait (the
     check's SHARE ROW EXCLUSIVE lock) and so do reads of bills that touch
     `bills_default` (scanned for the month's rows: none, checked first). The other months
-    (corrections of a month already there) are merged row by row as before."""
+    (corrections of a month already there, and a month already folded into the bill
+    totals) are merged row by row as before."""
     loaded: dict[date, int] = {}
+    # The fold's month first (as every writer of bills takes it, sql/053): a fold running
+    # now finishes before, and a month it folded is merged row by row through the parent,
+    # whose triggers keep the folded totals (an attached partition passes no trigger).
+    folded = await conn.fetchval("SELECT through FROM bill_totals_through FOR SHARE")
     for first_day in months:
+        if folded is not None and first_day < folded:
+            continue
         name = f"bills_{first_day:%Y_%m}"
         # The lock callgate_month_partition() takes (sql/050): one maker of a month at a time.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('callgate_month_partition bills'))")
