@@ -57,49 +57,28 @@ $$;
 -- Writers that touched folded months compute totals one at a time: two transactions
 -- correcting the same subscriber would each delete the row and insert their own. The lock
 -- is taken before the computation, so each reads what the one before it committed.
-CREATE FUNCTION bill_totals_touched(numbers text[], upto date) RETURNS void LANGUAGE plpgsql AS $$
+-- (plpgsql plans a statement when it first runs it: each operation's trigger reads only
+-- the transition tables it declares.)
+CREATE FUNCTION bill_totals_written() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    upto date;
+    numbers text[];
 BEGIN
+    SELECT through INTO upto FROM bill_totals_through FOR SHARE;
+    IF upto IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        numbers := ARRAY(SELECT DISTINCT msisdn FROM new_rows WHERE month < upto);
+    ELSIF TG_OP = 'UPDATE' THEN
+        numbers := ARRAY(SELECT msisdn FROM new_rows WHERE month < upto
+                         UNION SELECT msisdn FROM old_rows WHERE month < upto);
+    ELSE
+        numbers := ARRAY(SELECT DISTINCT msisdn FROM old_rows WHERE month < upto);
+    END IF;
     IF cardinality(numbers) > 0 THEN
         PERFORM pg_advisory_xact_lock(hashtext('bill_totals_refold'));
         PERFORM bill_totals_refold(numbers, upto);
-    END IF;
-END;
-$$;
-
-CREATE FUNCTION bill_totals_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    upto date;
-BEGIN
-    SELECT through INTO upto FROM bill_totals_through FOR SHARE;
-    IF upto IS NOT NULL THEN
-        PERFORM bill_totals_touched(ARRAY(SELECT DISTINCT msisdn FROM new_rows WHERE month < upto), upto);
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION bill_totals_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    upto date;
-BEGIN
-    SELECT through INTO upto FROM bill_totals_through FOR SHARE;
-    IF upto IS NOT NULL THEN
-        PERFORM bill_totals_touched(ARRAY(
-            SELECT msisdn FROM new_rows WHERE month < upto
-            UNION
-            SELECT msisdn FROM old_rows WHERE month < upto), upto);
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION bill_totals_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    upto date;
-BEGIN
-    SELECT through INTO upto FROM bill_totals_through FOR SHARE;
-    IF upto IS NOT NULL THEN
-        PERFORM bill_totals_touched(ARRAY(SELECT DISTINCT msisdn FROM old_rows WHERE month < upto), upto);
     END IF;
     RETURN NULL;
 END;
@@ -113,13 +92,14 @@ BEGIN
 END;
 $$;
 
+-- (one trigger per operation: PostgreSQL allows transition tables only on a single event)
 CREATE TRIGGER bill_totals_inserted AFTER INSERT ON bills
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bill_totals_inserted();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bill_totals_written();
 CREATE TRIGGER bill_totals_updated AFTER UPDATE ON bills
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION bill_totals_updated();
+    FOR EACH STATEMENT EXECUTE FUNCTION bill_totals_written();
 CREATE TRIGGER bill_totals_deleted AFTER DELETE ON bills
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION bill_totals_deleted();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION bill_totals_written();
 CREATE TRIGGER bill_totals_truncated AFTER TRUNCATE ON bills
     FOR EACH STATEMENT EXECUTE FUNCTION bill_totals_truncated();
 -- Fired in every session, also one with session_replication_role = replica (as sql/051).

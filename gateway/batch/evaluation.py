@@ -113,6 +113,20 @@ class RunSummary:
         if "moves" in report:
             self.moves.update(report["moves"])
 
+    def _fold_lines(self) -> list[str]:
+        if self.fold is not None:
+            months = f"months {Month.of(self.fold.first)} … " if self.fold.first else "every month to "
+            return [
+                f"  bills folded into totals: {months}{Month.of(self.fold.upto) - 1}, "
+                f"{self.fold.subscribers:,} subscribers (in {self.fold_seconds:.1f} s)"
+            ]
+        if self.fold_skipped:
+            return [
+                "  bills not folded this month: the totals were busy (a long read of them, or "
+                "another fold); the batches read the unfolded months' rows, the next run folds them"
+            ]
+        return []
+
     def lines(self) -> list[str]:
         """The human summary printed at the end."""
         orders = (
@@ -147,21 +161,7 @@ class RunSummary:
             f"ended {c['ended']:,}, unchanged {c['unchanged']:,}, not rated {c['not_rated']:,}",
             cache_line,
             orders,
-            *(
-                [
-                    "  bills folded into totals: "
-                    + (f"months {Month.of(self.fold.first)} … " if self.fold.first else "every month to ")
-                    + f"{Month.of(self.fold.upto) - 1}, {self.fold.subscribers:,} subscribers "
-                    f"(in {self.fold_seconds:.1f} s)"
-                ]
-                if self.fold
-                else [
-                    "  bills not folded this month: the totals were busy (a long read of them, or "
-                    "another fold); the batches read the unfolded months' rows, the next run folds them"
-                ]
-                if self.fold_skipped
-                else []
-            ),
+            *self._fold_lines(),
             "  seconds (summed over workers): "
             + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items())
             + f"; wall clock {self.wall:.1f}",

@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 from redis.asyncio import Redis
 
+from entitlements.arrears import outstanding_fen
 from entitlements.months import shanghai_today
 from entitlements.policy import Policy
 from gateway.metrics import Metrics
@@ -25,7 +26,8 @@ UNPAID_ORDER_STATUSES = ("new", "dispatched", "overdue", "resuspended")
 
 def owed_fen(snap: Snapshot) -> int:
     """What the subscriber still owes: everything billed minus everything paid."""
-    return snap.owed_fen()
+    paid = sum(snap.paid_fen) + snap.payments_outside_fen + snap.folded_paid_fen
+    return outstanding_fen((*snap.billed_fen, snap.folded_billed_fen), paid)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,8 +62,7 @@ async def fold(conn: Conn, upto: date) -> Fold | None:
         # Bounded waits, whatever the server's setting: a fold that cannot have the totals
         # (a long read of them) or the through row gives up rather than hold writers.
         await conn.execute(f"SET LOCAL lock_timeout = '{FOLD_LOCK_TIMEOUT}'")
-        await conn.execute("INSERT INTO bill_totals_through DEFAULT VALUES ON CONFLICT DO NOTHING")
-        first: date | None = await conn.fetchval("SELECT through FROM bill_totals_through FOR UPDATE")
+        first = await lock(conn)
         if first is not None and first >= upto:
             return None
         if first is None:  # the first fold: only when some bill month lies before `upto`
@@ -86,18 +85,19 @@ async def fold(conn: Conn, upto: date) -> Fold | None:
     return Fold(first, upto, int(status.rsplit(" ", 1)[-1]))
 
 
-async def lock(conn: Conn) -> None:
-    """Take the fold's month for the caller's transaction (FOR UPDATE): before anything else
-    it locks, so it waits for a fold (and a fold for it) in the order every writer uses."""
-    await conn.execute("INSERT INTO bill_totals_through DEFAULT VALUES ON CONFLICT DO NOTHING")
-    await conn.execute("SELECT through FROM bill_totals_through FOR UPDATE")
+async def lock(conn: Conn) -> date | None:
+    """Take the fold's month for the caller's transaction (FOR UPDATE) and return it: before
+    anything else it locks, so it waits for a fold (and a fold for it) in the order every
+    writer uses (sql/053)."""
+    found: date | None = await conn.fetchval("SELECT through FROM bill_totals_through FOR UPDATE")
+    return found
 
 
 async def refold(conn: Conn) -> int:
     """Compute every subscriber's totals again from the bill rows before the fold's month
     (after `callgate retention` dropped folded months: no trigger sees a DROP); how many
     subscribers had totals. In the caller's transaction, which took `lock` first."""
-    upto: date | None = await conn.fetchval("SELECT through FROM bill_totals_through FOR UPDATE")
+    upto = await lock(conn)
     if upto is None:
         return 0
     had = int(await conn.fetchval("SELECT count(*) FROM bill_totals"))

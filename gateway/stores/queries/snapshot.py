@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from entitlements.arrears import arrears_months
+from entitlements.arrears import arrears_months_folded
 from entitlements.immutable import immutable
 from entitlements.model import Assignment, BillHistory, Subscriber
 from entitlements.months import Month
@@ -87,11 +87,6 @@ class Snapshot:
             billed[months[i] - start] = self.billed_fen[i]
             paid[months[i] - start] = self.paid_fen[i]
         return BillHistory(Month(end), tuple(billed), tuple(paid), cumulative)
-
-    def owed_fen(self) -> int:
-        """What the subscriber still owes: everything billed minus everything paid."""
-        billed = sum(self.billed_fen) + self.folded_billed_fen
-        return max(0, billed - sum(self.paid_fen) - self.payments_outside_fen - self.folded_paid_fen)
 
     def previous(self, policy: str, month: Month) -> Assignment | None:
         """The assignment of `policy` from the latest run before `month` (the engine's `current`)."""
@@ -284,12 +279,7 @@ def _assemble(
             held = tuple([(row[0], row[2]) for row in rows])
         g = grants_by.get(msisdn)
         folded_billed, folded_paid, unpaid_upto = totals.get(msisdn, nothing)
-        total_paid = sum(paid) + outside + folded_paid
-        if total_paid >= folded_billed:  # the folded months are paid off (oldest first)
-            arrears = arrears_months(billed, total_paid - folded_billed)
-        else:  # a folded month with a bill is paid once everything paid reaches its running total
-            arrears = sum(1 for running in unpaid_upto if running > total_paid)
-            arrears += sum(1 for amount in billed if amount)  # nothing left for later months
+        arrears = arrears_months_folded(billed, sum(paid) + outside + folded_paid, folded_billed, unpaid_upto)
         out.append(
             Snapshot(
                 Subscriber(
