@@ -118,7 +118,7 @@ class RunSummary:
             months = f"months {Month.of(self.fold.first)} … " if self.fold.first else "every month to "
             return [
                 f"  bills folded into totals: {months}{Month.of(self.fold.upto) - 1}, "
-                f"{self.fold.subscribers:,} subscribers (in {self.fold_seconds:.1f} s)"
+                f"{self.fold.subscribers:,} subscribers (in {self.fold_seconds:.1f} s, alongside the batches)"
             ]
         if self.fold_skipped:
             return [
@@ -570,17 +570,6 @@ async def run(
             summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
             return summary
         history = await runs.evaluated_after(conn, month.first_day)
-        # Issue 22.1: the bill months before the window, folded into totals, so each batch
-        # reads the same rows however long the province has run (a no-op when done).
-        began = time.monotonic()
-        try:
-            summary.fold = await bill_totals.fold(conn, (month - snapshot.BILL_WINDOW).first_day)
-        except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
-            # the totals busy (a long read of them, another host's fold, a writer): the
-            # batches read the unfolded months' rows instead, and the next run folds them
-            summary.fold_skipped = True
-            log.warning("bill_fold_skipped", month=str(month), reason=type(exc).__name__)
-        summary.fold_seconds = time.monotonic() - began
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None
         jobs = [
@@ -606,7 +595,15 @@ async def run(
             if progress:
                 progress.advance(report["count"])
 
-        await _execute(jobs, policy, conn, redis_url, workers, on_batch)
+        # Issue 22.1: the bill months before the window are folded into totals, so each
+        # batch reads the same rows however long the province has run. On its own
+        # connection, alongside the batches: a batch reads the unfolded rows until the fold
+        # commits and the folded ones after (sql/053), the same sums either way.
+        folding = asyncio.create_task(_fold(dsn, month, summary))
+        try:
+            await _execute(jobs, policy, conn, redis_url, workers, on_batch)
+        finally:
+            await folding  # (a failed fold is logged and skipped, never raised)
         began = time.monotonic()
         # The month's closing steps, once: the run is marked done only when every host's
         # shards are, and the host that marks it creates the month's work orders in the
@@ -699,6 +696,24 @@ async def dry_run(
         progress.finish()
     summary.wall = time.monotonic() - started
     return summary
+
+
+async def _fold(dsn: str, month: Month, summary: RunSummary) -> None:
+    """Fold the bill months before `month`'s window into the totals (a no-op when done),
+    noting what it did, or that it was skipped, in `summary`."""
+    began = time.monotonic()
+    try:
+        conn = await db.connect(dsn)
+        try:
+            summary.fold = await bill_totals.fold(conn, (month - snapshot.BILL_WINDOW).first_day)
+        finally:
+            await conn.close()
+    except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
+        # the totals busy (a long read of them, another host's fold, a writer): the
+        # batches read the unfolded months' rows instead, and the next run folds them
+        summary.fold_skipped = True
+        log.warning("bill_fold_skipped", month=str(month), reason=type(exc).__name__)
+    summary.fold_seconds = time.monotonic() - began
 
 
 async def _execute(

@@ -25,7 +25,8 @@ twin_database = test_retention.twin_database  # the fixture: another fresh datab
 
 SHANGHAI = timezone(timedelta(hours=8))
 MONTH = Month.parse("2026-11")
-WINDOW = (MONTH - snapshot.BILL_WINDOW).first_day  # 2025-10-01
+BILL_WINDOW = snapshot.BILL_WINDOW
+WINDOW = (MONTH - BILL_WINDOW).first_day  # 2025-10-01
 
 
 async def _recomputed(conn: asyncpg.Connection) -> dict[str, tuple[int, int, list[int]]]:
@@ -254,6 +255,35 @@ async def test_a_fold_waits_for_a_read_of_the_totals_and_the_evaluation_goes_on_
         assert [s.history(MONTH) for s in folded] == [s.history(MONTH) for s in full]
     finally:
         await reader.close()
+
+
+async def test_a_batch_read_while_the_fold_commits_sees_the_old_fold_or_the_new_one(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    # rule T1.4: the evaluation folds alongside its batches (its own connection): a batch
+    # that began reading before the fold's swap keeps the old totals and the rows since the
+    # old fold, one after it the new ones; both give what a read of every row gives
+    await _province(conn)
+    await bill_totals.fold(conn, (MONTH - 20).first_day)
+    full = await snapshot.load_range(conn, "", 100)
+    reader = await db.connect(database_url)
+    try:
+        async with reader.transaction(isolation="repeatable_read", readonly=True):
+            before = await snapshot.load_range(reader, "", 100, bills_from=WINDOW)
+            folding = asyncio.create_task(bill_totals.fold(conn, WINDOW))
+            await asyncio.sleep(0.3)
+            assert not folding.done()  # the swap waits for the batch's read
+            again = await snapshot.load_range(reader, "", 100, bills_from=WINDOW)
+        assert await folding is not None
+        after = await snapshot.load_range(reader, "", 100, bills_from=WINDOW)
+    finally:
+        await reader.close()
+    assert {s.folded_through for s in before} == {int(MONTH - 20)}
+    assert {s.folded_through for s in after} == {int(MONTH - BILL_WINDOW)}
+    for read in (before, again, after):
+        assert [s.arrears_months for s in read] == [s.arrears_months for s in full]
+        assert [s.history(MONTH) for s in read] == [s.history(MONTH) for s in full]
+        assert [owed_fen(s) for s in read] == [owed_fen(s) for s in full]
 
 
 async def test_an_import_of_a_folded_month_is_merged_and_kept_in_the_totals(
