@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from asyncpg.exceptions import LockNotAvailableError
+
 from gateway.batch.importer import KINDS
 from gateway.cli import staffing as staffing_command
 from gateway.cli.commands import CommandError
@@ -343,6 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args, settings)
     except (CliError, CommandError, EmbeddedStoreError, migrations.MigrationError) as exc:
         print(f"callgate: {exc}", file=sys.stderr)
+        return 1
+    except LockNotAvailableError as exc:  # the server's lock_timeout (the embedded one: 10 s)
+        print(
+            f"callgate: another session holds a lock this command needs (PostgreSQL: {exc}); "
+            "what the command had not committed was rolled back: run it again once that "
+            "session is done",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("callgate: interrupted", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from gateway.batch.importer import ImportRejected, import_file
 from gateway.stores.queries import partitions
+from tests.gateway.test_cli import callgate, store_env
 
 TODAY = date(2026, 11, 26)
 BRANCHES = """code,name,level,parent_code
@@ -309,3 +311,28 @@ async def test_a_rejected_bills_file_makes_no_partition(conn: asyncpg.Connection
         await import_file(conn, "bills", write(tmp_path, "b.csv", text), TODAY, show_progress=False)
     assert await conn.fetchval("SELECT to_regclass('bills_2026_07')") is None
     assert await conn.fetchval("SELECT to_regclass('bills_2026_09')") is None
+
+
+async def test_an_import_held_up_by_a_lock_says_so_and_writes_nothing(
+    conn: asyncpg.Connection, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    # rule X5: attaching a new month locks the default partition, which a long read of every
+    # bill month holds; past the server's lock timeout the import stops with a plain message
+    # (no traceback) and leaves nothing behind, and goes through once the read is done
+    await load_all(conn, tmp_path)
+    env = {
+        **store_env(database_url, redis_url, tmp_path),
+        "CALLGATE_DATABASE_URL": database_url + "&lock_timeout=300ms",
+    }
+    path = write(tmp_path, "b.csv", BILLS)
+    async with conn.transaction():
+        await conn.execute("SELECT count(*) FROM bills")  # holds every partition, the default one too
+        held = await asyncio.to_thread(callgate, ["import", "bills", str(path)], env)
+    assert held.returncode == 1, (held.stdout, held.stderr)
+    assert "callgate: another session holds a lock this command needs" in held.stderr
+    assert "Traceback" not in held.stderr
+    assert await conn.fetchval("SELECT count(*) FROM bills") == 0
+    assert "bills_2026_10" not in await _bill_partitions(conn)
+    done = await asyncio.to_thread(callgate, ["import", "bills", str(path)], env)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert await conn.fetchval("SELECT count(*) FROM bills") == 3
