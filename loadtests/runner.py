@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--processes", type=int, default=1, help="locust processes (default 1; -1: one per core)")
     p.add_argument("--p99-ms", type=positive_number, default=5.0, help="lookup p99 limit in ms (5)")
+    p.add_argument(
+        "--pin", action="store_true",
+        help="callgate and its stores on the first cores, locust on the others (half the cores, at "
+        "least one each): as if the load came from a host of its own (lookup, hotline, combined)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=1, help="seed of the caller mix and the simulation")
     p.add_argument("--data-dir", type=Path, help="embedded stores (default var/loadtest/province-N)")
     p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "loadtest", help="artifacts root")
@@ -153,6 +158,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--tolerance", type=positive_number, default=5.0, help="points below Erlang C that still pass (5)"
     )
     return p
+
+
+@dataclass(frozen=True, slots=True)
+class Pinning:
+    """`--pin`: the cores callgate (and the stores it starts) may run on, and locust's."""
+
+    service: frozenset[int]
+    load: frozenset[int]
+
+    def describe(self) -> str:
+        """The run summary's words for it."""
+        service, load = _cores(self.service), _cores(self.load)
+        return f"callgate and its stores pinned to core {service}, locust to core {load}"
+
+
+def _cores(cores: frozenset[int]) -> str:
+    return ",".join(str(c) for c in sorted(cores))
+
+
+def split_cores(available: set[int]) -> Pinning:
+    """The load generator on the upper half of the cores this process may use (at least
+    one), the service on the rest; RunError with fewer than two cores."""
+    cores = sorted(available)
+    if len(cores) < 2:
+        raise RunError(f"--pin needs at least 2 cores; this process may use {len(cores)}")
+    load = len(cores) // 2
+    return Pinning(frozenset(cores[:-load]), frozenset(cores[-load:]))
+
+
+def _pinned_to(cores: frozenset[int] | None) -> Any:
+    """A `preexec_fn` that pins the child (and what it starts) to `cores`; None: no pinning.
+    Only for a child started while this process has one thread."""
+    if cores is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cores)
 
 
 def free_port() -> int:
@@ -198,6 +238,7 @@ def service(
     subscribers: int,
     log_dir: Path,
     extra_env: dict[str, str] | None = None,
+    cores: frozenset[int] | None = None,
 ) -> Iterator[Running]:
     """`callgate serve` with embedded stores under ``data_dir``; yields it running; stops it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")}
@@ -224,6 +265,7 @@ def service(
         stdout=subprocess.PIPE,
         stderr=err_log,
         start_new_session=True,  # our Ctrl-C reaches us; we stop the service ourselves
+        preexec_fn=_pinned_to(cores),  # (before any thread of ours starts)
     )
     assert proc.stdout is not None
     pump = threading.Thread(target=_pump, args=(proc.stdout, out_log), daemon=True)
@@ -304,7 +346,13 @@ def prepare(data_dir: Path, out: Path, seed: int) -> str:
 
 
 def run_locust(
-    args: argparse.Namespace, url: str, prepared: Path, run_dir: Path, rate: float, duration: float
+    args: argparse.Namespace,
+    url: str,
+    prepared: Path,
+    run_dir: Path,
+    rate: float,
+    duration: float,
+    cores: frozenset[int] | None = None,
 ) -> int:
     """Locust headless, bounded by its own run time (plus a margin we enforce)."""
     # Fewer greenlets cost the generator less CPU; 50 calls/s each keeps every user a Poisson stream.
@@ -326,6 +374,8 @@ def run_locust(
     ]  # fmt: skip
     if args.processes != 1:
         cmd += ["--processes", str(args.processes)]
+    if cores is not None:  # (taskset, not a preexec_fn: our /metrics watcher is a thread by now)
+        cmd = ["taskset", "--cpu-list", _cores(cores), *cmd]
     print(
         f"locust: {rate:,.1f} lookups/s from {ivr_users} IVR users, {agents} agent and "
         f"{branches} branch desks, {duration:g} s …",
@@ -571,19 +621,34 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     _link_latest(args.out, run_dir)
     if args.scenario == "acd":
+        if args.pin:
+            print(
+                "loadtests/run: --pin applies to the lookup, hotline and combined scenarios", file=sys.stderr
+            )
+            return 2
         return run_acd(args, data_dir, run_dir)
     prepared = data_dir / "prepared.json"
     started = time.time()
     server_side = None
     watch: LookupWatch | None = None
     cpu = ""
+    pinning: Pinning | None = None
     try:
-        with service(data_dir, free_port(), args.workers, args.subscribers, run_dir) as running:
+        if args.pin:
+            pinning = split_cores(os.sched_getaffinity(0))
+        with service(
+            data_dir, free_port(), args.workers, args.subscribers, run_dir,
+            cores=pinning.service if pinning else None,
+        ) as running:  # fmt: skip
             mix = prepare(data_dir, prepared, args.seed)
             (run_dir / "caller-mix.txt").write_text(mix + "\n", encoding="utf-8")
+            if pinning is not None:  # what the service really got, read back
+                pinning = Pinning(frozenset(os.sched_getaffinity(running.pid)), pinning.load)
             before = cpu_snapshot(running)
             with LookupWatch(running.url, args.p99_ms) as watch:
-                run_locust(args, running.url, prepared, run_dir, rate, duration)
+                run_locust(
+                    args, running.url, prepared, run_dir, rate, duration, pinning.load if pinning else None
+                )
             cpu = cpu_report(before, cpu_snapshot(running))
     except RunError as exc:
         print(f"loadtests/run: {exc}", file=sys.stderr)
@@ -609,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"callgate load test — scenario {args.scenario}, {rate:,.1f} lookups/s asked for, {t1 - t0:.0f} s, "
         f"{args.subscribers:,} subscribers, {args.workers} worker(s), {os.cpu_count()} cores, "
-        f"load generator on the same machine",
+        f"load generator on the same machine" + (f" ({pinning.describe()})" if pinning else ""),
         "",
         f"judged window (after the first {args.warmup:g} s), latency in ms, client side:",
         report.render_table(window),
@@ -668,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         "verdicts": [asdict(v) for v in verdicts],
         "server_side": server_side,
         "cpu": cpu,
+        "pinned": {"service": sorted(pinning.service), "load": sorted(pinning.load)} if pinning else None,
         "hotline": hotline_json,
         "passed": passed,
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from entitlements.staffing import offered_traffic, service_level
+from loadtests.runner import RunError, split_cores
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
@@ -27,12 +28,16 @@ def test_combined_run_end_to_end(tmp_path: Path) -> None:
         "--subscribers", "400", "--data-dir", str(tmp_path / "data"), "--out", str(out),
         "--agent-users", "0", "--branch-users", "0", "--sim-minutes", "10",
         "--p99-ms", "1000",  # a generous bar: this test is about the command, not the speed
+        "--pin",  # callgate and its stores on one core, locust on the other
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_")}
     result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode in (0, 1), result.stdout + result.stderr
     run_dir = (out / "latest").resolve()
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    cores = sorted(os.sched_getaffinity(0))
+    assert summary["pinned"] == {"service": cores[: -(len(cores) // 2)], "load": cores[-(len(cores) // 2) :]}
+    assert f"(callgate and its stores pinned to core {cores[0]}" in result.stdout
     verdicts = {v["check"]: v for v in summary["verdicts"]}
     assert verdicts["failed lookups"]["ok"], result.stdout
     assert verdicts["5xx answers, any endpoint"]["ok"], result.stdout
@@ -106,3 +111,14 @@ def test_acd_run_end_to_end(tmp_path: Path) -> None:
             leaks = RAW_NUMBER.findall(path.read_text(encoding="utf-8", errors="replace"))
             assert not leaks, f"{path.name}: {leaks[:3]}"
     assert not (tmp_path / "data" / "postgres" / "data" / "postmaster.pid").exists()
+
+
+def test_pinning_splits_the_cores_between_the_service_and_the_load() -> None:
+    # the load generator on the upper half (at least one core), callgate and its stores below
+    assert split_cores({0, 1}).service == {0} and split_cores({0, 1}).load == {1}
+    three = split_cores({0, 2, 5})
+    assert (three.service, three.load) == (frozenset({0, 2}), frozenset({5}))
+    assert split_cores({0, 1, 2, 3}).load == {2, 3}
+    assert split_cores({4, 7}).describe() == "callgate and its stores pinned to core 4, locust to core 7"
+    with pytest.raises(RunError, match="--pin needs at least 2 cores; this process may use 1"):
+        split_cores({3})
