@@ -602,8 +602,12 @@ async def run(
         folding = asyncio.create_task(_fold(dsn, month, summary))
         try:
             await _execute(jobs, policy, conn, redis_url, workers, on_batch)
-        finally:
-            await folding  # (a failed fold is logged and skipped, never raised)
+        except BaseException:  # a failed or interrupted run: its fold is rolled back, not awaited
+            folding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await folding
+            raise
+        await folding  # (a fold that cannot have its locks is logged and skipped, never raised)
         began = time.monotonic()
         # The month's closing steps, once: the run is marked done only when every host's
         # shards are, and the host that marks it creates the month's work orders in the
@@ -706,8 +710,10 @@ async def _fold(dsn: str, month: Month, summary: RunSummary) -> None:
         conn = await db.connect(dsn)
         try:
             summary.fold = await bill_totals.fold(conn, (month - snapshot.BILL_WINDOW).first_day)
-        finally:
-            await conn.close()
+        except BaseException:
+            conn.terminate()  # (cancelled mid-statement: the server rolls the fold back)
+            raise
+        await conn.close()
     except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
         # the totals busy (a long read of them, another host's fold, a writer): the
         # batches read the unfolded months' rows instead, and the next run folds them

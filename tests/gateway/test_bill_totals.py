@@ -286,6 +286,47 @@ async def test_a_batch_read_while_the_fold_commits_sees_the_old_fold_or_the_new_
         assert [owed_fen(s) for s in read] == [owed_fen(s) for s in full]
 
 
+async def test_an_interrupted_run_rolls_its_fold_back_at_once(
+    conn: asyncpg.Connection, database_url: str, redis_url: str
+) -> None:
+    # rule T1.4: Ctrl-C (the run's task cancelled) while the fold waits for a long read of
+    # the totals: the run stops at once, the fold is rolled back, nothing is left half done
+    await _province(conn)
+    await bill_totals.fold(conn, (MONTH - 20).first_day)
+    reader = await db.connect(database_url)
+    runner = await db.connect(database_url)
+    try:
+        async with reader.transaction(isolation="repeatable_read", readonly=True):
+            await reader.execute("LOCK TABLE bill_totals IN ACCESS SHARE MODE")
+            running = asyncio.create_task(
+                evaluation.run(
+                    runner, POLICY, MONTH, date(2026, 11, 26), dsn=database_url, redis_url=redis_url,
+                    workers=1, show_progress=False,
+                )
+            )  # fmt: skip
+            waiting = "SELECT count(*) FROM pg_locks WHERE relation = 'bill_totals'::regclass AND NOT granted"
+            for _ in range(100):  # the fold waits for the read's lock (and the batch behind it)
+                if await conn.fetchval(waiting):
+                    break
+                await asyncio.sleep(0.05)
+            assert await conn.fetchval(waiting)
+            began = asyncio.get_running_loop().time()
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            assert asyncio.get_running_loop().time() - began < 3  # not the fold's 10 s lock wait
+        assert await bill_totals.through(conn) == (MONTH - 20).first_day
+        assert await conn.fetchval("SELECT to_regclass('bill_totals_next')") is None
+        for _ in range(100):  # the fold's session is gone; nothing waits for a lock any more
+            if not await conn.fetchval(waiting):
+                break
+            await asyncio.sleep(0.05)
+        assert not await conn.fetchval(waiting)
+    finally:
+        await reader.close()
+        runner.terminate()
+
+
 async def test_an_import_of_a_folded_month_is_merged_and_kept_in_the_totals(
     conn: asyncpg.Connection, database_url: str, tmp_path: Path
 ) -> None:
