@@ -187,12 +187,10 @@ def split_cores(available: set[int]) -> Pinning:
     return Pinning(frozenset(cores[:-load]), frozenset(cores[-load:]))
 
 
-def _pinned_to(cores: frozenset[int] | None) -> Any:
-    """A `preexec_fn` that pins the child (and what it starts) to `cores`; None: no pinning.
-    Only for a child started while this process has one thread."""
-    if cores is None:
-        return None
-    return lambda: os.sched_setaffinity(0, cores)
+def on_cores(cmd: list[str], cores: frozenset[int] | None) -> list[str]:
+    """`cmd` run on `cores` (and what it starts), through taskset, which execs it in place
+    (the same pid); unchanged for None."""
+    return cmd if cores is None else ["taskset", "--cpu-list", _cores(cores), *cmd]
 
 
 def free_port() -> int:
@@ -249,23 +247,25 @@ def service(
     out_log = (log_dir / "serve.out.log").open("w", encoding="utf-8")
     err_log = (log_dir / "serve.log").open("wb")  # structured logs: numbers already masked by callgate
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli.main",
-            "serve",
-            "--workers",
-            str(workers),
-            "--demo-subscribers",
-            str(subscribers),
-        ],
+        on_cores(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli.main",
+                "serve",
+                "--workers",
+                str(workers),
+                "--demo-subscribers",
+                str(subscribers),
+            ],
+            cores,
+        ),
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=err_log,
         start_new_session=True,  # our Ctrl-C reaches us; we stop the service ourselves
-        preexec_fn=_pinned_to(cores),  # (before any thread of ours starts)
     )
     assert proc.stdout is not None
     pump = threading.Thread(target=_pump, args=(proc.stdout, out_log), daemon=True)
@@ -374,8 +374,7 @@ def run_locust(
     ]  # fmt: skip
     if args.processes != 1:
         cmd += ["--processes", str(args.processes)]
-    if cores is not None:  # (taskset, not a preexec_fn: our /metrics watcher is a thread by now)
-        cmd = ["taskset", "--cpu-list", _cores(cores), *cmd]
+    cmd = on_cores(cmd, cores)
     print(
         f"locust: {rate:,.1f} lookups/s from {ivr_users} IVR users, {agents} agent and "
         f"{branches} branch desks, {duration:g} s …",
