@@ -241,6 +241,52 @@ class _Protocol(asyncio.Protocol):
         self.outgoing.clear()
 
 
+class _Watch:
+    """A call's deadline (`PipelinedRedis._raw`): at `timeout` its replies are given up on
+    (the connection dropped) unless the commands went out late or the server is still
+    sending this client bytes; then the check runs again, up to `hard` (None: no grace)."""
+
+    __slots__ = ("client", "futures", "handle", "hard", "ours", "protocol", "timeout")
+
+    def __init__(
+        self,
+        client: PipelinedRedis,
+        protocol: _Protocol,
+        futures: list[asyncio.Future[Any]],
+        ours: int,
+        timeout: float,
+        hard: float | None,
+    ) -> None:
+        self.client = client
+        self.protocol = protocol
+        self.futures = futures
+        self.ours = ours  # the write that carries these commands
+        self.timeout = timeout
+        self.hard = hard
+        self.handle: asyncio.TimerHandle
+
+    def check(self) -> None:
+        if all(future.done() for future in self.futures):
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        protocol, timeout, hard = self.protocol, self.timeout, self.hard
+        if hard is not None and now < hard:
+            written = protocol.wrote_at.get(self.ours)
+            if written is None and protocol.writes < self.ours:  # not even written yet: we were busy
+                self.handle = loop.call_at(min(now + timeout, hard), self.check)
+                return
+            if written is not None:
+                since = time.monotonic() - written
+                if since < timeout:  # written late: the server's time runs from the write
+                    self.handle = loop.call_at(min(now + timeout - since, hard), self.check)
+                    return
+                if self.client.heard_since(written):
+                    self.handle = loop.call_at(min(now + timeout, hard), self.check)
+                    return
+        protocol.expire(self.futures)
+
+
 class PipelinedRedis:
     """GET over a few pipelined connections, with a per-call timeout."""
 
@@ -407,32 +453,15 @@ class PipelinedRedis:
         hard = start + (hard_timeout if hard_timeout is not None else timeout)
         protocol = await self._ready(min(start + timeout, hard))
         futures = protocol.send(payload, count)
-        ours = protocol.writes + 1  # the write that will carry these commands
-        handle: asyncio.TimerHandle | None = None
-
-        def check() -> None:
-            nonlocal handle
-            if all(future.done() for future in futures):
-                return
-            now = loop.time()
-            if hard_timeout is not None and now < hard:
-                written = protocol.wrote_at.get(ours)
-                if written is None and protocol.writes < ours:  # not even written yet: we were busy
-                    handle = loop.call_at(min(now + timeout, hard), check)
-                    return
-                if written is not None:
-                    since = time.monotonic() - written
-                    if since < timeout:  # written late: the server's time runs from the write
-                        handle = loop.call_at(min(now + timeout - since, hard), check)
-                        return
-                    if self.heard_since(written):
-                        handle = loop.call_at(min(now + timeout, hard), check)
-                        return
-            protocol.expire(futures)
-
-        handle = loop.call_at(start + timeout, check)
+        # The deadline's check, rescheduled while a late write or a busy server excuses the wait.
+        watch = _Watch(
+            self, protocol, futures, protocol.writes + 1, timeout, None if hard_timeout is None else hard
+        )
+        watch.handle = loop.call_at(start + timeout, watch.check)
         try:
             if not collect:
+                if count == 1:
+                    return [await futures[0]]
                 return [await future for future in futures]
             replies: list[Any] = []
             for future in futures:
@@ -447,7 +476,7 @@ class PipelinedRedis:
                     future.exception()
             raise
         finally:
-            handle.cancel()
+            watch.handle.cancel()
 
     def heard_since(self, moment: float) -> bool:
         """Whether the server sent bytes on any connection after `moment` (time.monotonic())."""
