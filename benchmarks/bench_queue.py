@@ -5,7 +5,8 @@ worker, driven by an aiohttp client in this process).
 
     .venv/bin/python benchmarks/bench_queue.py [--subscribers 20000] [--nexts 3000] [--cycles 6000]
 
-Goals: `next` p99 ≤ 5 ms; ≥ 2,000 cycles/s on one process. Starts `callgate serve` on an
+Goals: `next` p99 ≤ 5 ms; ≥ 2,000 cycles/s on one process. Prints the machine probe
+(bench_evaluation's) before and after, to read the figures against a quiet hour. Starts `callgate serve` on an
 embedded demo province (port 18090), adds 500 five-star agents serving both desks, and keeps
 2,000 calls waiting while it measures. Prints numbers; asserts nothing.
 """
@@ -332,14 +333,18 @@ def main() -> None:
         dsn = EmbeddedPostgres(args.data_dir / "postgres").dsn()
         redis_url = EmbeddedRedis(args.data_dir / "redis").url()
         subprocess.run([callgate, "cache", "rebuild"], env=env, check=True, capture_output=True)
+        from bench_evaluation import machine_probe  # benchmarks/ is the script's directory
+
         uvloop.install()  # as `callgate serve` runs
         agents, numbers = asyncio.run(prepare(dsn))
         asyncio.run(clear_queue(redis_url))
+        probe_before = machine_probe()
         service = asyncio.run(service_layer(dsn, redis_url, agents, numbers, args))
         asyncio.run(clear_queue(redis_url))
         time.sleep(6)  # the server's agents directory reloads (every 5 s) and sees the bench agents
         http = asyncio.run(over_http(agents, numbers, args, server.pid))
         asyncio.run(clear_queue(redis_url))
+        probe_after = machine_probe()
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
@@ -359,6 +364,10 @@ def main() -> None:
             f"{r['unavailable']:>7.0f}"
         )
     print("goals: next p99 ≤ 5 ms; ≥ 2,000 cycles/s (enqueue + next + answered) on one process")
+    print(
+        f"machine probe (bench_evaluation's loop on both cores): {probe_before:.2f} s before, "
+        f"{probe_after:.2f} s after (a quiet hour: about 1.1 s; the figures scale with it)"
+    )
     print("(CPU ms/cycle: the serving process's own CPU in the timed cycles — the service layer's includes")
     print(" the driver in this process; the HTTP one is the server's alone, its client runs beside it)")
 

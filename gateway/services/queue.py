@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import time
 import uuid
@@ -139,8 +140,13 @@ class QueueService:
         self.latest: bytes | None = None
         self._dirty = asyncio.Event()
         self._outbox: list[bytes] = []
+        #: Agents' state changes not yet mirrored on each desk: (agent, state, since ms).
+        self._mirroring: dict[str, list[tuple[str, str, int]]] = {desk: [] for desk in store.DESKS}
         self._outbox_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Claim tokens: unique to this process (a random prefix) and to each `next` in it.
+        prefix = uuid.uuid4().hex[:12]
+        self._tokens = (f"{prefix}.{n}" for n in itertools.count())
 
     # ------------------------------------------------------------------ plumbing
 
@@ -219,6 +225,11 @@ class QueueService:
     async def flush_outbox(self) -> None:
         """Send the pending bookkeeping now (each script is idempotent or ordered by time, so a
         resend after NOSCRIPT is harmless); a failure is counted, the next change repairs it."""
+        for desk, changes in self._mirroring.items():
+            # Ordered by the time of each change; in script calls of at most OUTBOX_BATCH changes.
+            for start in range(0, len(changes), OUTBOX_BATCH):
+                self._outbox.append(store.mirrors(desk, changes[start : start + OUTBOX_BATCH]))
+            changes.clear()
         if not self._outbox:
             return
         # At most OUTBOX_BATCH a write: Redis answers nothing else while it runs a batch.
@@ -291,7 +302,7 @@ class QueueService:
         if not self.breaker.allow():
             raise unavailable("circuit open")
         msisdn = self._number(ani)
-        (kept,) = await self._run([store.pointer_claim(call_id)])
+        kept = store.claimed(await self._run(store.pointer_claim(call_id)))
         answer: Answer | None = None
         if kept is None:  # the first enqueue of this call id
             answer = await self._answer_for(msisdn)
@@ -347,12 +358,12 @@ class QueueService:
 
     # ------------------------------------------------------------------ agents
 
-    def _mirrors(self, agent: Agent, state: str, at_ms: int) -> list[bytes]:
-        """The agent's state on every desk (offline where it does not serve)."""
-        return [
-            store.mirror(desk, agent.id, state if desk in agent.desks else "offline", at_ms)
-            for desk in store.DESKS
-        ]
+    def _mirror_later(self, agent: Agent, state: str, at_ms: int) -> None:
+        """The agent's state on every desk (offline where it does not serve), sent with the
+        other bookkeeping: one script call per desk for every change of that moment."""
+        for desk in store.DESKS:
+            self._mirroring[desk].append((agent.id, state if desk in agent.desks else "offline", at_ms))
+        self._later([])
 
     async def set_state(self, agent: Agent, state: str, at: datetime | None) -> dict[str, Any]:
         """A4: the agent (or the ACD) reports the agent's state."""
@@ -360,7 +371,7 @@ class QueueService:
             raise ServiceError("invalid_request", f"state must be one of {', '.join(STATES)}", field="state")
         at_ms = to_ms(at) if at is not None else self.now_ms()
         (before,) = await self._run([store.agent_set(agent.id, state, at_ms)])
-        self._later(self._mirrors(agent, state, at_ms))
+        self._mirror_later(agent, state, at_ms)
         return {
             "agent_id": agent.id,
             "state": state,
@@ -387,7 +398,7 @@ class QueueService:
         policy = self.policies.current
         matching = policy.agents.matching
         at_ms = to_ms(at) if at is not None else self.now_ms()
-        token = uuid.uuid4().hex
+        token = next(self._tokens)
         desks = sorted(agent.desks)
         begin = [store.agent_begin(agent.id, token, at_ms), *(store.heads(d) for d in desks)]
         replies = await self._run(begin)
@@ -411,9 +422,8 @@ class QueueService:
         head, reply = taken
         call_id = str(head.call)
         # Bookkeeping the answer does not wait for: the agent's call and every desk's view.
-        self._later(
-            [store.agent_assign(agent.id, token, call_id, head.desk), *self._mirrors(agent, "busy", at_ms)]
-        )
+        self._later([store.agent_assign(agent.id, token, call_id, head.desk)])
+        self._mirror_later(agent, "busy", at_ms)
         enqueued_ms = head.enqueued_ms
         ani = store.text(reply[3]) or None
         # No screen pop here: the ACD connects the call and says so (POST /v1/calls/{id}/connected,
@@ -502,7 +512,7 @@ class QueueService:
             (moved,) = await self._run([store.agent_after(agent_id, token, after, at_ms)])
             agent = self.directory.agents.get(agent_id)
             if moved[0] == 1 and agent is not None:
-                self._later(self._mirrors(agent, after, at_ms))
+                self._mirror_later(agent, after, at_ms)
         self._changed()
         return {
             "call_id": call_id,

@@ -17,7 +17,8 @@ pointer by the call id.
   15-minute interval; ``{desk:D}:meta`` — HASH with ``aht_ms``, a moving average of
   handling times (the enqueue's expected wait);
 - ``{agent:A}:state`` — HASH of one agent: state, since, the call and desk it has;
-- ``queue-call:{<call id>}`` — the enqueue's answer and desk, for replays and events.
+- ``queue-call:{<call id>}`` — the enqueue's answer and desk, for replays and events (PENDING
+  while the first enqueue of the call id is under way).
 
 The scripts only move calls between states and add the increments they are given: what a
 call counts (``queuestats.outcome``) and which call an agent takes (``matching.choose``) are
@@ -28,8 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from entitlements.queuestats import Counts, interval_of, minute_of
 
@@ -106,18 +106,6 @@ class Script:
             b"".join([b"$%d\r\n%b\r\n" % (len(d), d) for d in parts]),
         )
 
-
-# The call-id pointer, claimed once: the value stored before (a replay, or PENDING while the
-# first enqueue is under way), else nil — and the pointer now holds ARGV[1] for ARGV[2] s.
-POINTER = Script(
-    "pointer",
-    """
-local old = redis.call('GET', KEYS[1])
-if old then return old end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return false
-""",
-)
 
 # A call enters its desk's bucket unless the desk already knows it (a replay: nothing
 # changes). The figures behind its position and expected wait are kept with the call, so a
@@ -335,36 +323,50 @@ return {1, ARGV[3]}
 """,
 )
 
-# A desk's view of one agent's state, kept in order by the change's time; with counts per state.
+# A desk's view of agents' states, kept in order by each change's time, with counts per
+# state: ARGV holds (agent, state, since) triples, applied in order (a batch of the changes
+# of a moment, one script call per desk). Returns how many changed a count.
 MIRROR = Script(
     "mirror",
     """
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-local since = tonumber(ARGV[3])
-local old_state = nil
-if old then
-  local old_since
-  old_since, old_state = string.match(old, '^(%-?%d+):(.*)$')
-  if tonumber(old_since) > since then return 0 end
-  if old_state == ARGV[2] then
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
-    return 0
+local changed = 0
+for i = 1, #ARGV - 2, 3 do
+  local agent, state, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local since = tonumber(at)
+  local old = redis.call('HGET', KEYS[1], agent)
+  local old_state = nil
+  local skip = false
+  if old then
+    local old_since
+    old_since, old_state = string.match(old, '^(%-?%d+):(.*)$')
+    if tonumber(old_since) > since then
+      skip = true
+    elseif old_state == state then
+      redis.call('HSET', KEYS[1], agent, at .. ':' .. state)
+      skip = true
+    end
+  end
+  if not skip then
+    if state == 'offline' then
+      if old then
+        redis.call('HDEL', KEYS[1], agent)
+        redis.call('HINCRBY', KEYS[2], old_state, -1)
+        changed = changed + 1
+      end
+    else
+      redis.call('HSET', KEYS[1], agent, at .. ':' .. state)
+      redis.call('HINCRBY', KEYS[2], state, 1)
+      if old_state then redis.call('HINCRBY', KEYS[2], old_state, -1) end
+      changed = changed + 1
+    end
   end
 end
-if ARGV[2] == 'offline' then
-  if not old then return 0 end
-  redis.call('HDEL', KEYS[1], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
-  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-end
-if old_state then redis.call('HINCRBY', KEYS[2], old_state, -1) end
-return 1
+return changed
 """,
 )
 
 SCRIPTS: Final[tuple[Script, ...]] = (
-    POINTER, ENQUEUE, HEADS, CLAIM, EVENT, STATS,
+    ENQUEUE, HEADS, CLAIM, EVENT, STATS,
     AGENT_BEGIN, AGENT_ABORT, AGENT_ASSIGN, AGENT_SET, AGENT_AFTER, MIRROR,
 )  # fmt: skip
 
@@ -373,32 +375,27 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-@dataclass(frozen=True, slots=True)
-class BucketHead:
-    """The oldest call of one bucket, as Redis holds it."""
+class BucketHead(NamedTuple):
+    """The oldest call of one bucket, as Redis holds it (the bucket's star requirement and
+    priority first: heads sort by them, a stable order for ties)."""
 
+    min_star: int
+    priority: int
     bucket: str
     call_id: str
     enqueued_ms: int
 
-    @property
-    def min_star(self) -> int:
-        """The bucket's base star requirement."""
-        return int(self.bucket.split(":", 1)[0])
-
-    @property
-    def priority(self) -> int:
-        """The bucket's priority."""
-        return int(self.bucket.split(":", 1)[1])
-
 
 def parse_heads(flat: Sequence[Any]) -> list[BucketHead]:
-    """``{bucket, call id, score, …}`` → heads, sorted by bucket (a stable order for ties)."""
-    heads = [
-        BucketHead(_text(flat[i]), _text(flat[i + 1]), int(float(_text(flat[i + 2]))))
-        for i in range(0, len(flat) - 2, 3)
-    ]
-    return sorted(heads, key=lambda h: (h.min_star, h.priority, h.bucket))
+    """``{bucket, call id, score, …}`` → heads, sorted by bucket."""
+    heads = []
+    for i in range(0, len(flat) - 2, 3):
+        bucket = _text(flat[i])
+        star, _, priority = bucket.partition(":")
+        enqueued_ms = int(float(flat[i + 2]))  # a ZSET score (float(): bytes or str)
+        heads.append(BucketHead(int(star), int(priority), bucket, _text(flat[i + 1]), enqueued_ms))
+    heads.sort()
+    return heads
 
 
 def enqueue(
@@ -413,9 +410,22 @@ def enqueue(
     )  # fmt: skip
 
 
-def pointer_claim(call_id: str) -> bytes:
-    """POINTER: claim the call id for an enqueue (PENDING, briefly) unless it is known."""
-    return POINTER.call([pointer_key(call_id)], [PENDING, PENDING_TTL])
+def pointer_claim(call_id: str) -> list[bytes]:
+    """Claim the call id for an enqueue (PENDING, briefly) unless it is known: SET NX, then
+    GET in the same write (plain commands: a script costs Redis several times more). The
+    claim is ours when the SET answers OK; else the GET has the value stored before (a
+    replay's pointer, or PENDING while the first enqueue is under way)."""
+    key = pointer_key(call_id)
+    return [command(b"SET", key, PENDING, b"NX", b"EX", PENDING_TTL), command(b"GET", key)]
+
+
+def claimed(replies: Sequence[Any]) -> bytes | None:
+    """The replies of ``pointer_claim`` → None when the claim is ours, else the value kept
+    (PENDING when it vanished between the two commands: the caller waits and reads again)."""
+    if replies[0] == b"OK":
+        return None
+    kept = replies[1]
+    return kept if isinstance(kept, bytes) else PENDING
 
 
 def pointer_set(call_id: str, value: bytes) -> bytes:
@@ -478,8 +488,15 @@ def agent_after(agent_id: str, token: str, state: str, at_ms: int) -> bytes:
 
 def mirror(desk: str, agent_id: str, state: str, since_ms: int) -> bytes:
     """MIRROR of an agent's state on one desk (``offline`` removes it)."""
+    return mirrors(desk, [(agent_id, state, since_ms)])
+
+
+def mirrors(desk: str, changes: Sequence[tuple[str, str, int]]) -> bytes:
+    """MIRROR of several agents' states on one desk, (agent, state, since) in order."""
     prefix = desk_prefix(desk)
-    return MIRROR.call([f"{prefix}:agents", f"{prefix}:agent-states"], [agent_id, state, since_ms])
+    return MIRROR.call(
+        [f"{prefix}:agents", f"{prefix}:agent-states"], [part for change in changes for part in change]
+    )
 
 
 def counts_of(flat: Sequence[Any]) -> Counts:

@@ -366,6 +366,35 @@ async def test_scripted_statistics_for_the_window_and_the_interval(
     assert [(i["desk"], i["offered"], i["service_level"]) for i in history["items"]] == [("vip", 5, 0.5)]
 
 
+async def test_state_changes_of_one_moment_reach_every_desk_in_order(
+    client: TestClient[Any, Any], desk: Desk
+) -> None:
+    # rule A4/A5: the changes of a moment are mirrored together (one script per desk), in the
+    # order of their times: an agent changing twice ends in its later state, on each desk it serves
+    changes = [
+        ("A4", "available", "09:59:01"),
+        ("A3", "available", "09:59:01"),
+        ("G1", "available", "09:59:01"),
+        ("A4", "away", "09:59:02"),
+        ("G1", "wrap_up", "09:59:03"),
+    ]
+    replies = await asyncio.gather(  # at once: mirrored in the same batch, whatever order they land in
+        *(
+            call(client, "PUT", f"/v1/agents/{agent}/state", desk.ivr, {"state": state, "at": at(when)})
+            for agent, state, when in changes
+        )
+    )
+    assert [status for status, _ in replies] == [200] * len(changes)
+    _, stats = await call(client, "GET", "/v1/queue/stats", desk.ivr)
+    vip, general = stats["desks"]["vip"]["agents"], stats["desks"]["general"]["agents"]
+    assert (vip["available"], vip["away"], vip["wrap_up"], vip["staffed"]) == (1, 1, 0, 2)  # G1: not VIP
+    assert (general["available"], general["away"], general["wrap_up"], general["staffed"]) == (1, 1, 1, 3)
+    status, body = await call(client, "PUT", "/v1/agents/A4/state", desk.ivr, {"state": "offline"})
+    assert status == 200, body
+    _, stats = await call(client, "GET", "/v1/queue/stats", desk.ivr)
+    assert stats["desks"]["vip"]["agents"]["staffed"] == 1 and stats["desks"]["general"]["agents"]["away"] == 0
+
+
 async def test_the_gauges_carry_the_figures(client: TestClient[Any, Any], desk: Desk) -> None:
     # rule A5: Prometheus gauges with the wallboard's figures
     await enqueue(client, desk, "g1", FIVE, at("09:59:00"))

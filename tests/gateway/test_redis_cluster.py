@@ -90,7 +90,6 @@ def _script_commands() -> list[tuple[str, bytes]]:
     """Every Lua script call the queue engine sends (as the queue store encodes it)."""
     counts = Counts(*([1] * len(Counts.names())))
     return [
-        ("pointer", queuestore.pointer_claim("c-1")),
         ("enqueue", queuestore.enqueue("vip", "c-1", 1, 2, 4, 10_000, "18612340101")),
         ("heads", queuestore.heads("vip")),
         ("claim", queuestore.claim("vip", "4:2", 5, "A4", 6, "tok")),
@@ -105,6 +104,7 @@ def _script_commands() -> list[tuple[str, bytes]]:
         ("agent_set", queuestore.agent_set("A4", "busy", 1)),
         ("agent_after", queuestore.agent_after("A4", "tok", "available", 1)),
         ("mirror", queuestore.mirror("vip", "A4", "busy", 1)),
+        ("mirrors", queuestore.mirrors("general", [("A4", "busy", 1), ("A5", "offline", 2)])),
     ]
 
 
@@ -121,6 +121,13 @@ def test_every_queue_script_touches_one_slot(name: str, payload: bytes) -> None:
     args = parts[3 + count :]
     for prefix in [a for a in args if a.startswith(b"{desk:")]:
         assert key_slot(prefix + b":q:4:2") == key_slot(prefix + b":c:x") == command.slot
+
+
+def test_the_call_id_claim_is_plain_commands_on_one_slot() -> None:
+    # rule X1: the enqueue's claim of a call id (SET NX, then GET) touches the pointer's slot only
+    payload = b"".join(queuestore.pointer_claim("c-1"))
+    assert [parts[0] for _, parts in commands_of(payload)] == [b"SET", b"GET"]
+    assert {command.slot for command in _split(payload)} == {key_slot(b"queue-call:{c-1}")}
 
 
 def test_a_subscribers_keys_share_its_slot() -> None:
