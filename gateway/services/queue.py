@@ -307,7 +307,7 @@ class QueueService:
         if kept is None:  # the first enqueue of this call id
             answer = await self._answer_for(msisdn)
             self.lookup.remember_call(call_id, answer)  # the screen pop finds it (POST …/connected)
-            fields = answer.fields
+            fields = answer.shared  # the answer's fields without the number and points
             skill = fields.get("skill") or {}
             pointer: dict[str, Any] = {
                 "desk": fields["queue"]["name"],
