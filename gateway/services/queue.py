@@ -84,6 +84,7 @@ STATS_MIN_S: Final = 0.2
 #: Agent views and the agent's call are written this soon after the answer, batched.
 OUTBOX_DELAY_S: Final = 0.002
 OUTBOX_BATCH: Final = 200
+MIRROR_BATCH: Final = 50
 #: The longest a round trip waits while Redis keeps answering other requests (a burst).
 HARD_TIMEOUT_S: Final = 2.0
 
@@ -143,7 +144,7 @@ class QueueService:
         #: Agents' state changes not yet mirrored on each desk: (agent, state, since ms).
         self._mirroring: dict[str, list[tuple[str, str, int]]] = {desk: [] for desk in store.DESKS}
         self._outbox_timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()  # the timer's flushes under way
         # Claim tokens: unique to this process (a random prefix) and to each `next` in it.
         prefix = uuid.uuid4().hex[:12]
         self._tokens = (f"{prefix}.{n}" for n in itertools.count())
@@ -198,9 +199,12 @@ class QueueService:
 
     async def close(self) -> None:
         """Send what is pending, stop the probe and close the connections."""
+        await self._settle()
+        while self._outbox and await self.flush_outbox():  # more than one write's worth
+            pass
         if self._outbox_timer is not None:
             self._outbox_timer.cancel()
-        await self.flush_outbox()
+            self._outbox_timer = None
         await self.breaker.close()
         await self.fast.close()
 
@@ -210,11 +214,19 @@ class QueueService:
             self._dirty.set()
 
     def _later(self, commands: list[bytes]) -> None:
-        """Bookkeeping no answer waits for (agent views per desk, the agent's call): sent
-        together within OUTBOX_DELAY_S, in one write for every request of that moment."""
+        """Bookkeeping no answer waits for (the agent's call; ``_mirror_later`` adds the desks'
+        views of agents): sent together within OUTBOX_DELAY_S, in one write for every request
+        of that moment."""
         self._outbox.extend(commands)
         if self._outbox_timer is None:
             self._outbox_timer = asyncio.get_running_loop().call_later(OUTBOX_DELAY_S, self._flush_soon)
+
+    async def _settle(self) -> None:
+        """This process's bookkeeping is in Redis before a read: the flushes under way (on
+        the other connection, they could land after the read), then what is pending."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.flush_outbox()
 
     def _flush_soon(self) -> None:
         self._outbox_timer = None
@@ -222,24 +234,27 @@ class QueueService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def flush_outbox(self) -> None:
-        """Send the pending bookkeeping now (each script is idempotent or ordered by time, so a
-        resend after NOSCRIPT is harmless); a failure is counted, the next change repairs it."""
+    async def flush_outbox(self) -> bool:
+        """Send the pending bookkeeping now, at most one write (each script is idempotent or
+        ordered by time, so a resend after NOSCRIPT is harmless); a failure is counted, the
+        next change repairs it. False when the write failed."""
         for desk, changes in self._mirroring.items():
-            # Ordered by the time of each change; in script calls of at most OUTBOX_BATCH changes.
-            for start in range(0, len(changes), OUTBOX_BATCH):
-                self._outbox.append(store.mirrors(desk, changes[start : start + OUTBOX_BATCH]))
+            # In the order they came (the script orders each agent's changes by their times),
+            # at most MIRROR_BATCH changes a script call.
+            for start in range(0, len(changes), MIRROR_BATCH):
+                self._outbox.append(store.mirrors(desk, changes[start : start + MIRROR_BATCH]))
             changes.clear()
         if not self._outbox:
-            return
-        # At most OUTBOX_BATCH a write: Redis answers nothing else while it runs a batch.
+            return True
+        # At most OUTBOX_BATCH commands a write (MIRROR_BATCH changes in a mirror's): Redis
+        # answers nothing else while it runs a batch.
         batch, self._outbox = self._outbox[:OUTBOX_BATCH], self._outbox[OUTBOX_BATCH:]
         if self._outbox:
             self._later([])
         for attempt in (1, 2):
             try:
                 await self.fast.execute_raw(b"".join(batch), len(batch), max(self._timeout(), 1.0))
-                return
+                return True
             except ReplyError as exc:
                 if "NOSCRIPT" in str(exc) and attempt == 1:
                     with contextlib.suppress(ServiceError):
@@ -247,11 +262,12 @@ class QueueService:
                     continue
                 self.metrics.store_errors.labels("redis", "queue_outbox").inc()
                 log.warning("queue_outbox_refused", error=str(exc)[:100])
-                return
+                return False
             except (TimeoutError, OSError) as exc:
                 self.metrics.store_errors.labels("redis", "queue_outbox").inc()
                 log.warning("queue_outbox_failed", error=type(exc).__name__, commands=len(batch))
-                return
+                return False
+        return False  # pragma: no cover - the loop returns
 
     def _remember(self, call_id: str, desk: str, enqueued_ms: int) -> None:
         self.pointers[call_id] = (desk, enqueued_ms)
@@ -278,8 +294,10 @@ class QueueService:
             return self.lookup.unknown_caller()
         return await self.lookup.lookup(msisdn)
 
-    async def _replayed(self, call_id: str, kept: bytes) -> dict[str, Any]:
-        """The first enqueue's pointer (waiting a moment while that enqueue is still under way)."""
+    async def _replayed(self, call_id: str, kept: bytes) -> dict[str, Any] | None:
+        """The first enqueue's pointer (waiting a moment while that enqueue is still under
+        way); None when the pointer is gone (its claim expired) and this request now holds
+        the claim: it queues the call as the first enqueue."""
         loop = asyncio.get_running_loop()
         until = loop.time() + self._timeout()
         while kept == store.PENDING:
@@ -288,8 +306,10 @@ class QueueService:
                     "enqueue_in_progress", "this call_id is being queued by another request; retry shortly"
                 )
             await asyncio.sleep(0.005)
-            (found,) = await self._run([store.command(b"GET", store.pointer_key(call_id))])
-            kept = found if found is not None else store.PENDING
+            found = store.claimed(await self._run(store.pointer_claim(call_id)))
+            if found is None:
+                return None
+            kept = found
         pointer: dict[str, Any] = orjson.loads(kept)
         return pointer
 
@@ -304,7 +324,8 @@ class QueueService:
         msisdn = self._number(ani)
         kept = store.claimed(await self._run(store.pointer_claim(call_id)))
         answer: Answer | None = None
-        if kept is None:  # the first enqueue of this call id
+        replayed = await self._replayed(call_id, kept) if kept is not None else None
+        if replayed is None:  # the first enqueue of this call id
             answer = await self._answer_for(msisdn)
             self.lookup.remember_call(call_id, answer)  # the screen pop finds it (POST …/connected)
             fields = answer.shared  # the answer's fields without the number and points
@@ -318,7 +339,7 @@ class QueueService:
                 "enqueued_ms": to_ms(enqueued_at) if enqueued_at is not None else self.now_ms(),
             }
         else:
-            pointer = await self._replayed(call_id, kept)
+            pointer = replayed
         desk = pointer["desk"]
         priority_ms = self.policies.current.agents.matching.priority_seconds * MS
         commands = [
@@ -381,7 +402,7 @@ class QueueService:
 
     async def agent_state(self, agent: Agent) -> dict[str, Any]:
         """An agent's live state (state, since, the call and desk it has)."""
-        await self.flush_outbox()  # read this process's own writes
+        await self._settle()  # read this process's own writes
         (raw,) = await self._run([store.command(b"HGETALL", store.agent_key(agent.id))])
         values = {store.text(raw[i]): store.text(raw[i + 1]) for i in range(0, len(raw) - 1, 2)}
         since = values.get("since")
@@ -533,7 +554,7 @@ class QueueService:
         policy = self.policies.current
         rules = policy.agents.service_level
         now_ms = to_ms(now) if now is not None else self.now_ms()
-        await self.flush_outbox()  # this process's agent states are in before the figures are read
+        await self._settle()  # this process's agent states are in before the figures are read
         minutes = window_minutes(now_ms)
         interval = interval_of(now_ms)
         commands = [

@@ -334,11 +334,13 @@ for i = 1, #ARGV - 2, 3 do
   local agent, state, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local since = tonumber(at)
   local old = redis.call('HGET', KEYS[1], agent)
-  local old_state = nil
+  local old_since, old_state = nil, nil
   local skip = false
   if old then
-    local old_since
     old_since, old_state = string.match(old, '^(%-?%d+):(.*)$')
+    if not old_since then old = nil end  -- not a "<since>:<state>" value: as if absent
+  end
+  if old then
     if tonumber(old_since) > since then
       skip = true
     elseif old_state == state then
@@ -387,7 +389,7 @@ class BucketHead(NamedTuple):
 
 
 def parse_heads(flat: Sequence[Any]) -> list[BucketHead]:
-    """``{bucket, call id, score, …}`` → heads, sorted by bucket."""
+    """``{bucket, call id, score, …}`` → heads, sorted by star requirement, priority, bucket."""
     heads = []
     for i in range(0, len(flat) - 2, 3):
         bucket = _text(flat[i])
@@ -421,7 +423,7 @@ def pointer_claim(call_id: str) -> list[bytes]:
 
 def claimed(replies: Sequence[Any]) -> bytes | None:
     """The replies of ``pointer_claim`` → None when the claim is ours, else the value kept
-    (PENDING when it vanished between the two commands: the caller waits and reads again)."""
+    (PENDING when it vanished between the two commands: the caller waits and claims again)."""
     if replies[0] == b"OK":
         return None
     kept = replies[1]

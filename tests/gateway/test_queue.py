@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
 from gateway.http.app import create_app
 from gateway.http.keys import LOOKUP, QUEUE
@@ -108,6 +109,22 @@ async def test_concurrent_duplicates_of_an_enqueue_queue_the_call_once(
     assert all(answer == results[0][1] for _, answer in results)
     _, stats = await call(client, "GET", "/v1/queue/stats", desk.ivr)
     assert stats["desks"]["vip"]["waiting"] == 1
+
+
+async def test_a_claim_left_by_a_failed_enqueue_is_taken_over_once_it_expires(
+    client: TestClient[Any, Any], desk: Desk, redis_url: str
+) -> None:
+    # rule A4: an enqueue that died after claiming the call id leaves PENDING behind; a retry
+    # waits for it, and when the claim expires within the retry's budget the retry queues the call
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.set("queue-call:{orphan}", "pending", px=15)
+    finally:
+        await redis.aclose()
+    body = await enqueue(client, desk, "orphan", FOUR, at("09:59:00"))
+    assert (body["desk"], body["position"]) == ("vip", 1)
+    again = await enqueue(client, desk, "orphan", FOUR, at("09:59:00"))  # now a replay
+    assert again == body
 
 
 async def test_a_lookup_that_fails_still_queues_on_the_general_desk(
@@ -394,6 +411,27 @@ async def test_state_changes_of_one_moment_reach_every_desk_in_order(
     _, stats = await call(client, "GET", "/v1/queue/stats", desk.ivr)
     vip, general = stats["desks"]["vip"]["agents"], stats["desks"]["general"]["agents"]
     assert (vip["staffed"], general["away"], general["staffed"]) == (1, 0, 2)
+
+
+async def test_a_desk_view_that_is_not_a_state_is_replaced_not_fatal(
+    client: TestClient[Any, Any], desk: Desk, redis_url: str
+) -> None:
+    # rule A4/A5: a value in a desk's view of agents that is not "<since>:<state>" counts as
+    # absent; the other changes mirrored with it still land
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.hset("{desk:vip}:agents", "A4", "garbage")
+    finally:
+        await redis.aclose()
+    replies = await asyncio.gather(
+        *(
+            call(client, "PUT", f"/v1/agents/{agent}/state", desk.ivr, {"state": "available", "at": T0})
+            for agent in ("A4", "A3")
+        )
+    )
+    assert [status for status, _ in replies] == [200, 200]
+    _, stats = await call(client, "GET", "/v1/queue/stats", desk.ivr)
+    assert stats["desks"]["vip"]["agents"]["available"] == 2
 
 
 async def test_the_gauges_carry_the_figures(client: TestClient[Any, Any], desk: Desk) -> None:
