@@ -88,6 +88,11 @@ def wrk(url: str, script: Path, duration: int, connections: int) -> dict[str, fl
             result[f"p{pct}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     result["non2xx"] = float(errors.group(1)) if errors else 0.0
+    total = re.search(r"(\d+) requests in", out)
+    if total and int(total.group(1)) > 0:
+        # Only answered lookups count: a 429 or 5xx is cheaper than a lookup and would
+        # flatter the ratio.
+        result["rps"] *= 1 - result["non2xx"] / int(total.group(1))
     return result
 
 
@@ -222,6 +227,9 @@ def main() -> None:
         # The default level (info), written to a file: the canonical line per request is
         # work the real path does (issue 22: measured at warning, it was skipped).
         "CALLGATE_LOG_LEVEL": os.environ.get("CALLGATE_LOG_LEVEL", "info"),
+        # The IVR token's limit (20,000/s by default) would answer a fast machine's excess
+        # with 429s; the limiter still runs on every request, it just does not trip.
+        "CALLGATE_MACHINE_RATE_LIMIT": os.environ.get("CALLGATE_MACHINE_RATE_LIMIT", "10000000"),
     }
     env.pop("CALLGATE_DATABASE_URL", None)
     env.pop("CALLGATE_REDIS_URL", None)
@@ -310,7 +318,7 @@ def main() -> None:
         f"random numbers of {len(numbers):,} subscribers (cache hits)"
         + (", a fresh call_id per lookup" if args.call_id else "")
     )
-    print(f"{'':32}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU µs/req':>12}")
+    print(f"{'':32}{'answered/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU µs/req':>12}")
     for index, (ours, base) in enumerate(rounds, 1):
         for name, r in ((f"{index}. floor (bare, same client)", base), (f"{index}. callgate serve", ours)):
             print(
