@@ -242,6 +242,57 @@ async def test_exactly_once_under_200_concurrent_next(
     assert stats["desks"]["vip"]["agents"]["busy"] == 100
 
 
+async def test_exactly_once_across_two_workers(
+    aiohttp_client: ClientFactory,
+    client: TestClient[Any, Any],
+    settings: Settings,
+    desk: Desk,
+    conn: asyncpg.Connection,
+) -> None:
+    # rule A4: the choice is atomic in Redis, not in one process — with `serve --workers 2`
+    # the ACD's calls, agents and `next` land on either worker: 120 concurrent `next` on 60
+    # calls, alternating between two apps → 60 assignments, no call or agent twice
+    other = await aiohttp_client(create_app(settings))  # a second worker on the same stores
+    workers = (client, other)
+    agents = [f"W{i:03d}" for i in range(120)]
+    await add_agents(conn, [(a, ("vip", "general"), 5) for a in agents])
+    calls = [f"w{i:03d}" for i in range(60)]
+    for i, call_id in enumerate(calls):
+        await enqueue(workers[i % 2], desk, call_id, [FIVE, FOUR, ONE][i % 3], at(f"09:59:{i % 60:02d}"))
+    await asyncio.gather(*(available(workers[i % 2], desk, a) for i, a in enumerate(agents)))
+    results = await asyncio.gather(
+        *(
+            call(workers[i % 2], "POST", f"/v1/agents/{a}/next", desk.ivr, {"at": at("10:00:00")})
+            for i, a in enumerate(agents)
+        )
+    )
+    taken = [(a, body["call_id"]) for a, (status, body) in zip(agents, results, strict=True) if status == 200]
+    assert sorted(status for status, _ in results) == [200] * 60 + [204] * 60
+    assert {c for _, c in taken} == set(calls) and len({a for a, _ in taken}) == 60
+    # each outcome on the worker that did not queue the call: it finds the call in Redis
+    answers = await asyncio.gather(
+        *(
+            call(
+                workers[(i + 1) % 2],
+                "POST",
+                f"/v1/queue/calls/{c}/events",
+                desk.ivr,
+                {"kind": "answered", "at": at("10:00:05")},
+            )
+            for i, c in enumerate(calls)
+        )
+    )
+    assert [status for status, _ in answers] == [200] * 60
+    assert {body["agent_id"] for _, body in answers} == {a for a, _ in taken}
+    for worker in (other, client):  # each worker's reads settle its own bookkeeping first
+        _, stats = await call(worker, "GET", "/v1/queue/stats", desk.ivr)
+    vip, general = stats["desks"]["vip"], stats["desks"]["general"]
+    assert vip["waiting"] + general["waiting"] == 0
+    assert vip["window"]["offered"] + general["window"]["offered"] == 60
+    assert vip["window"]["answered"] + general["window"]["answered"] == 60
+    assert (vip["agents"]["busy"], vip["agents"]["available"]) == (60, 60)
+
+
 async def test_agent_tokens_reach_only_their_own_agent(client: TestClient[Any, Any], desk: Desk) -> None:
     # rule A1: a bound token reaches only its own agent's events, calls, state and next → 403 `forbidden`
     own, other = desk.bound["A4"], desk.bound["A3"]
