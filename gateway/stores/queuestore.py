@@ -488,13 +488,9 @@ def agent_after(agent_id: str, token: str, state: str, at_ms: int) -> bytes:
     return AGENT_AFTER.call([agent_key(agent_id)], [token, state, at_ms])
 
 
-def mirror(desk: str, agent_id: str, state: str, since_ms: int) -> bytes:
-    """MIRROR of an agent's state on one desk (``offline`` removes it)."""
-    return mirrors(desk, [(agent_id, state, since_ms)])
-
-
 def mirrors(desk: str, changes: Sequence[tuple[str, str, int]]) -> bytes:
-    """MIRROR of several agents' states on one desk, (agent, state, since) in order."""
+    """MIRROR of agents' states on one desk, (agent, state, since) in order (``offline``
+    removes the agent from the desk's view)."""
     prefix = desk_prefix(desk)
     return MIRROR.call(
         [f"{prefix}:agents", f"{prefix}:agent-states"], [part for change in changes for part in change]

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from gateway.http.app import create_app
 from gateway.http.keys import LOOKUP, QUEUE
 from gateway.settings import Settings
+from gateway.stores import queuestore
 from tests.gateway.lookup_support import FIVE, FOUR, ONE
 from tests.gateway.queue_support import Desk, add_agents, call, queue_desk
 
@@ -112,13 +113,15 @@ async def test_concurrent_duplicates_of_an_enqueue_queue_the_call_once(
 
 
 async def test_a_claim_left_by_a_failed_enqueue_is_taken_over_once_it_expires(
-    client: TestClient[Any, Any], desk: Desk, redis_url: str
+    aiohttp_client: ClientFactory, settings: Settings, desk: Desk, redis_url: str
 ) -> None:
     # rule A4: an enqueue that died after claiming the call id leaves PENDING behind; a retry
     # waits for it, and when the claim expires within the retry's budget the retry queues the call
+    # (a budget of 500 ms against a claim of 100 ms: room for a slow machine)
+    client = await aiohttp_client(create_app(replace(settings, lookup_budget_ms=500)))
     redis = Redis.from_url(redis_url)
     try:
-        await redis.set("queue-call:{orphan}", "pending", px=15)
+        await redis.set(queuestore.pointer_key("orphan"), queuestore.PENDING, px=100)
     finally:
         await redis.aclose()
     body = await enqueue(client, desk, "orphan", FOUR, at("09:59:00"))
@@ -258,7 +261,7 @@ async def test_exactly_once_across_two_workers(
     await add_agents(conn, [(a, ("vip", "general"), 5) for a in agents])
     calls = [f"w{i:03d}" for i in range(60)]
     for i, call_id in enumerate(calls):
-        await enqueue(workers[i % 2], desk, call_id, [FIVE, FOUR, ONE][i % 3], at(f"09:59:{i % 60:02d}"))
+        await enqueue(workers[i % 2], desk, call_id, [FIVE, FOUR, ONE][i % 3], at(f"09:59:{i:02d}"))
     await asyncio.gather(*(available(workers[i % 2], desk, a) for i, a in enumerate(agents)))
     results = await asyncio.gather(
         *(
@@ -471,7 +474,7 @@ async def test_a_desk_view_that_is_not_a_state_is_replaced_not_fatal(
     # absent; the other changes mirrored with it still land
     redis = Redis.from_url(redis_url)
     try:
-        await redis.hset("{desk:vip}:agents", "A4", "garbage")
+        await redis.hset(f"{queuestore.desk_prefix('vip')}:agents", "A4", "garbage")
     finally:
         await redis.aclose()
     replies = await asyncio.gather(

@@ -103,7 +103,7 @@ def _script_commands() -> list[tuple[str, bytes]]:
         ("agent_assign", queuestore.agent_assign("A4", "tok", "c-1", "vip")),
         ("agent_set", queuestore.agent_set("A4", "busy", 1)),
         ("agent_after", queuestore.agent_after("A4", "tok", "available", 1)),
-        ("mirror", queuestore.mirror("vip", "A4", "busy", 1)),
+        ("mirror", queuestore.mirrors("vip", [("A4", "busy", 1)])),
         ("mirrors", queuestore.mirrors("general", [("A4", "busy", 1), ("A5", "offline", 2)])),
     ]
 
