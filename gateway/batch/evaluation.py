@@ -190,8 +190,9 @@ class ShardJob:
     baseline_legacy: str | None = None
     #: The override's bytes as the coordinator validated them (None: read `override`).
     override_content: bytes | None = None
-    #: Read the assignments from the tier history instead of the serving state: a month
-    #: older than a month already evaluated (see snapshot.SERVING).
+    #: Read the assignments from the tier history instead of the serving state: a run of a
+    #: month older than one already evaluated, or a dry run of an evaluated month (see
+    #: snapshot.SERVING).
     history: bool = False
 
 
@@ -663,7 +664,7 @@ async def dry_run(
     if not policy.in_effect(chosen):
         raise EvaluationRefused(f"policy {policy.name} {policy.version} is not in effect on {chosen}")
     summary = RunSummary(policy.name, str(month), chosen, seconds=dict.fromkeys(DRY_PHASES, 0.0))
-    history = await runs.evaluated_after(conn, month.first_day)
+    history = await runs.evaluated_since(conn, month.first_day)
     bounds = await _bounds(conn, workers)
     total = await subscribers.count(conn)
     progress = Progress(f"dry run {month}", total, unit="subscribers") if show_progress else None

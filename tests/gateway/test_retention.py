@@ -165,7 +165,7 @@ def test_retention_command_prints_its_plan(database_url: str, redis_url: str, tm
 async def test_migrating_a_database_with_data_keeps_every_row(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    """rule X5: 050–052 convert a database written by the earlier migrations in place."""
+    """rule X5: 050–054 convert a database written by the earlier migrations in place."""
     before = tmp_path / "sql-before"
     before.mkdir()
     for path in migrations.SQL_DIR.glob("*.sql"):
@@ -196,11 +196,21 @@ async def test_migrating_a_database_with_data_keeps_every_row(
         """INSERT INTO tier_explanations (msisdn, policy, evaluated_month, explanation)
            SELECT msisdn, policy, evaluated_month, '{"rules": []}' FROM tier_assignments"""
     )
+    await conn.executemany(  # rule T1.9: the monthly tier SMS, one per subscriber and month
+        "INSERT INTO notifications (msisdn, kind, month, body) VALUES ($1, 'tier', $2, 'x')",
+        [(f"1861234000{n}", date(2026, 10, 1)) for n in range(5)],
+    )
     counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in partitions.MONTHLY}  # noqa: S608
     sums = await conn.fetchval("SELECT sum(billed_fen) + sum(paid_fen) FROM bills")
 
     applied = await migrations.migrate(conn)
-    assert [v[:3] for v in applied] == ["050", "051", "052", "053"]
+    assert [v[:3] for v in applied] == ["050", "051", "052", "053", "054"]
+    # 054 re-keys the SMS outbox's once-a-month rule: the rows stay, and it still holds
+    assert await conn.fetchval("SELECT count(*) FROM notifications") == 5
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await conn.execute(
+            "INSERT INTO notifications (msisdn, kind, month, body) VALUES ('18612340003', 'tier', '2026-10-01', 'y')"
+        )
     for table, count in counts.items():
         assert await conn.fetchval(f"SELECT count(*) FROM {table}") == count, table  # noqa: S608
         assert await conn.fetchval(f"SELECT count(*) FROM {table}_default") == 0, table  # noqa: S608
@@ -212,8 +222,9 @@ async def test_migrating_a_database_with_data_keeps_every_row(
         )
     assert await conn.fetchval("SELECT sum(billed_fen) + sum(paid_fen) FROM bills") == sums
     assert "2025-06" in await _months(conn, "bills") and "2026-10" in await _months(conn, "tier_assignments")
-    # rule T1.9 rule T1.11: the serving state is backfilled: per subscriber the two latest
-    # evaluations and the card, not the year of history
+    # rule T1.9 rule T1.11: the serving state is backfilled: per subscriber the level in force,
+    # the next one (each evaluation takes effect the month after) and the card, not the year
+    # of history
     serving = await conn.fetch(
         "SELECT msisdn, evaluated_month FROM tier_serving ORDER BY msisdn, policy, evaluated_month"
     )

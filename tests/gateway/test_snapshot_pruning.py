@@ -117,9 +117,10 @@ async def test_a_level_held_month_after_month_reads_as_one_row(conn: asyncpg.Con
 
 
 async def test_serving_state_decides_what_the_whole_history_decides(conn: asyncpg.Connection) -> None:
-    """Issue 22.1: the serving state (sql/051), kept by the history's triggers as rows are
-    written month after month, gives the answers of the whole history on every day from
-    the latest evaluated month on, for a new month's run and a re-run of the latest."""
+    """Issue 22.1: the serving state (sql/051, sql/054), kept by the history's triggers as
+    rows are written month after month, gives the answers of the whole history on every
+    day from the latest evaluated month on, for a new month's run; a (dry) run of the
+    latest evaluated month reads the history, as the evaluation does."""
     await province.branches(conn)
     await province.subscriber(conn, NUMBER)
     rng = random.Random(20261206)
@@ -142,7 +143,9 @@ async def test_serving_state_decides_what_the_whole_history_decides(conn: asyncp
         before = rng.choice((None, evaluated.first_day, (evaluated + 1).first_day))
         if before is not None and before > today:
             before = None
-        (snap,) = await snapshot.load_range(conn, "", 10, None, today, before)
+        # the evaluation's rule (evaluated_since): a run of an evaluated month reads the history
+        history = before is not None and before <= evaluated.first_day
+        (snap,) = await snapshot.load_range(conn, "", 10, None, today, before, history=history)
         cutoff = (Month.of(today) - snapshot.HISTORY_MONTHS).first_day  # too old to serve: not read
         full = [(when, a) for when, a in full_assignments(rows) if when >= cutoff]
         kept = [a for _, a in snap.assignments]
@@ -170,7 +173,8 @@ async def test_serving_state_decides_what_the_whole_history_decides(conn: asyncp
 
 async def test_serving_state_stays_two_rows_however_long_the_history(conn: asyncpg.Connection) -> None:
     """Issue 22.1: a level held for 24 months keeps two rows in the serving state (the level
-    in force and the latest); the history keeps all 24; the lookup's miss path reads two."""
+    in force and the latest, which takes effect next month); the history keeps all 24; the
+    lookup's miss path reads two."""
     await province.branches(conn)
     await province.subscriber(conn, NUMBER)
     for m in range(24):  # rule T1.9: each month's evaluation, effective the next month, valid a year
@@ -191,3 +195,31 @@ async def test_serving_state_stays_two_rows_however_long_the_history(conn: async
     assert single is not None
     assert [when for when, _ in single.assignments] == [date(2026, 11, 1), date(2026, 12, 1)]
     assert tier_in_force([a for _, a in single.assignments], date(2026, 12, 20)) is not None
+
+
+async def test_a_level_held_with_the_same_dates_keeps_one_row(conn: asyncpg.Connection) -> None:
+    """Issue 22.1 (sql/054): a level held month after month with the same first and last day
+    (held within its validity) keeps one row in the serving state, the latest; a dry run
+    of that month reads the level held before it from the history."""
+    await province.branches(conn)
+    await province.subscriber(conn, NUMBER)
+    for m in range(12):  # rule T1.9: held within validity, every month the same dates
+        month = Month.parse("2026-01") + m
+        await conn.execute(
+            """INSERT INTO tier_assignments (msisdn, policy, evaluated_month, policy_version, scheme, level,
+                   change, effective_from, valid_until, source)
+               VALUES ($1, 'unicom-2015', $2, 'test', 'star', 'four_star', 'held', '2025-12-09',
+                       '2026-11-30', 'evaluation')""",
+            NUMBER,
+            month.first_day,
+        )
+    kept = await conn.fetch("SELECT evaluated_month FROM tier_serving")
+    assert [r["evaluated_month"] for r in kept] == [date(2026, 12, 1)]
+    december = Month.parse("2026-12")
+    (snap,) = await snapshot.load_range(conn, "", 10, None, date(2026, 12, 20), december.first_day)
+    assert snap.previous("unicom-2015", december) is None  # the serving state alone: pruned
+    (snap,) = await snapshot.load_range(
+        conn, "", 10, None, date(2026, 12, 20), december.first_day, history=True
+    )
+    held = snap.previous("unicom-2015", december)
+    assert held is not None and held.level == "four_star" and held.valid_until == date(2026, 11, 30)

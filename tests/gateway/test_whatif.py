@@ -258,6 +258,32 @@ async def test_the_dry_run_predicts_the_real_run(
     )
 
 
+async def test_a_dry_run_of_an_evaluated_month_gives_that_runs_answer(
+    rated_province: asyncpg.Connection, database_url: str, redis_url: str
+) -> None:
+    # rule O1: a dry run of a month already evaluated rates against the level held before it.
+    # Held within validity (T1.9), 2026-02's rows replace 2026-01's in the serving state at
+    # once (sql/054), so the dry run reads the history (evaluations.evaluated_since).
+    conn = rated_province
+    month = Month.parse("2026-02")
+    real = await evaluation.run(
+        conn, POLICY, month, TODAY, dsn=database_url, redis_url=redis_url, workers=1, show_progress=False
+    )
+    assert real.changes["held"] >= 5
+    pruned = await conn.fetchval(
+        """SELECT count(*) FROM tier_assignments a WHERE a.evaluated_month = '2026-01-01'
+             AND a.source = 'evaluation' AND NOT EXISTS (
+                 SELECT 1 FROM tier_serving s WHERE s.msisdn = a.msisdn AND s.policy = a.policy
+                   AND s.evaluated_month = a.evaluated_month)"""
+    )
+    assert pruned >= 5
+    dry = await evaluation.dry_run(
+        conn, POLICY, month, TODAY, baseline=POLICY, dsn=database_url, workers=1, show_progress=False
+    )
+    await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+    assert dry.changes == real.changes and dry.notifications == real.notifications
+
+
 async def test_the_calling_rate_comes_from_the_queue_statistics(
     rated_province: asyncpg.Connection, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:

@@ -84,6 +84,15 @@ async def evaluated_after(conn: Conn, first_day: date) -> bool:
     )
 
 
+async def evaluated_since(conn: Conn, first_day: date) -> bool:
+    """Whether a run of this month or a later one exists: a dry run of this month then reads
+    the history, since the serving state keeps only the latest row (sql/054) and a batch
+    of this month's run may have pruned the level held before it."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM evaluation_runs WHERE month >= $1)", first_day)
+    )
+
+
 async def nth_msisdn(conn: Conn, offset: int) -> str | None:
     """The number at `offset` in number order (a shard boundary)."""
     cut = await conn.fetchval("SELECT msisdn FROM subscribers ORDER BY msisdn OFFSET $1 LIMIT 1", offset)

@@ -147,10 +147,11 @@ _PAYMENTS = f"""
 """  # noqa: S608 - constant SQL fragments
 # Assignments last at most ~13 months: older rows can neither serve nor be re-evaluated.
 HISTORY_MONTHS = 26
-# Where the assignments are read from: the serving state (sql/051: the few rows per
-# subscriber that can still decide something, kept by triggers on the history), or the
-# history itself (a dry run of a month older than the latest evaluated one needs the rows
-# an evaluation since has pruned from the serving state).
+# Where the assignments are read from: the serving state (sql/051, sql/054: the few rows
+# per subscriber that can still decide something from today on, kept by triggers on the
+# history), or the history itself (a run of a month older than the latest evaluated one,
+# or a dry run of an evaluated month, needs rows that month's writes or later ones have
+# pruned from the serving state: the level held before it).
 SERVING, HISTORY = "tier_serving", "tier_assignments"
 # Superseded rows are left out, so a subscriber's rows stay few however many months pile
 # up. Row A is superseded when the next row of its policy (B, evaluated later, same source
