@@ -175,6 +175,17 @@ _ASSIGNMENTS = """
         AND n_from >= effective_from AND n_from <= $4::date
         AND (n_until IS NULL OR n_until >= valid_until), false)
 """
+# The serving state needs no such filter: its triggers leave no row superseded as of the
+# latest evaluated month (sql/051, sql/054), and one superseded since then (its successor
+# took effect after that month's first day) is harmless, since its successor wins on
+# every day it would serve (T1.9). Read as it is, the state costs a plain index range
+# scan: 1.17 s for a 1M province's ~1.1 million rows on one connection, against 1.70 s
+# through the window. ($1, $2: the number range, or $1 the numbers and $2 unused.)
+_SERVING_ROWS = """
+    SELECT msisdn, evaluated_month, scheme, level, policy, effective_from, valid_until, since, source
+    FROM tier_serving
+    WHERE {where} AND evaluated_month >= $3
+"""
 _GRANTS = f"""
     SELECT DISTINCT ON (msisdn) msisdn, {_MONTH_INT.format("grant_month")} AS grant_month,
            count(*) OVER (PARTITION BY msisdn, grant_month) AS n
@@ -341,14 +352,10 @@ async def load_many(conn: Conn, msisdns: Sequence[str], today: date | None = Non
         await _fetch(conn, _BILLS, where, "GROUP BY msisdn", numbers),
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", numbers),
         await conn.fetch(
-            _ASSIGNMENTS.format(
-                table=SERVING, where="msisdn = ANY($1::text[]) AND $2::text IS NULL"
-            ),  # $2: unused
+            _SERVING_ROWS.format(where="msisdn = ANY($1::text[]) AND $2::text IS NULL"),  # $2: unused
             numbers,
             None,
             _cutoff(today),
-            today,
-            None,
         ),
         await _fetch(conn, _GRANTS, where, "ORDER BY msisdn, grant_month DESC", numbers),
         await _fetch(
@@ -440,13 +447,17 @@ async def _load_range(
         subs,
         bills,
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", lo, hi),
-        await conn.fetch(
-            _ASSIGNMENTS.format(table=HISTORY if history else SERVING, where="msisdn > $1 AND msisdn <= $2"),
-            lo,
-            hi,
-            _cutoff(today),
-            today,
-            before,
+        await (
+            conn.fetch(
+                _ASSIGNMENTS.format(table=HISTORY, where=where),
+                lo,
+                hi,
+                _cutoff(today),
+                today,
+                before,
+            )
+            if history
+            else conn.fetch(_SERVING_ROWS.format(where=where), lo, hi, _cutoff(today))
         ),
         await _fetch(conn, _GRANTS, where, "ORDER BY msisdn, grant_month DESC", lo, hi),
         await _fetch(
