@@ -192,7 +192,7 @@ class ShardJob:
     override_content: bytes | None = None
     #: Read the assignments from the tier history instead of the serving state: a run of a
     #: month older than one already evaluated, or a dry run of an evaluated month (see
-    #: snapshot.SERVING).
+    #: snapshot.load_range).
     history: bool = False
 
 
@@ -570,7 +570,8 @@ async def run(
         if summary.already_done:
             summary.orders = await fulfilment.issue_orders(conn, policy, month, created)
             return summary
-        history = await runs.evaluated_after(conn, month.first_day)
+        latest = await runs.latest_evaluated(conn)  # a later month's writes pruned the state
+        history = latest is not None and latest > month.first_day
         remaining = sum([await runs.remaining(conn, s.last_msisdn, s.hi) for s in shards])
         progress = Progress(f"evaluate {month}", remaining, unit="subscribers") if show_progress else None
         jobs = [
@@ -664,7 +665,8 @@ async def dry_run(
     if not policy.in_effect(chosen):
         raise EvaluationRefused(f"policy {policy.name} {policy.version} is not in effect on {chosen}")
     summary = RunSummary(policy.name, str(month), chosen, seconds=dict.fromkeys(DRY_PHASES, 0.0))
-    history = await runs.evaluated_since(conn, month.first_day)
+    latest = await runs.latest_evaluated(conn)  # this month's writes, or a later one's, pruned it
+    history = latest is not None and latest >= month.first_day
     bounds = await _bounds(conn, workers)
     total = await subscribers.count(conn)
     progress = Progress(f"dry run {month}", total, unit="subscribers") if show_progress else None

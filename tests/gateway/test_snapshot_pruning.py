@@ -143,7 +143,7 @@ async def test_serving_state_decides_what_the_whole_history_decides(conn: asyncp
         before = rng.choice((None, evaluated.first_day, (evaluated + 1).first_day))
         if before is not None and before > today:
             before = None
-        # the evaluation's rule (evaluated_since): a run of an evaluated month reads the history
+        # the evaluation's rule (dry_run): a run of an evaluated month reads the history
         history = before is not None and before <= evaluated.first_day
         (snap,) = await snapshot.load_range(conn, "", 10, None, today, before, history=history)
         cutoff = (Month.of(today) - snapshot.HISTORY_MONTHS).first_day  # too old to serve: not read

@@ -263,7 +263,7 @@ async def test_a_dry_run_of_an_evaluated_month_gives_that_runs_answer(
 ) -> None:
     # rule O1: a dry run of a month already evaluated rates against the level held before it.
     # Held within validity (T1.9), 2026-02's rows replace 2026-01's in the serving state at
-    # once (sql/054), so the dry run reads the history (evaluations.evaluated_since).
+    # once (sql/054), so the dry run reads the history (evaluation.dry_run).
     conn = rated_province
     month = Month.parse("2026-02")
     real = await evaluation.run(

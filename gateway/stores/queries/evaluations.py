@@ -77,20 +77,13 @@ async def run_of(conn: Conn, policy: str, first_day: date) -> Run | None:
     return None if row is None else Run(row["run_date"], row["finished_at"] is not None, row["hosts"])
 
 
-async def evaluated_after(conn: Conn, first_day: date) -> bool:
-    """Whether a run of a later month exists (its writes pruned the serving state past this month)."""
-    return bool(
-        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM evaluation_runs WHERE month > $1)", first_day)
-    )
+async def latest_evaluated(conn: Conn) -> date | None:
+    """The latest month with a run (its first day), finished or not; None before the first.
 
-
-async def evaluated_since(conn: Conn, first_day: date) -> bool:
-    """Whether a run of this month or a later one exists: a dry run of this month then reads
-    the history, since the serving state keeps only the latest row (sql/054) and a batch
-    of this month's run may have pruned the level held before it."""
-    return bool(
-        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM evaluation_runs WHERE month >= $1)", first_day)
-    )
+    The serving state keeps only the latest row of each policy (sql/054): a run of an
+    older month, and a dry run of this one, read the history instead (evaluation.py)."""
+    found: date | None = await conn.fetchval("SELECT max(month) FROM evaluation_runs")
+    return found
 
 
 async def nth_msisdn(conn: Conn, offset: int) -> str | None:

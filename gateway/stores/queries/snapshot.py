@@ -151,22 +151,24 @@ HISTORY_MONTHS = 26
 # per subscriber that can still decide something from today on, kept by triggers on the
 # history), or the history itself (a run of a month older than the latest evaluated one,
 # or a dry run of an evaluated month, needs rows that month's writes or later ones have
-# pruned from the serving state: the level held before it).
-SERVING, HISTORY = "tier_serving", "tier_assignments"
-# Superseded rows are left out, so a subscriber's rows stay few however many months pile
-# up. Row A is superseded when the next row of its policy (B, evaluated later, same source
-# and scheme, evaluated before `$before` when given) takes effect no earlier than A, is in
-# effect by `$today` and lasts at least as long: on every day from today on, A in force
-# implies B in force, and B wins (T1.9: the most recently effective). What serves a caller
-# from today on is unchanged; the latest row of each policy and source — the engine's
-# `current` and the legacy card (T1.11) — is never left out. ($1, $2: the number range.)
+# pruned from the serving state: the level held before it). `load_range(history=...)`
+# chooses; `load_many` and `load_single` read the serving state.
+#
+# Read from the history, superseded rows are left out, so a subscriber's rows stay few
+# however many months pile up. Row A is superseded when the next row of its policy (B,
+# evaluated later, same source and scheme, evaluated before `$before` when given) takes
+# effect no earlier than A, is in effect by `$today` and lasts at least as long: on every
+# day from today on, A in force implies B in force, and B wins (T1.9: the most recently
+# effective). What serves a caller from today on is unchanged; the latest row of each
+# policy and source — the engine's `current` and the legacy card (T1.11) — is never left
+# out. ($1, $2: the number range.)
 _ASSIGNMENTS = """
     SELECT msisdn, evaluated_month, scheme, level, policy, effective_from, valid_until, since, source
     FROM (
         SELECT *, lead(evaluated_month) OVER w AS n_month, lead(effective_from) OVER w AS n_from,
                lead(valid_until) OVER w AS n_until, lead(source) OVER w AS n_source,
                lead(scheme) OVER w AS n_scheme
-        FROM {table}
+        FROM tier_assignments
         WHERE {where} AND evaluated_month >= $3
         WINDOW w AS (PARTITION BY msisdn, policy ORDER BY evaluated_month)
     ) a
@@ -387,7 +389,8 @@ async def load_range(
 
     `before`: the first day of the month being evaluated, when the snapshot feeds an
     evaluation (rows of that month or later never hide earlier ones). `history`: read the
-    assignments from the tier history instead of the serving state (see SERVING).
+    assignments from the tier history instead of the serving state (a run of a month older
+    than the latest evaluated one, or a dry run of an evaluated month).
     `bills_from`: the first bill month the caller needs month by month (an evaluation: its
     window's first; NO_MONTHS: none, only sums and arrears). When the bills are folded no
     later than that (sql/053), the rows from the fold on and the totals before it are read
@@ -449,7 +452,7 @@ async def _load_range(
         await _fetch(conn, _PAYMENTS, where, "GROUP BY 1, 2", lo, hi),
         await (
             conn.fetch(
-                _ASSIGNMENTS.format(table=HISTORY, where=where),
+                _ASSIGNMENTS.format(where=where),
                 lo,
                 hi,
                 _cutoff(today),
