@@ -68,13 +68,11 @@ class Month(int):
     @property
     def last_day(self) -> date:
         """The last day of the month."""
-        year, month = int(self) // 12, int(self) % 12 + 1
-        return date(year, month, calendar.monthrange(year, month)[1])
+        return _day(int(self), 31)
 
     def day(self, day: int) -> date:
         """The given day of this month (e.g. the 8th, T2.5), clamped to the month's length."""
-        year, month = int(self) // 12, int(self) % 12 + 1
-        return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+        return _day(int(self), day)
 
     def __add__(self, months: int) -> Month:
         return Month(int(self) + months)
@@ -143,3 +141,11 @@ def months_between(first: int, last: int) -> str:
     if first == last:
         return str(Month(first))
     return f"{Month(first)}..{Month(last)}"
+
+
+@lru_cache(maxsize=4096)
+def _day(month: int, day: int) -> date:
+    """Day `day` of the month `month` (a Month value), clamped to the month's length.
+    Cached: a renewal month asks for the same few ends a million times (T1.9)."""
+    year, number = month // 12, month % 12 + 1
+    return date(year, number, min(day, calendar.monthrange(year, number)[1]))

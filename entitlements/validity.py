@@ -68,6 +68,7 @@ def reevaluation_month(validity: Validity, valid_until: date) -> int:
     return last - 1 if validity.mode == "card" else last
 
 
+@lru_cache(maxsize=1024)  # a renewal month asks for a handful of ends a million times
 def renewal_end(validity: Validity, valid_until: date) -> date:
     """The end of the validity that follows one ending on ``valid_until`` (T1.9, T2.5)."""
     following = Month.of(valid_until) + validity.months
