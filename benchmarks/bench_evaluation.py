@@ -31,7 +31,9 @@ reads (X6).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -89,6 +91,43 @@ def steal_share(before: list[int], after: list[int]) -> float | None:
         return None
     delta = [b - a for a, b in zip(before, after, strict=True)]
     return delta[7] / max(sum(delta), 1)
+
+
+def _proc_ticks(pid: int, children: bool) -> int:
+    """A process's CPU ticks (utime + stime; with `children`, plus those of its reaped children)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11 : 15 if children else 13])
+
+
+def server_cpu(postmaster: int | None, redis_pid: int | None) -> tuple[float, float] | None:
+    """CPU seconds used so far by PostgreSQL (the postmaster, its live processes and the
+    ones it reaped: backends, autovacuum, checkpointer …) and by Redis; None off Linux.
+
+    Read before and after a month, the difference is the servers' share of that month's
+    work, including the evaluation's backends, which exit with its connections."""
+    if postmaster is None or redis_pid is None:
+        return None
+    try:
+        pg = _proc_ticks(postmaster, children=True)
+        for line in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
+            with contextlib.suppress(OSError):  # a backend that exits meanwhile: reaped, counted next time
+                pg += _proc_ticks(int(line), children=False)
+        redis_ticks = _proc_ticks(redis_pid, children=False)
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return pg / hz, redis_ticks / hz
+
+
+Cpu = tuple[float, float, float]  # CPU seconds: callgate's processes, PostgreSQL, Redis
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (a finished `callgate evaluate`
+    and the worker processes it waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -167,7 +206,7 @@ def main() -> None:
     env.pop("CALLGATE_DATABASE_URL", None)
     env.pop("CALLGATE_REDIS_URL", None)
     dsn, url = pg.start(), redis_server.start()  # kept running across the commands below
-    results: list[tuple[str, float, float, float | None, int, float | None]] = []
+    results: list[tuple[str, float, float, float | None, int, float | None, Cpu | None]] = []
     dry_walls: list[float] = []
     try:
         prepare(dsn, env, args.subscribers)
@@ -185,9 +224,16 @@ def main() -> None:
             if args.with_dry_run:
                 dry_walls.append(timed(dry, env))
             size_before = database_size(dsn)
+            servers_before, ours_before = server_cpu(pg.pid(), redis_server.pid()), children_cpu()
             started, ticks = time.monotonic(), cpu_times()
             subprocess.run(evaluate, env=env, check=True)
             wall, stolen = time.monotonic() - started, steal_share(ticks, cpu_times())
+            servers_after, ours = server_cpu(pg.pid(), redis_server.pid()), children_cpu() - ours_before
+            cpu = (
+                (ours, servers_after[0] - servers_before[0], servers_after[1] - servers_before[1])
+                if servers_before is not None and servers_after is not None
+                else None
+            )
             evaluation_bytes = database_size(dsn) - size_before  # the last month's is reported
             if args.with_dry_run:
                 dry_walls.append(timed(dry, env))
@@ -200,10 +246,17 @@ def main() -> None:
                     stolen,
                     imported[1] if imported else 0,
                     imported[0] if imported else None,
+                    cpu,
                 )
             )
             print(
-                f"\nevaluate {target}: {wall:.1f} s, probe {probe:.2f} s ({wall / probe:.1f} × probe)",
+                f"\nevaluate {target}: {wall:.1f} s, probe {probe:.2f} s ({wall / probe:.1f} × probe)"
+                + (
+                    f"; CPU {sum(cpu):.1f} s: callgate {cpu[0]:.1f}, PostgreSQL {cpu[1]:.1f}, "
+                    f"Redis {cpu[2]:.1f}"
+                    if cpu
+                    else ""
+                ),
                 flush=True,
             )
         # Once, after the last month: a scan of every bill row (a minute and more at 1M × 20 months).
@@ -218,12 +271,14 @@ def main() -> None:
         redis_server.stop()
         pg.stop()
     print(
-        f"\n{'month':8} {'evaluate s':>10} {'probe s':>8} {'× probe':>8} {'steal':>6} {'bills imported':>15}"
+        f"\n{'month':8} {'evaluate s':>10} {'probe s':>8} {'× probe':>8} {'CPU s':>6} {'of it PG':>8} "
+        f"{'steal':>6} {'bills imported':>15}"
     )
-    for target, wall, probe, stolen, rows, seconds in results:
+    for target, wall, probe, stolen, rows, seconds, cpu in results:
         steal = f"{stolen:.0%}" if stolen is not None else "?"
         bills = f"{rows:,} in {seconds:.1f} s" if seconds is not None else "-"
-        print(f"{target:8} {wall:10.1f} {probe:8.2f} {wall / probe:8.1f} {steal:>6} {bills:>15}")
+        work = f"{sum(cpu):6.1f} {cpu[1]:8.1f}" if cpu else f"{'?':>6} {'?':>8}"
+        print(f"{target:8} {wall:10.1f} {probe:8.2f} {wall / probe:8.1f} {work} {steal:>6} {bills:>15}")
     first, last = results[0], results[-1]
     print(
         f"\nevaluate {first[0]}: {first[1]:.1f} s end to end (goal ≤ 60 s), {args.workers} workers; "
@@ -236,6 +291,11 @@ def main() -> None:
             f"month {len(results)} ({last[0]}): {last[1]:.1f} s, probe {last[2]:.2f} s; "
             f"in probe units {ratio:.2f} × the first (goal ≤ 1.1)"
         )
+        if first[6] and last[6]:
+            print(
+                f"  the work itself: {sum(last[6]):.1f} CPU seconds against {sum(first[6]):.1f} "
+                f"({sum(last[6]) / sum(first[6]):.2f} ×; callgate's processes, PostgreSQL and Redis)"
+            )
     if dry_walls:
         print(
             "dry runs of the months (O1, nothing written), before and after each real run: "
