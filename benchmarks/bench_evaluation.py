@@ -297,7 +297,9 @@ def main() -> None:
         if first[6] and last[6]:
             print(
                 f"  the work itself: {sum(last[6]):.1f} CPU seconds against {sum(first[6]):.1f} "
-                f"({sum(last[6]) / sum(first[6]):.2f} ×; callgate's processes, PostgreSQL and Redis)"
+                f"({sum(last[6]) / sum(first[6]):.2f} ×, in probe units "
+                f"{(sum(last[6]) / last[2]) / (sum(first[6]) / first[2]):.2f} ×; callgate's processes, "
+                "PostgreSQL and Redis)"
             )
     if dry_walls:
         print(
