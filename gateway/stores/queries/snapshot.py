@@ -257,8 +257,10 @@ def _assemble(
         pay_by[msisdn][month] = amount
     # A subscriber's stored assignments, as their rows' values after the number: most of a
     # province holds one of a few hundred combinations (a level and the run's dates), so
-    # each combination is built once a batch and its tuple shared (a third of the read's
-    # Python time: a renewal month reads ~1.3 rows a subscriber).
+    # each combination is built once a batch and its tuple shared by the snapshots holding
+    # it (the state's part of assembling 400,000 subscribers of a renewal month, ~2 rows
+    # each: 0.64–0.74 s → 0.46–0.53 s). Nothing compares assignments of two snapshots by
+    # identity; within one snapshot each row is still its own object.
     rows_by: dict[str, list[tuple[Any, ...]]] = {}
     for row in assignments:
         found = rows_by.get(row[0])
