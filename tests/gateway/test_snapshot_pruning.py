@@ -223,3 +223,49 @@ async def test_a_level_held_with_the_same_dates_keeps_one_row(conn: asyncpg.Conn
     )
     held = snap.previous("unicom-2015", december)
     assert held is not None and held.level == "four_star" and held.valid_until == date(2026, 11, 30)
+
+
+async def test_subscribers_with_equal_rows_share_one_build_of_them(conn: asyncpg.Connection) -> None:
+    """Issue 22.1: a batch builds each combination of stored rows once (snapshot._assemble);
+    the snapshots holding it share it, and a subscriber whose rows differ gets its own."""
+    await province.branches(conn)
+    numbers = ("18612340001", "18612340002", "18612340003")
+    for number in numbers:
+        await province.subscriber(conn, number)
+    rows = {  # rule T1.9: a level from the 1st of the next month; the third number holds another
+        numbers[0]: "four_star",
+        numbers[1]: "four_star",
+        numbers[2]: "two_star",
+    }
+    for number, level in rows.items():
+        for evaluated, effective in (
+            (date(2026, 10, 1), date(2026, 11, 1)),
+            (date(2026, 11, 1), date(2026, 12, 1)),
+        ):
+            await conn.execute(
+                """INSERT INTO tier_assignments (msisdn, policy, evaluated_month, policy_version, scheme,
+                       level, change, effective_from, valid_until, source)
+                   VALUES ($1, 'unicom-2015', $2, 'test', 'star', $3, 'new', $4, NULL, 'evaluation')""",
+                number,
+                evaluated,
+                level,
+                effective,
+            )
+    first, second, third = await snapshot.load_range(
+        conn, "", 10, None, date(2026, 11, 20), date(2026, 12, 1)
+    )
+    expected = [
+        (
+            date(2026, 10, 1),
+            Assignment("star", "four_star", "unicom-2015", date(2026, 11, 1), None, None, "evaluation"),
+        ),
+        (
+            date(2026, 11, 1),
+            Assignment("star", "four_star", "unicom-2015", date(2026, 12, 1), None, None, "evaluation"),
+        ),
+    ]
+    assert list(first.assignments) == expected
+    assert second.assignments is first.assignments  # built once, shared
+    assert [a.level for _, a in third.assignments] == ["two_star", "two_star"]
+    assert third.assignments is not first.assignments
+    assert first.assignments[0][1] is not first.assignments[1][1]  # each row its own object
