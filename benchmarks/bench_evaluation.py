@@ -105,7 +105,8 @@ def _proc_ticks(pid: int, children: bool) -> int:
 
 def server_cpu(postmaster: int | None, redis_pid: int | None) -> tuple[float, float] | None:
     """CPU seconds used so far by PostgreSQL (the postmaster, its live processes and the
-    ones it reaped: backends, autovacuum, checkpointer …) and by Redis; None off Linux.
+    ones it reaped: backends, autovacuum, checkpointer …) and by Redis (with the background
+    saves it forked and reaped); None off Linux.
 
     Read before and after a month, the difference is the servers' share of that month's
     work, including the evaluation's backends, which exit with its connections."""
@@ -116,7 +117,7 @@ def server_cpu(postmaster: int | None, redis_pid: int | None) -> tuple[float, fl
         for line in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
             with contextlib.suppress(OSError):  # a backend that exits meanwhile: reaped, counted next time
                 pg += _proc_ticks(int(line), children=False)
-        redis_ticks = _proc_ticks(redis_pid, children=False)
+        redis_ticks = _proc_ticks(redis_pid, children=True)  # with the saves it forked
     except OSError:
         return None
     hz = os.sysconf("SC_CLK_TCK")

@@ -405,10 +405,11 @@ async def load_range(
 ) -> list[Snapshot]:
     """Up to `limit` snapshots of the numbers after `after` (and not after `upto`), in number order.
 
-    `before`: the first day of the month being evaluated, when the snapshot feeds an
-    evaluation (rows of that month or later never hide earlier ones). `history`: read the
-    assignments from the tier history instead of the serving state (a run of a month older
-    than the latest evaluated one, or a dry run of an evaluated month).
+    `history`: read the assignments from the tier history instead of the serving state (a
+    run of a month older than the latest evaluated one, or a dry run of an evaluated
+    month); `before` then gives the first day of the month being evaluated (rows of that
+    month or later never hide earlier ones). The serving state is read as it is, and
+    `before` does not apply to it.
     `bills_from`: the first bill month the caller needs month by month (an evaluation: its
     window's first; NO_MONTHS: none, only sums and arrears). When the bills are folded no
     later than that (sql/053), the rows from the fold on and the totals before it are read
